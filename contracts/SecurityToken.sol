@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {IInvestorRegistry, EligibilityWord} from "./interfaces/IInvestorRegistry.sol";
+import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
+
+/**
+ * @title SecurityToken
+ * @notice A permissioned ERC-20: only eligible investors hold it. Every balance change (transfer,
+ * mint, burn, settlement, forced transfer, recovery) passes one hook, {_update}, which asks
+ * {_check} and reverts with {TransferRestricted} and a reason code when the answer is no.
+ * @dev What ERC-3643 (T-REX) asks of a permissioned token, at a fraction of its gas: one
+ * registry call per transfer returning both parties' packed records, the instrument's
+ * configuration packed into the slot Pausable already uses, and frozen-wallet lookups skipped
+ * while no wallet of this token is frozen.
+ */
+abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausable {
+    using EligibilityWord for uint256;
+
+    /// @notice Transfer agent: freeze, forced transfer, wallet recovery, pause.
+    bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
+    /// @notice May mint (primary issuance, ETF creation).
+    bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
+    /// @notice May burn (redemption).
+    bytes32 public constant BURNER_ROLE = keccak256("BURNER_ROLE");
+    /// @notice A settlement venue that moves holders' tokens on their signed instruction.
+    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+
+    /// @notice Everything a token is configured with at deployment.
+    struct TokenConfig {
+        string name;
+        string symbol;
+        address admin; // issuer: admin, agent, minter and burner
+        IInvestorRegistry registry;
+        address currency; // the cash token
+        address treasury; // the issuer's or fund's cash account
+        address settlement; // a DvP venue: minter and settlement roles; zero for none
+        uint16 categoryMask; // bit c set = investor category c may receive
+        bytes2[] allowedJurisdictions; // empty = any country
+    }
+
+    // These four pack into the slot of Pausable's `_paused`, so the hot path reads one slot.
+    IInvestorRegistry private _registry;
+    uint16 private _categoryMask;
+    bool private _jurisdictionsRestricted;
+    uint32 private _frozenCount;
+
+    address private immutable _currency;
+    address private _treasury;
+
+    mapping(address wallet => bool) private _frozen;
+    mapping(bytes2 country => bool) private _jurisdictionAllowed;
+
+    struct Document {
+        string uri;
+        bytes32 documentHash;
+        uint256 timestamp;
+    }
+
+    mapping(bytes32 name => Document) private _documents;
+    bytes32[] private _documentNames;
+
+    // Set for the duration of an agent action so the hook applies the agent rules.
+    bool private transient _agentAction;
+
+    /// @notice The investor registry consulted by the hook changed.
+    event RegistryUpdated(address indexed registry);
+    /// @notice The set of investor categories that may receive changed.
+    event CategoryMaskUpdated(uint16 categoryMask);
+    /// @notice Whether receivers' countries are restricted changed.
+    event JurisdictionRestrictionUpdated(bool restricted);
+    /// @notice A country was allowed or disallowed.
+    event JurisdictionUpdated(bytes2 indexed country, bool allowed);
+    /// @notice The issuer's or fund's cash account changed.
+    event TreasuryUpdated(address indexed treasury);
+    /// @notice A wallet was frozen or unfrozen (ERC-3643 name).
+    event AddressFrozen(address indexed userAddress, bool indexed isFrozen, address indexed owner);
+    /// @notice An agent moved tokens without the holder's instruction.
+    event ForcedTransfer(address indexed from, address indexed to, uint256 amount, address indexed agent);
+    /// @notice An agent moved a lost wallet's balance to a new wallet of the same investor.
+    event WalletRecovered(address indexed lostWallet, address indexed newWallet, bytes32 indexed investorId);
+    /// @notice A document was added or replaced (ERC-1643).
+    event DocumentUpdated(bytes32 indexed _name, string _uri, bytes32 _documentHash);
+    /// @notice A document was removed (ERC-1643).
+    event DocumentRemoved(bytes32 indexed _name, string _uri, bytes32 _documentHash);
+
+    error ZeroAddress();
+    error InvalidCountry(bytes2 country);
+    error NotSameInvestor(address lostWallet, address newWallet);
+    error DocumentNotFound(bytes32 name);
+    error LengthMismatch();
+
+    constructor(TokenConfig memory cfg) ERC20(cfg.name, cfg.symbol) {
+        if (cfg.admin == address(0) || address(cfg.registry) == address(0) || cfg.currency == address(0)) {
+            revert ZeroAddress();
+        }
+        _grantRole(DEFAULT_ADMIN_ROLE, cfg.admin);
+        _grantRole(AGENT_ROLE, cfg.admin);
+        _grantRole(MINTER_ROLE, cfg.admin);
+        _grantRole(BURNER_ROLE, cfg.admin);
+        if (cfg.settlement != address(0)) {
+            _grantRole(MINTER_ROLE, cfg.settlement);
+            _grantRole(SETTLEMENT_ROLE, cfg.settlement);
+        }
+        _currency = cfg.currency;
+        _setRegistry(cfg.registry);
+        _setTreasury(cfg.treasury == address(0) ? cfg.admin : cfg.treasury);
+        _setCategoryMask(cfg.categoryMask);
+        for (uint256 i = 0; i < cfg.allowedJurisdictions.length; ++i) {
+            _setJurisdiction(cfg.allowedJurisdictions[i], true);
+        }
+        _setJurisdictionRestricted(cfg.allowedJurisdictions.length > 0);
+    }
+
+    // ------------------------------------------------------------------ the hook
+
+    /// @dev The one hook every balance change passes.
+    function _update(address from, address to, uint256 value) internal virtual override {
+        uint8 reason = _agentAction ? _checkAgentMove(to) : _check(from, to, value);
+        if (reason != TransferReason.OK) revert TransferRestricted(from, to, value, reason);
+        super._update(from, to, value);
+    }
+
+    /// @dev The rules for holder transfers, mints, burns and settlements. Reads, never writes.
+    function _check(address from, address to, uint256 value) internal view virtual returns (uint8) {
+        if (paused()) return TransferReason.PAUSED;
+        if (to != address(0)) {
+            (uint256 sender, uint256 receiver) = _registry.eligibilityPair(from, to);
+            bool anyFrozen = _frozenCount != 0;
+            if (from != address(0)) {
+                uint256 expiry = sender.kycExpiry();
+                if (expiry == 0) return TransferReason.SENDER_NOT_REGISTERED;
+                if (expiry <= block.timestamp) return TransferReason.SENDER_KYC_EXPIRED;
+                if (anyFrozen && _frozen[from]) return TransferReason.SENDER_FROZEN;
+            }
+            uint8 reason = _checkReceiver(to, receiver, anyFrozen);
+            if (reason != TransferReason.OK) return reason;
+        }
+        return _checkInstrument(from, to, value);
+    }
+
+    /// @dev An agent's move (forced transfer, recovery): only the receiver's eligibility counts.
+    function _checkAgentMove(address to) private view returns (uint8) {
+        (, uint256 receiver) = _registry.eligibilityPair(address(0), to);
+        return _checkReceiver(to, receiver, _frozenCount != 0);
+    }
+
+    /// @dev Whether `to`, with packed registry record `r`, may receive this instrument.
+    function _checkReceiver(address to, uint256 r, bool anyFrozen) private view returns (uint8) {
+        uint256 expiry = r.kycExpiry();
+        if (expiry == 0) return TransferReason.RECEIVER_NOT_REGISTERED;
+        if (expiry <= block.timestamp) return TransferReason.RECEIVER_KYC_EXPIRED;
+        if (anyFrozen && _frozen[to]) return TransferReason.RECEIVER_FROZEN;
+        if (_categoryMask & (uint16(1) << r.category()) == 0) return TransferReason.CATEGORY_NOT_ALLOWED;
+        if (_jurisdictionsRestricted && !_jurisdictionAllowed[r.country()]) {
+            return TransferReason.JURISDICTION_NOT_ALLOWED;
+        }
+        return TransferReason.OK;
+    }
+
+    /// @dev Instrument-specific rules (a supply cap, a closed bond). Override to add them.
+    function _checkInstrument(address, address, uint256) internal view virtual returns (uint8) {
+        return TransferReason.OK;
+    }
+
+    /// @inheritdoc ISecurityToken
+    function canTransfer(address from, address to, uint256 amount) external view returns (bool, uint8) {
+        uint8 reason = _check(from, to, amount);
+        if (reason == TransferReason.OK && from != address(0) && balanceOf(from) < amount) {
+            reason = TransferReason.INSUFFICIENT_BALANCE;
+        }
+        return (reason == TransferReason.OK, reason);
+    }
+
+    // ------------------------------------------------------------------ supply and settlement
+
+    /// @inheritdoc ISecurityToken
+    function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) {
+        _mint(to, amount);
+    }
+
+    /// @notice Burns `amount` of `from`'s tokens (redemption).
+    function burn(address from, uint256 amount) external onlyRole(BURNER_ROLE) {
+        _burn(from, amount);
+    }
+
+    /// @inheritdoc ISecurityToken
+    function settlementTransfer(address from, address to, uint256 amount) external onlyRole(SETTLEMENT_ROLE) {
+        _transfer(from, to, amount);
+    }
+
+    // ------------------------------------------------------------------ agent powers
+
+    /// @notice Pauses every holder transfer, mint, burn and settlement; agent actions still run.
+    function pause() external onlyRole(AGENT_ROLE) {
+        _pause();
+    }
+
+    /// @notice Lifts a pause.
+    function unpause() external onlyRole(AGENT_ROLE) {
+        _unpause();
+    }
+
+    /// @notice Freezes or unfreezes `wallet`: a frozen wallet can neither send nor receive.
+    function setAddressFrozen(address wallet, bool frozen) external onlyRole(AGENT_ROLE) {
+        _setFrozen(wallet, frozen);
+    }
+
+    /// @notice Moves tokens without the holder's instruction (court order, error correction).
+    /// The receiver must still be eligible; the sender's state and a pause do not stop it.
+    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+        _agentAction = true;
+        _transfer(from, to, amount);
+        _agentAction = false;
+        emit ForcedTransfer(from, to, amount, _msgSender());
+    }
+
+    /// @notice Moves the whole balance of a lost wallet to a new wallet of the same investor;
+    /// a freeze on the lost wallet carries over.
+    function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
+        bytes32 investorId = _registry.investorOf(lostWallet);
+        if (investorId == bytes32(0) || _registry.investorOf(newWallet) != investorId) {
+            revert NotSameInvestor(lostWallet, newWallet);
+        }
+        _agentAction = true;
+        _transfer(lostWallet, newWallet, balanceOf(lostWallet));
+        _agentAction = false;
+        if (_frozen[lostWallet]) {
+            _setFrozen(lostWallet, false);
+            _setFrozen(newWallet, true);
+        }
+        emit WalletRecovered(lostWallet, newWallet, investorId);
+    }
+
+    // ------------------------------------------------------------------ configuration
+
+    /// @notice Points the hook at another investor registry.
+    function setRegistry(IInvestorRegistry registry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(registry_) == address(0)) revert ZeroAddress();
+        _setRegistry(registry_);
+    }
+
+    /// @notice Sets which investor categories may receive (bit c = category c).
+    function setCategoryMask(uint16 mask) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setCategoryMask(mask);
+    }
+
+    /// @notice Allows or disallows receivers from `countries`.
+    function setJurisdictions(bytes2[] calldata countries, bool allowed) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        for (uint256 i = 0; i < countries.length; ++i) {
+            _setJurisdiction(countries[i], allowed);
+        }
+    }
+
+    /// @notice Turns the country restriction on (only allowed countries receive) or off.
+    function setJurisdictionRestricted(bool restricted) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setJurisdictionRestricted(restricted);
+    }
+
+    /// @notice Sets the issuer's or fund's cash account.
+    function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (treasury_ == address(0)) revert ZeroAddress();
+        _setTreasury(treasury_);
+    }
+
+    // ------------------------------------------------------------------ documents (ERC-1643)
+
+    /// @notice Adds or replaces a document: its URI and the sha256 of its content.
+    function setDocument(bytes32 _name, string calldata _uri, bytes32 _documentHash)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _setDocument(_name, _uri, _documentHash);
+    }
+
+    /// @notice Removes a document.
+    function removeDocument(bytes32 _name) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        Document memory doc = _documents[_name];
+        if (doc.timestamp == 0) revert DocumentNotFound(_name);
+        delete _documents[_name];
+        uint256 last = _documentNames.length - 1;
+        for (uint256 i = 0; i <= last; ++i) {
+            if (_documentNames[i] == _name) {
+                _documentNames[i] = _documentNames[last];
+                _documentNames.pop();
+                break;
+            }
+        }
+        emit DocumentRemoved(_name, doc.uri, doc.documentHash);
+    }
+
+    /// @notice A document's URI, content hash and last update time.
+    function getDocument(bytes32 _name) public view returns (string memory, bytes32, uint256) {
+        Document memory doc = _documents[_name];
+        return (doc.uri, doc.documentHash, doc.timestamp);
+    }
+
+    /// @notice The names of all documents.
+    function getAllDocuments() external view returns (bytes32[] memory) {
+        return _documentNames;
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ISecurityToken
+    function currency() public view virtual returns (address) {
+        return _currency;
+    }
+
+    /// @inheritdoc ISecurityToken
+    function treasury() public view returns (address) {
+        return _treasury;
+    }
+
+    /// @notice The investor registry the hook consults.
+    function registry() external view returns (IInvestorRegistry) {
+        return _registry;
+    }
+
+    /// @notice Which investor categories may receive (bit c = category c).
+    function categoryMask() external view returns (uint16) {
+        return _categoryMask;
+    }
+
+    /// @notice Whether receivers' countries are restricted to the allowed set.
+    function jurisdictionsRestricted() external view returns (bool) {
+        return _jurisdictionsRestricted;
+    }
+
+    /// @notice Whether `country` is in the allowed set.
+    function isJurisdictionAllowed(bytes2 country) external view returns (bool) {
+        return _jurisdictionAllowed[country];
+    }
+
+    /// @notice Whether `wallet` is frozen (ERC-3643 name).
+    function isFrozen(address wallet) external view returns (bool) {
+        return _frozen[wallet];
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
+        return interfaceId == type(ISecurityToken).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _setDocument(bytes32 name_, string memory uri, bytes32 documentHash) internal {
+        if (_documents[name_].timestamp == 0) _documentNames.push(name_);
+        _documents[name_] = Document(uri, documentHash, block.timestamp);
+        emit DocumentUpdated(name_, uri, documentHash);
+    }
+
+    function _setFrozen(address wallet, bool frozen) private {
+        if (_frozen[wallet] == frozen) return;
+        _frozen[wallet] = frozen;
+        if (frozen) ++_frozenCount;
+        else --_frozenCount;
+        emit AddressFrozen(wallet, frozen, _msgSender());
+    }
+
+    function _setRegistry(IInvestorRegistry registry_) private {
+        _registry = registry_;
+        emit RegistryUpdated(address(registry_));
+    }
+
+    function _setTreasury(address treasury_) private {
+        _treasury = treasury_;
+        emit TreasuryUpdated(treasury_);
+    }
+
+    function _setCategoryMask(uint16 mask) private {
+        _categoryMask = mask;
+        emit CategoryMaskUpdated(mask);
+    }
+
+    function _setJurisdictionRestricted(bool restricted) private {
+        _jurisdictionsRestricted = restricted;
+        emit JurisdictionRestrictionUpdated(restricted);
+    }
+
+    function _setJurisdiction(bytes2 country, bool allowed) private {
+        if (!_isUpperAlpha(uint8(country[0])) || !_isUpperAlpha(uint8(country[1]))) revert InvalidCountry(country);
+        _jurisdictionAllowed[country] = allowed;
+        emit JurisdictionUpdated(country, allowed);
+    }
+
+    function _isUpperAlpha(uint8 c) private pure returns (bool) {
+        return c >= 0x41 && c <= 0x5A;
+    }
+}

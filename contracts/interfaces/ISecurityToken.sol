@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/**
+ * @title TransferReason
+ * @notice Reason codes returned by {ISecurityToken-canTransfer} and carried by
+ * {ISecurityToken-TransferRestricted}. 0 means the transfer may go ahead. The Python layer
+ * mirrors this table (ledger/reasons.py); keep them in step.
+ */
+library TransferReason {
+    uint8 internal constant OK = 0;
+    uint8 internal constant PAUSED = 1;
+    uint8 internal constant SENDER_NOT_REGISTERED = 2;
+    uint8 internal constant RECEIVER_NOT_REGISTERED = 3;
+    uint8 internal constant SENDER_KYC_EXPIRED = 4;
+    uint8 internal constant RECEIVER_KYC_EXPIRED = 5;
+    uint8 internal constant SENDER_FROZEN = 6;
+    uint8 internal constant RECEIVER_FROZEN = 7;
+    uint8 internal constant CATEGORY_NOT_ALLOWED = 8;
+    uint8 internal constant JURISDICTION_NOT_ALLOWED = 9;
+    uint8 internal constant INSUFFICIENT_BALANCE = 10;
+    uint8 internal constant SUPPLY_CAP_EXCEEDED = 11;
+    uint8 internal constant INSTRUMENT_CLOSED = 12;
+}
+
+/**
+ * @title ISecurityToken
+ * @notice What every bondledger security token offers besides ERC-20: a pre-transfer check
+ * with a reason code, agent powers, and the cash token it settles in.
+ */
+interface ISecurityToken {
+    /// @notice A balance change was refused by the compliance hook.
+    error TransferRestricted(address from, address to, uint256 amount, uint8 reason);
+
+    /// @notice Whether `from` could send `amount` to `to` now, and if not, why (see {TransferReason}).
+    function canTransfer(address from, address to, uint256 amount) external view returns (bool allowed, uint8 reason);
+
+    /// @notice The cash token (ERC-20) this instrument is priced, issued and paid in.
+    function currency() external view returns (address);
+
+    /// @notice The issuer's (or fund's) cash account: receives subscription cash, pays out.
+    function treasury() external view returns (address);
+
+    /// @notice Mints `amount` to `to` through the compliance hook.
+    function mint(address to, uint256 amount) external;
+
+    /// @notice Moves `amount` from `from` to `to` for a settlement venue, through the compliance hook.
+    function settlementTransfer(address from, address to, uint256 amount) external;
+}

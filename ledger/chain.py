@@ -1,0 +1,227 @@
+"""Chain access: a connection, contracts by name, and a signer that sends transactions and
+turns reverts into one readable line (custom errors decoded against our ABIs)."""
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
+
+from ledger import artifacts
+from ledger.codes import Reason
+from ledger.errors import ChainError
+
+RECEIPT_TIMEOUT = 120
+
+
+def connect(rpc_url: str) -> "Chain":
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+    try:
+        chain_id = w3.eth.chain_id
+    except Exception as exc:  # requests' and web3's connection errors have no common base
+        raise ChainError(f"cannot reach an EVM node at {rpc_url}: {type(exc).__name__}") from None
+    return Chain(w3, chain_id, rpc_url)
+
+
+@dataclass
+class Chain:
+    w3: Web3
+    chain_id: int
+    rpc_url: str
+
+    @cached_property
+    def genesis_hash(self) -> str:
+        return self.w3.eth.get_block(0)["hash"].to_0x_hex()
+
+    def contract(self, name: str, address: str) -> Contract:
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=artifacts.load(name).abi)
+
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    def now(self) -> int:
+        """The chain's time: the latest block's timestamp (lifecycle rules use it, not the wall clock)."""
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+    def rpc(self, method: str, params: list):
+        """A raw JSON-RPC call (no web3 formatting: fast, and for node-specific methods)."""
+        response = self.w3.provider.make_request(method, params)
+        if "error" in response:
+            raise ChainError(f"{method}: {response['error'].get('message', response['error'])}")
+        return response["result"]
+
+
+# ---------------------------------------------------------------------- revert decoding
+
+
+@cache
+def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
+    table = {}
+    for art in artifacts.load_all().values():
+        for item in art.abi:
+            if item["type"] == "error":
+                types = [_abi_type(i) for i in item["inputs"]]
+                selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
+                table[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
+    table[bytes.fromhex("08c379a0")] = ("Error", ["string"], ["message"])
+    table[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"], ["code"])
+    return table
+
+
+def _abi_type(item: dict) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
+
+
+def describe_revert(data: str | bytes | None) -> str:
+    """`TransferRestricted(from=0x.., to=0x.., amount=1, reason=8 category not allowed)`."""
+    if not data:
+        return "reverted without a reason"
+    raw = HexBytes(data)
+    entry = _error_table().get(bytes(raw[:4]))
+    if entry is None:
+        return f"reverted with unknown error 0x{raw.hex()}"
+    name, types, names = entry
+    try:
+        values = abi_decode(types, bytes(raw[4:]))
+    except Exception:
+        return f"{name}(undecodable arguments)"
+    parts = []
+    for n, t, v in zip(names, types, values):
+        if n == "reason" and t == "uint8":
+            v = f"{v} {Reason(v).describe()}" if v in Reason._value2member_map_ else v
+        elif isinstance(v, bytes):
+            v = "0x" + v.hex()
+        parts.append(f"{n}={v}" if n else str(v))
+    return f"{name}({', '.join(parts)})"
+
+
+def revert_data(exc: Exception) -> str | None:
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        return data
+    return None
+
+
+def explain(exc: Exception) -> str:
+    if isinstance(exc, (ContractCustomError, ContractPanicError, ContractLogicError)):
+        data = revert_data(exc)
+        if data and len(data) >= 10:
+            return describe_revert(data)
+        return str(exc.args[0] if exc.args else exc)
+    if isinstance(exc, Web3RPCError):
+        return str(exc.rpc_response.get("error", {}).get("message", exc)) if exc.rpc_response else str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------------- sending
+
+
+class Signer:
+    """Signs locally and sends raw transactions for one account, keeping its own nonce."""
+
+    def __init__(self, chain: Chain, account: LocalAccount):
+        self.chain = chain
+        self.account = account
+        self._nonce: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self.chain.w3.eth.get_transaction_count(self.address, "pending")
+        nonce = self._nonce
+        self._nonce += 1
+        return nonce
+
+    def _fees(self) -> dict:
+        base = self.chain.w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        tip = 10**9 if self.chain.chain_id != 31337 else 1
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def _sign_and_send(self, tx: dict) -> HexBytes:
+        signed = self.account.sign_transaction(tx)
+        try:
+            return self.chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            self._nonce = None  # resync: the node refused the nonce we took
+            raise ChainError(f"node refused the transaction: {explain(exc)}") from None
+
+    def build(self, fn, what: str, gas: int | None = None, fees: dict | None = None) -> dict:
+        """A signed-ready transaction for a contract call; estimating gas surfaces any revert now."""
+        params = {"from": self.address, "chainId": self.chain.chain_id, **(fees or self._fees())}
+        if gas is None:
+            try:
+                gas = fn.estimate_gas({"from": self.address})
+            except (ContractLogicError, Web3RPCError) as exc:
+                raise ChainError(f"{what}: {explain(exc)}") from None
+        params["gas"] = gas + gas // 5  # headroom: state can move between estimate and inclusion
+        tx = fn.build_transaction(params)
+        tx["nonce"] = self._next_nonce()
+        return tx
+
+    def transact(self, fn, what: str, gas: int | None = None) -> dict:
+        """Sends one contract call and waits for it; raises ChainError with the decoded reason."""
+        tx_hash = self._sign_and_send(self.build(fn, what, gas))
+        return self.wait(tx_hash, what)
+
+    def deploy(self, name: str, *args, what: str | None = None) -> tuple[Contract, dict]:
+        art = artifacts.load(name)
+        factory = self.chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        receipt = self.transact(factory.constructor(*args), what or f"deploy {name}")
+        return self.chain.contract(name, receipt["contractAddress"]), receipt
+
+    def transact_many(
+        self, calls: Iterable[tuple[object, str]], progress: Callable[[int], None] | None = None
+    ) -> list[dict]:
+        """Sends several calls back to back (each estimated first), then waits for all of them."""
+        fees = self._fees()
+        hashes = []
+        for fn, what in calls:
+            hashes.append((self._sign_and_send(self.build(fn, what, fees=fees)), what))
+        receipts = []
+        for tx_hash, what in hashes:
+            receipts.append(self.wait(tx_hash, what))
+            if progress:
+                progress(1)
+        return receipts
+
+    def wait(self, tx_hash: HexBytes, what: str) -> dict:
+        receipt = self.chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT, poll_latency=0.02)
+        if receipt["status"] != 1:
+            raise ChainError(f"{what}: transaction {tx_hash.to_0x_hex()} reverted ({self._replay(receipt)})")
+        return receipt
+
+    def _replay(self, receipt: dict) -> str:
+        """Why a mined transaction reverted: re-run it at its block."""
+        tx = self.chain.w3.eth.get_transaction(receipt["transactionHash"])
+        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
+        try:
+            self.chain.w3.eth.call(call, receipt["blockNumber"] - 1)
+        except (ContractLogicError, Web3RPCError) as exc:
+            return explain(exc)
+        return "reason unknown"
+
+
+def wait_until_ready(rpc_url: str, timeout: float = 10.0) -> Chain:
+    """Connects, retrying until the node answers (a devnet that is still starting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect(rpc_url)
+        except ChainError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

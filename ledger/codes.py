@@ -1,0 +1,54 @@
+"""Code tables shared with the contracts: investor categories and transfer reason codes.
+
+They mirror contracts/interfaces/IInvestorRegistry.sol and ISecurityToken.sol; the
+integration tests check the contracts still answer with these numbers.
+"""
+
+from enum import IntEnum
+
+
+class Category(IntEnum):
+    """Investor categories as the registry stores them (a token allows a set as a bitmask)."""
+
+    retail = 1
+    professional_investor = 2  # individual professional investor (SFO Cap. 571 Sch. 1)
+    corporate_professional_investor = 3
+    institutional_professional_investor = 4
+    authorized_participant = 5  # an ETF's authorized participant (a licensed broker)
+
+
+PROFESSIONAL = frozenset(
+    {
+        Category.professional_investor,
+        Category.corporate_professional_investor,
+        Category.institutional_professional_investor,
+        Category.authorized_participant,
+    }
+)
+
+
+def category_mask(professional_only: bool) -> int:
+    """The bitmask of categories a token admits (bit c set = category c may receive)."""
+    allowed = PROFESSIONAL if professional_only else set(Category)
+    return sum(1 << int(c) for c in allowed)
+
+
+class Reason(IntEnum):
+    """Why a security token refuses a balance change (0 = it does not)."""
+
+    OK = 0
+    PAUSED = 1
+    SENDER_NOT_REGISTERED = 2
+    RECEIVER_NOT_REGISTERED = 3
+    SENDER_KYC_EXPIRED = 4
+    RECEIVER_KYC_EXPIRED = 5
+    SENDER_FROZEN = 6
+    RECEIVER_FROZEN = 7
+    CATEGORY_NOT_ALLOWED = 8
+    JURISDICTION_NOT_ALLOWED = 9
+    INSUFFICIENT_BALANCE = 10
+    SUPPLY_CAP_EXCEEDED = 11
+    INSTRUMENT_CLOSED = 12
+
+    def describe(self) -> str:
+        return self.name.lower().replace("_", " ")

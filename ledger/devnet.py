@@ -1,0 +1,146 @@
+"""A local anvil devnet: start on a port (or a free one), remember it, stop it.
+
+`bondledger devnet up` leaves anvil running in the background and writes its pid and URL to
+$BONDLEDGER_HOME/devnet.json (default ./.bondledger), which later commands read as their
+default RPC URL; `devnet down` stops it. Tests and the demo use `Devnet.start()` directly.
+"""
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ledger.artifacts import ROOT
+from ledger.chain import Chain, wait_until_ready
+from ledger.errors import BondledgerError
+
+STATE_FILE = "devnet.json"
+
+
+def home() -> Path:
+    return Path(os.environ.get("BONDLEDGER_HOME", ".bondledger"))
+
+
+def anvil_binary() -> Path:
+    """anvil from $BONDLEDGER_ANVIL, the npm package in node_modules, or PATH."""
+    if os.environ.get("BONDLEDGER_ANVIL"):
+        return Path(os.environ["BONDLEDGER_ANVIL"])
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    npm = ROOT / "node_modules" / "@foundry-rs" / f"anvil-{platform.system().lower()}-{arch}" / "bin" / "anvil"
+    if npm.exists():
+        return npm
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise BondledgerError("anvil not found: run `make setup` (npm install) or set BONDLEDGER_ANVIL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Devnet:
+    pid: int
+    port: int
+    rpc_url: str
+    log: str
+
+    @classmethod
+    def start(cls, port: int | None = None, log_dir: Path | None = None, extra_args: list[str] = ()) -> "Devnet":
+        """Starts anvil (chain id 31337, the standard test mnemonic) and waits until it answers."""
+        port = port or free_port()
+        log_dir = Path(log_dir or home())
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"anvil-{port}.log"
+        cmd = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", "31337", *extra_args]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        devnet = cls(proc.pid, port, f"http://127.0.0.1:{port}", str(log_path))
+        try:
+            wait_until_ready(devnet.rpc_url, timeout=15)
+        except BondledgerError:
+            devnet.stop()
+            raise BondledgerError(f"anvil did not start on port {port}; see {log_path}") from None
+        if proc.poll() is not None:
+            raise BondledgerError(f"anvil exited at start (port {port} taken?); see {log_path}")
+        return devnet
+
+    def chain(self) -> Chain:
+        return wait_until_ready(self.rpc_url)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self.alive():
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # not our child: poll for it to go away
+                done = 0 if self.alive() else self.pid
+            if done:
+                return
+            time.sleep(0.02)
+        os.kill(self.pid, signal.SIGKILL)
+
+
+@contextmanager
+def running(port: int | None = None, log_dir: Path | None = None, extra_args: list[str] = ()):
+    """A devnet for the length of a `with` block."""
+    devnet = Devnet.start(port, log_dir, extra_args)
+    try:
+        yield devnet
+    finally:
+        devnet.stop()
+
+
+# ---------------------------------------------------------------------- background devnet (CLI)
+
+
+def state_path() -> Path:
+    return home() / STATE_FILE
+
+
+def recorded() -> Devnet | None:
+    """The devnet `devnet up` started, if it is still running."""
+    path = state_path()
+    if not path.exists():
+        return None
+    devnet = Devnet(**json.loads(path.read_text()))
+    return devnet if devnet.alive() else None
+
+
+def up(port: int | None = None) -> Devnet:
+    current = recorded()
+    if current is not None:
+        raise BondledgerError(f"a devnet is already running at {current.rpc_url} (pid {current.pid}); `devnet down` first")
+    devnet = Devnet.start(port)
+    state_path().write_text(json.dumps(asdict(devnet)))
+    return devnet
+
+
+def down() -> Devnet | None:
+    devnet = recorded()
+    if devnet is not None:
+        devnet.stop()
+    state_path().unlink(missing_ok=True)
+    return devnet
