@@ -129,11 +129,11 @@ def recorded() -> Devnet | None:
     return devnet if devnet.alive() else None
 
 
-def up(port: int | None = None) -> Devnet:
+def up(port: int | None = None, extra_args: list[str] = ()) -> Devnet:
     current = recorded()
     if current is not None:
         raise BondledgerError(f"a devnet is already running at {current.rpc_url} (pid {current.pid}); `devnet down` first")
-    devnet = Devnet.start(port)
+    devnet = Devnet.start(port, extra_args=extra_args)
     state_path().write_text(json.dumps(asdict(devnet)))
     return devnet
 

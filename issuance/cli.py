@@ -1,0 +1,414 @@
+"""The `bondledger` command line.
+
+Global options (also from the environment): --rpc-url (BONDLEDGER_RPC_URL, else the devnet
+`devnet up` started, else http://127.0.0.1:8545), --db (BONDLEDGER_DB, a SQLAlchemy URL or a
+SQLite path; default .bondledger/register.db), --keystore (BONDLEDGER_KEYSTORE) for the
+operator's key unless BONDLEDGER_PRIVATE_KEY is set; on chain id 31337 only, the first anvil
+account signs when no key is given. Errors print one line to stderr: exit 2 for bad input
+(nothing sent or written), 1 for everything else (including reconciliation breaks).
+"""
+
+import csv
+import io
+import json
+import sys
+import warnings
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from issuance import cash as cash_ops
+from issuance.context import Context
+from issuance.deploy import deploy_base
+from issuance.inputs import parse_address, read_allocations, read_investors
+from issuance.investors import import_investors
+from issuance.issue import issue_bond
+from issuance.schedule import coupon_schedule
+from issuance.termsheet import load_termsheet
+from ledger import devnet as devnet_ops
+from ledger import indexer, keys, views
+from ledger.errors import BondledgerError, InputError
+from ledger.money import parse_amount
+from ledger.reconcile import reconcile as reconcile_register
+
+FORMATS = click.Choice(["table", "json", "csv"])
+TABLE_OR_JSON = click.Choice(["table", "json"])
+
+
+# ---------------------------------------------------------------------- plumbing
+
+
+class Options:
+    def __init__(self, rpc_url, db, keystore):
+        self.rpc_url, self.db, self.keystore = rpc_url, db, keystore
+        self._ctx = None
+
+    def context(self) -> Context:
+        if self._ctx is None:
+            self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
+        return self._ctx
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
+    """Rows as a table (default), JSON (a list of objects) or CSV, on stdout."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        if rows:
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            click.echo(out.getvalue(), nl=False)
+    else:
+        if title:
+            click.echo(title)
+        click.echo(tabulate(rows, headers="keys", disable_numparse=True) if rows else "(none)")
+
+
+def progress_bar(total: int, label: str):
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+
+
+def address_arg(value: str, what: str) -> str:
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
+def amount_arg(value: str) -> Decimal:
+    return parse_amount(value, "AMOUNT")
+
+
+class Group(click.Group):
+    """Turns bondledger errors into one line on stderr and the right exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BondledgerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--rpc-url", envvar="BONDLEDGER_RPC_URL", help="EVM JSON-RPC endpoint [env BONDLEDGER_RPC_URL].")
+@click.option("--db", envvar="BONDLEDGER_DB", help="Register: SQLAlchemy URL or SQLite path [env BONDLEDGER_DB].")
+@click.option(
+    "--keystore",
+    envvar="BONDLEDGER_KEYSTORE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Operator's encrypted keystore (password from BONDLEDGER_KEYSTORE_PASSWORD or a prompt).",
+)
+@click.version_option(package_name="bondledger")
+@click.pass_context
+def cli(ctx, rpc_url, db, keystore):
+    """bondledger: tokenized green bonds on an EVM chain, with an auditable register."""
+    ctx.obj = Options(rpc_url, db, keystore)
+
+
+# ---------------------------------------------------------------------- devnet
+
+
+@cli.group()
+def devnet():
+    """Run a local anvil devnet (chain id 31337) in the background."""
+
+
+@devnet.command("up")
+@click.option("--port", type=int, default=8545, show_default=True, help="Port to listen on; 0 picks a free one.")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Start the chain's clock at this UTC date/time.")
+def devnet_up(port, at):
+    """Start anvil and remember it (later commands use it by default)."""
+    extra = []
+    if at is not None:
+        extra = ["--timestamp", str(int(at.replace(tzinfo=timezone.utc).timestamp()))]
+    running = devnet_ops.up(port or None, extra)
+    click.echo(running.rpc_url)
+
+
+@devnet.command("down")
+def devnet_down():
+    """Stop the devnet `devnet up` started."""
+    stopped = devnet_ops.down()
+    click.echo(f"stopped {stopped.rpc_url}" if stopped else "no devnet running")
+
+
+@devnet.command("status")
+def devnet_status():
+    """Show the running devnet, if any."""
+    running = devnet_ops.recorded()
+    click.echo(f"{running.rpc_url} (pid {running.pid})" if running else "no devnet running")
+
+
+# ---------------------------------------------------------------------- set-up
+
+
+@cli.command()
+@pass_options
+def deploy(opts):
+    """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR)."""
+    ctx = opts.context()
+    deployed = deploy_base(ctx)
+    indexer.sync(ctx.register, ctx.chain)
+    emit([{"contract": k, "address": v} for k, v in deployed.items()], "table")
+
+
+@cli.group()
+def investors():
+    """Investor onboarding."""
+
+
+@investors.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_options
+def investors_import(opts, file):
+    """Import investors from CSV: investor_id,name,wallet,country,category,kyc_expiry.
+
+    Categories: retail, professional_investor, corporate_professional_investor,
+    institutional_professional_investor, authorized_participant. Several rows may share an
+    investor_id (one per wallet).
+    """
+    rows = read_investors(file)
+    ctx = opts.context()
+    with progress_bar(max(1, len(rows) // 40 + 1), "registering") as bar:
+        result = import_investors(ctx, rows, progress=lambda i: bar.update(1))
+    click.echo(
+        f"{result.investors} investors, {result.wallets} wallets: "
+        f"{result.investor_writes} investor records and {result.wallet_writes} wallets written on chain"
+    )
+
+
+@investors.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def investors_list(opts, fmt):
+    """Investors in the register, with their wallets."""
+    from sqlmodel import select
+
+    from ledger import models
+
+    reg = opts.context().register
+    with reg.session() as s:
+        wallets: dict[str, list[str]] = {}
+        for w in s.exec(select(models.Wallet).where(models.Wallet.active)).all():
+            wallets.setdefault(w.id_hash, []).append(w.address)
+        rows = [
+            {
+                "investor_id": i.investor_id,
+                "name": i.name,
+                "country": i.country,
+                "category": i.category,
+                "kyc_expiry": i.kyc_expiry.isoformat(),
+                "wallets": " ".join(sorted(wallets.get(i.id_hash, []))),
+            }
+            for i in s.exec(select(models.Investor).order_by(models.Investor.investor_id)).all()
+        ]
+    emit(rows, fmt)
+
+
+# ---------------------------------------------------------------------- cash
+
+
+@cli.group()
+def cash():
+    """Tokenized cash (the cash leg of settlements)."""
+
+
+@cash.command("mint")
+@click.argument("currency")
+@click.argument("wallet")
+@click.argument("amount")
+@pass_options
+def cash_mint(opts, currency, wallet, amount):
+    """Mint AMOUNT (currency units, e.g. 1000000.50) of CURRENCY to WALLET."""
+    wallet = address_arg(wallet, "WALLET")
+    value = amount_arg(amount)
+    cash_ops.mint(opts.context(), currency.upper(), wallet, value)
+    click.echo(f"minted {value} {currency.upper()} to {wallet}")
+
+
+@cash.command("allow")
+@click.argument("currency")
+@click.argument("amount")
+@click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")
+@click.option("--dev-account", type=int, help="On a devnet (chain id 31337): the holder is anvil account N.")
+@pass_options
+def cash_allow(opts, currency, amount, private_key, dev_account):
+    """Authorize DvP settlement to take up to AMOUNT of the holder's CURRENCY."""
+    value = amount_arg(amount)
+    ctx = opts.context()
+    if (private_key is None) == (dev_account is None):
+        raise InputError("holder: give exactly one of --private-key or --dev-account")
+    holder = (
+        keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")
+        if private_key
+        else keys.dev_account_for(dev_account, ctx.chain.chain_id)
+    )
+    cash_ops.allow(ctx, currency.upper(), value, holder)
+    click.echo(f"{holder.address} authorized settlement to take up to {value} {currency.upper()}")
+
+
+@cash.command("balance")
+@click.argument("currency")
+@click.argument("wallet")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def cash_balance(opts, currency, wallet, fmt):
+    """WALLET's CURRENCY balance and what it has authorized for settlement."""
+    wallet = address_arg(wallet, "WALLET")
+    balance, allowed = cash_ops.position(opts.context(), currency.upper(), wallet)
+    emit([{"wallet": wallet, "currency": currency.upper(), "balance": str(balance), "authorized": str(allowed)}], fmt)
+
+
+# ---------------------------------------------------------------------- issuance
+
+
+@cli.command()
+@click.argument("termsheet", type=click.Path(path_type=Path))
+@click.option("--allocations", "allocations_file", required=True, type=click.Path(path_type=Path), help="CSV: investor_id,wallet,principal.")
+@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction.")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def issue(opts, termsheet, allocations_file, batch_size, fmt):
+    """Issue the bond in TERMSHEET and settle its allocations delivery-versus-payment.
+
+    Every allocation's eligibility, cash and authorization is checked before anything is sent.
+    Re-running after an interruption settles only what is left.
+    """
+    ts = load_termsheet(termsheet)
+    rows = read_allocations(allocations_file)
+    ctx = opts.context()
+    with progress_bar(len(rows), "settling") as bar:
+        result = issue_bond(ctx, ts, rows, allocations_file.name, batch_size, progress=bar.update)
+    if fmt == "json":
+        click.echo(json.dumps({"isin": result.isin, "address": result.address, "settled": result.settled, "already_settled": result.already_settled}))
+    else:
+        click.echo(f"{result.isin} {result.address}")
+        click.echo(f"settled {result.settled} allocation(s), {result.already_settled} already settled", err=True)
+
+
+@cli.command()
+@click.argument("termsheet", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def schedule(termsheet, fmt):
+    """The coupon schedule of TERMSHEET (amounts per denomination, in currency units)."""
+    ts = load_termsheet(termsheet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = [p.as_dict() for p in coupon_schedule(ts.bond)]
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    emit(rows, fmt)
+
+
+# ---------------------------------------------------------------------- register
+
+
+@cli.command()
+@pass_options
+def sync(opts):
+    """Index new chain events into the register."""
+    ctx = opts.context()
+    with progress_bar(1, "indexing") as bar:
+
+        def step(done, target):
+            bar.length = max(target, 1)
+            bar.update(done - bar.pos)
+
+        result = indexer.sync(ctx.register, ctx.chain, progress=step)
+    click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
+
+
+@cli.group()
+def register():
+    """Read the register (what `sync` has indexed)."""
+
+
+@register.command("holders")
+@click.argument("isin")
+@click.option("--as-of-block", type=int, help="Holders after this block (default: the indexed block).")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_holders(opts, isin, as_of_block, fmt):
+    """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
+    block, rows = views.holders(opts.context().register, isin.upper(), as_of_block)
+    emit(
+        [{"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": str(h.principal)} for h in rows],
+        fmt,
+        title=f"{isin.upper()} holders as of block {block}",
+    )
+
+
+@register.command("transfers")
+@click.argument("isin")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_transfers(opts, isin, fmt):
+    """Every transfer of ISIN with its chain proof (mints are from 0x0…0)."""
+    rows = [
+        {
+            "block_number": t.block_number,
+            "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
+            "from": t.from_address,
+            "to": t.to_address,
+            "quantity": t.quantity,
+            "tx_hash": t.tx_hash,
+            "log_index": t.log_index,
+            "block_hash": t.block_hash,
+            "chain_id": t.chain_id,
+        }
+        for t in views.transfers(opts.context().register, isin.upper())
+    ]
+    emit(rows, fmt)
+
+
+@cli.command()
+@click.argument("isin")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def reconcile(opts, isin, fmt):
+    """Compare the register with the chain at the indexed block; exit 1 on any break."""
+    ctx = opts.context()
+    result = reconcile_register(ctx.register, ctx.chain, isin.upper())
+    breaks = [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in result.breaks]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "isin": result.isin,
+                    "block": result.block,
+                    "ok": result.ok,
+                    "wallets_checked": result.wallets_checked,
+                    "supply_register": result.supply_register,
+                    "supply_chain": result.supply_chain,
+                    "breaks": breaks,
+                },
+                indent=2,
+            )
+        )
+    else:
+        status = "OK" if result.ok else f"{len(breaks)} BREAK(S)"
+        click.echo(
+            f"{result.isin} at block {result.block}: {status} "
+            f"({result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain})"
+        )
+        if breaks:
+            emit(breaks, "table")
+    if not result.ok:
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="bondledger")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""What every issuer workflow works with: the register, the chain, and the operator's signer."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger import devnet, keys
+from ledger.chain import Chain, Signer, connect
+from ledger.db import Register
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+
+
+def resolve_rpc_url(value: str | None) -> str:
+    """--rpc-url, then BONDLEDGER_RPC_URL, then the devnet `devnet up` started, then :8545."""
+    if value:
+        return value
+    if os.environ.get("BONDLEDGER_RPC_URL"):
+        return os.environ["BONDLEDGER_RPC_URL"]
+    running = devnet.recorded()
+    return running.rpc_url if running else DEFAULT_RPC_URL
+
+
+@dataclass
+class Context:
+    register: Register
+    chain: Chain
+    private_key: str | None = None
+    keystore: Path | None = None
+    _signer: Signer | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, rpc_url: str | None = None, db: str | None = None, **kw) -> "Context":
+        chain = connect(resolve_rpc_url(rpc_url))
+        register = Register(db)
+        register.bind_chain(chain.chain_id, chain.genesis_hash)
+        return cls(register, chain, **kw)
+
+    @property
+    def signer(self) -> Signer:
+        """The operator (issuer): signs deployments, registrations, mints and settlements."""
+        if self._signer is None:
+            self._signer = Signer(self.chain, keys.operator(self.chain.chain_id, self.private_key, self.keystore))
+        return self._signer
+
+    def signer_for(self, account) -> Signer:
+        return Signer(self.chain, account)

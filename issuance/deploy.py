@@ -1,0 +1,33 @@
+"""Deploying the shared contracts: the investor registry, the DvP settlement venue and one
+cash token per currency. Re-running deploys only what this register does not have yet."""
+
+from collections.abc import Callable
+
+from issuance.context import Context
+from ledger.indexer import follow
+from ledger.money import CURRENCIES
+
+
+def _deploy(ctx: Context, artifact: str, kind: str, label: str, *args) -> str:
+    record = ctx.register.contract(kind, label if kind == "cash" else None)
+    if record is not None:
+        return record.address
+    contract, receipt = ctx.signer.deploy(artifact, *args, what=f"deploy {label}")
+    with ctx.register.session() as s:
+        follow(s, ctx.chain, kind, label, contract.address, receipt)
+        ctx.register.audit(s, ctx.signer.address, "deploy", {"contract": artifact, "label": label, "address": contract.address})
+        s.commit()
+    return contract.address
+
+
+def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR): label -> address."""
+    operator = ctx.signer.address
+    plan = [("InvestorRegistry", "registry", "InvestorRegistry", operator), ("DvPSettlement", "dvp", "DvPSettlement", operator)]
+    plan += [("CashToken", "cash", code, code, f"Tokenized {code}", operator) for code in CURRENCIES]
+    deployed = {}
+    for artifact, kind, label, *args in plan:
+        deployed[label] = _deploy(ctx, artifact, kind, label, *args)
+        if progress:
+            progress(label)
+    return deployed

@@ -1,0 +1,111 @@
+"""The issuer's CSV files: investors and allocations, validated row by row.
+
+A bad row raises InputError naming the file, the line and the field, e.g.
+`allocations.csv line 4: principal: 120000 is not a multiple of the denomination 50000`.
+"""
+
+import csv
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+from eth_utils import is_checksum_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from issuance.termsheet import Country, describe_validation_error
+from ledger.codes import Category
+from ledger.errors import InputError
+
+
+def parse_address(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+        raise ValueError(f"{value!r} is not a 20-byte hex address")
+    # Mixed case is an EIP-55 checksum: a typo there must not pass.
+    if value[2:] != value[2:].lower() and value[2:] != value[2:].upper() and not is_checksum_address(value):
+        raise ValueError(f"{value} has a bad EIP-55 checksum")
+    return to_checksum_address(value)
+
+
+Address = Annotated[str, AfterValidator(parse_address)]
+InvestorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class InvestorRow(Row):
+    investor_id: InvestorId
+    name: str = Field(min_length=1, max_length=200)
+    wallet: Address
+    country: Country
+    category: Category
+    kyc_expiry: date
+
+
+class AllocationRow(Row):
+    investor_id: InvestorId
+    wallet: Address
+    principal: Decimal = Field(gt=0)
+
+
+def read_rows(path: str | Path, model: type[Row]) -> list:
+    """Every row of a CSV file as `model`; the header must name all of the model's columns."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in model.model_fields if c not in header]
+            if missing:
+                raise InputError(f"{path.name}: missing column(s) {', '.join(missing)} (expected {','.join(model.model_fields)})")
+            rows = []
+            for line, raw in enumerate(reader, start=2):
+                if not any((v or "").strip() for v in raw.values()):
+                    continue  # blank line
+                rows.append(_validate(model, raw, f"{path.name} line {line}"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if not rows:
+        raise InputError(f"{path.name}: no rows")
+    return rows
+
+
+def _validate(model: type[Row], raw: dict, where: str):
+    if "category" in raw and raw["category"] is not None:
+        name = raw["category"].strip()
+        if name not in Category.__members__:
+            raise InputError(f"{where}: category: {name!r} is not one of {', '.join(Category.__members__)}")
+        raw = {**raw, "category": Category[name]}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {describe_validation_error(exc)}") from None
+
+
+def read_investors(path: str | Path) -> list[InvestorRow]:
+    rows = read_rows(path, InvestorRow)
+    seen: dict[str, InvestorRow] = {}
+    owners: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        first = seen.setdefault(row.investor_id, row)
+        if (first.name, first.country, first.category, first.kyc_expiry) != (row.name, row.country, row.category, row.kyc_expiry):
+            raise InputError(f"{Path(path).name}: investor {row.investor_id} has rows that disagree on name, country, category or kyc_expiry")
+        owner = owners.setdefault(row.wallet, row.investor_id)
+        if owner != row.investor_id:
+            raise InputError(f"{Path(path).name}: wallet {row.wallet} is listed for both {owner} and {row.investor_id}")
+    return rows
+
+
+def read_allocations(path: str | Path) -> list[AllocationRow]:
+    rows = read_rows(path, AllocationRow)
+    seen = set()
+    for row in rows:
+        key = (row.investor_id, row.wallet)
+        if key in seen:
+            raise InputError(f"{Path(path).name}: investor {row.investor_id} has two allocations to wallet {row.wallet}; merge them")
+        seen.add(key)
+    return rows

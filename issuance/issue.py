@@ -1,0 +1,232 @@
+"""Primary issuance: a term sheet and an allocation file become a live bond, allocated
+delivery-versus-payment against the investors' tokenized cash.
+
+Order of work, so that bad input leaves no trace on chain or in the register:
+1. validate the term sheet and allocations (sizes, denominations, sums);
+2. check every allocation against the chain: the wallet is the investor's, the investor is
+   eligible under the bond's restrictions at the chain's time, and its cash balance and DvP
+   authorization cover what it pays;
+3. only then deploy the bond (recorded in the register with its term sheet);
+4. settle the allocations in batches through DvPSettlement: per allocation, the investor's
+   cash goes to the issuer and the bonds are minted to the investor in one transaction;
+5. index the new events.
+An allocation id settles once on chain, so re-running the same command after an interruption
+finishes the issue without issuing anything twice.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlmodel import select
+from web3 import Web3
+
+from issuance.context import Context
+from issuance.inputs import AllocationRow
+from issuance.investors import id_hash, registry_contract
+from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
+from ledger import indexer, models
+from ledger.codes import Reason, category_mask
+from ledger.eligibility import Policy, Record, receiver_reason
+from ledger.errors import InputError
+from ledger.money import from_minor, to_minor
+
+SETTLEMENT_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Allocation:
+    row: AllocationRow
+    allocation_id: bytes
+    quantity: int  # tokens
+    cash: int  # minor units the investor pays
+
+    def as_tuple(self) -> tuple:
+        return (self.allocation_id, self.row.wallet, self.quantity, self.cash)
+
+
+@dataclass
+class IssueResult:
+    isin: str
+    address: str
+    settled: int
+    already_settled: int
+    deployed: bool
+
+
+def unix_midnight(d: date) -> int:
+    return int(datetime.combine(d, time(0), tzinfo=timezone.utc).timestamp())
+
+
+def allocation_id(isin: str, investor_id: str, wallet: str) -> bytes:
+    return bytes(Web3.keccak(text=f"bondledger:allocation:{isin}:{investor_id}:{wallet.lower()}"))
+
+
+def plan(ts: TermSheet, rows: list[AllocationRow], source: str = "allocations") -> list[Allocation]:
+    """Allocations in tokens and cash; refuses wrong multiples and a total that is not the issue size."""
+    bond = ts.bond
+    denomination = to_minor(bond.denomination, bond.currency)
+    plans, total = [], 0
+    for row in rows:
+        principal = to_minor(row.principal, bond.currency, f"{source}: {row.investor_id}: principal")
+        if principal % denomination:
+            raise InputError(
+                f"{source}: {row.investor_id}: principal {row.principal} is not a multiple of the denomination {bond.denomination}"
+            )
+        # Issue price per 100 of principal; at par the cash is the principal exactly.
+        cash = int((Decimal(principal) * bond.issue_price / 100).to_integral_value(ROUND_HALF_UP))
+        plans.append(Allocation(row, allocation_id(bond.isin, row.investor_id, row.wallet), principal // denomination, cash))
+        total += principal
+    issue_size = to_minor(bond.issue_size, bond.currency)
+    if total != issue_size:
+        raise InputError(
+            f"{source}: principal: allocations sum to {from_minor(total, bond.currency)} "
+            f"but the issue size is {bond.issue_size} {bond.currency}"
+        )
+    return plans
+
+
+def policy(ts: TermSheet) -> Policy:
+    return Policy(category_mask(ts.restrictions.professional_investors_only), frozenset(ts.restrictions.allowed_jurisdictions))
+
+
+def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source: str = "allocations") -> None:
+    """Every check that can fail, against the register and the chain, before anything is sent."""
+    currency = ts.bond.currency
+    now = ctx.chain.now()
+    if now >= unix_midnight(ts.bond.maturity_date):
+        chain_day = datetime.fromtimestamp(now, timezone.utc).date()
+        raise InputError(f"bond.maturity_date: {ts.bond.maturity_date} is not after the chain's date {chain_day}")
+    registry = registry_contract(ctx)
+    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", currency).address)
+    dvp = ctx.register.require_contract("dvp").address
+    rules = policy(ts)
+    problems: list[str] = []
+    with ctx.register.session() as s:
+        known = {i.investor_id for i in s.exec(select(models.Investor)).all()}
+    needs: dict[str, int] = defaultdict(int)
+    for a in allocations:
+        who, wallet = a.row.investor_id, a.row.wallet
+        needs[wallet] += a.cash
+        if who not in known:
+            problems.append(f"{source}: investor_id: {who} is not a known investor (run `bondledger investors import`)")
+            continue
+        if bytes(registry.functions.investorOf(wallet).call()) != id_hash(who):
+            problems.append(f"{source}: wallet: {wallet} is not a registered wallet of {who}")
+            continue
+        reason = receiver_reason(Record.from_chain(registry.functions.eligibility(wallet).call()), rules, now)
+        if reason != Reason.OK:
+            problems.append(f"{source}: {who}: not eligible for {ts.bond.isin}: {reason.describe()}")
+    for wallet, need in needs.items():
+        balance = cash.functions.balanceOf(wallet).call()
+        allowance = cash.functions.allowance(wallet, dvp).call()
+        if balance < need:
+            problems.append(
+                f"{source}: {wallet}: cash balance {from_minor(balance, currency)} {currency} is short of {from_minor(need, currency)}"
+            )
+        elif allowance < need:
+            problems.append(
+                f"{source}: {wallet}: authorized {from_minor(allowance, currency)} {currency} for settlement, "
+                f"needs {from_minor(need, currency)} (run `bondledger cash allow`)"
+            )
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more)
+
+
+def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
+    bond, green, registry = ts.bond, ts.green, ctx.register.require_contract("registry").address
+    cash = ctx.register.require_contract("cash", bond.currency).address
+    dvp = ctx.register.require_contract("dvp").address
+    operator = ctx.signer.address
+    config = (
+        bond.name,
+        bond.token_symbol,
+        operator,
+        registry,
+        cash,
+        operator,  # treasury: the issuer's cash account
+        dvp,
+        category_mask(ts.restrictions.professional_investors_only),
+        [c.encode() for c in ts.restrictions.allowed_jurisdictions],
+    )
+    terms = (
+        bond.isin,
+        to_minor(bond.denomination, bond.currency),
+        to_minor(bond.issue_size, bond.currency),
+        bond.coupon_rate_e6,
+        0 if bond.coupon_frequency == 0 else 1,
+        bond.coupon_frequency,
+        unix_midnight(bond.issue_date),
+        unix_midnight(bond.maturity_date),
+        DAY_COUNT_BASIS[bond.day_count],
+    )
+    green_terms = (green.framework_uri, bytes.fromhex(green.framework_sha256), list(green.use_of_proceeds)) if green else ("", b"\0" * 32, [])
+    contract, receipt = ctx.signer.deploy("BondToken", config, terms, green_terms, what=f"deploy bond {bond.isin}")
+    with ctx.register.session() as s:
+        s.add(
+            models.Instrument(
+                isin=bond.isin,
+                kind="bond",
+                name=bond.name,
+                symbol=bond.token_symbol,
+                issuer=bond.issuer,
+                currency=bond.currency,
+                address=contract.address,
+                denomination=to_minor(bond.denomination, bond.currency),
+                issue_size=to_minor(bond.issue_size, bond.currency),
+                issue_date=bond.issue_date,
+                maturity_date=bond.maturity_date,
+                termsheet=ts.canonical_json(),
+                termsheet_sha256=ts.sha256(),
+            )
+        )
+        indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, receipt)
+        ctx.register.audit(s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()})
+        s.commit()
+    return contract.address
+
+
+def issue_bond(
+    ctx: Context,
+    ts: TermSheet,
+    rows: list[AllocationRow],
+    source: str = "allocations",
+    batch_size: int = SETTLEMENT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> IssueResult:
+    allocations = plan(ts, rows, source)
+    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
+
+    with ctx.register.session() as s:
+        existing = s.get(models.Instrument, ts.bond.isin)
+    if existing is not None and existing.termsheet_sha256 != ts.sha256():
+        raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
+    pending = [a for a in allocations if existing is None or not dvp.functions.isAllocationSettled(a.allocation_id).call()]
+    preflight(ctx, ts, pending, source)
+
+    address = existing.address if existing else _deploy_bond(ctx, ts)
+    token = ctx.chain.contract("BondToken", address)
+    # The token's own rule is the last word: ask it before settling anything.
+    for a in pending:
+        ok, reason = token.functions.canTransfer("0x" + "00" * 20, a.row.wallet, a.quantity).call()
+        if not ok:
+            raise InputError(f"{source}: {a.row.investor_id}: the bond refuses the allocation: {Reason(reason).describe()}")
+
+    batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
+    ctx.signer.transact_many(
+        (
+            (dvp.functions.settleIssuance(address, [a.as_tuple() for a in batch]), f"settle allocations of {ts.bond.isin}")
+            for batch in batches
+        ),
+        progress=(lambda i: progress(len(batches[i]))) if progress else None,
+    )
+    with ctx.register.session() as s:
+        ctx.register.audit(
+            s, ctx.signer.address, "issue", {"isin": ts.bond.isin, "allocations_settled": len(pending), "address": address}
+        )
+        s.commit()
+    indexer.sync(ctx.register, ctx.chain)
+    return IssueResult(ts.bond.isin, address, len(pending), len(allocations) - len(pending), existing is None)

@@ -1,0 +1,193 @@
+"""Term sheets: the TOML an issuer writes, validated before anything touches the chain.
+
+TOML floats are read as Decimal (`parse_float=Decimal`), so "3.8" and 3.8 mean exactly 3.8.
+A bad term sheet raises InputError with one line naming the field, e.g.
+`termsheet.toml: bond.isin: bad check digit 5 (expected 4)`.
+"""
+
+import hashlib
+import json
+import re
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pycountry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ledger.errors import InputError
+from ledger.money import to_minor
+
+DAY_COUNTS = ("ACT/365F", "ACT/360", "30/360", "ACT/ACT")
+#: ERC-7092 dayCountBasis: 0 ACT/ACT, 1 30/360, 2 ACT/360, 3 ACT/365, 4 30/365
+DAY_COUNT_BASIS = {"ACT/ACT": 0, "30/360": 1, "ACT/360": 2, "ACT/365F": 3}
+COUPON_FREQUENCIES = (0, 1, 2, 4, 12)
+
+
+def isin_check_digit(body: str) -> int:
+    """The ISIN check digit (ISO 6166) of its first 11 characters: Luhn over letters as 10..35."""
+    digits = "".join(str(int(c, 36)) for c in body)
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return (10 - total % 10) % 10
+
+
+def _isin(value: str) -> str:
+    value = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", value):
+        raise ValueError(f"{value!r} is not an ISIN (2 letters, 9 letters or digits, 1 check digit)")
+    if pycountry.countries.get(alpha_2=value[:2]) is None and value[:2] not in ("XS", "EU"):
+        raise ValueError(f"{value!r} does not start with a country code")
+    expected = isin_check_digit(value[:11])
+    if int(value[11]) != expected:
+        raise ValueError(f"bad check digit {value[11]} (expected {expected})")
+    return value
+
+
+def _country(value: str) -> str:
+    value = value.strip().upper()
+    if pycountry.countries.get(alpha_2=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+def _sha256(value: str) -> str:
+    value = value.strip().lower().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError("must be 64 hex digits (a sha256)")
+    return value
+
+
+Isin = Annotated[str, AfterValidator(_isin)]
+Country = Annotated[str, AfterValidator(_country)]
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+Currency = Literal["HKD", "CNH", "USD", "EUR"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bond(Strict):
+    isin: Isin
+    name: str = Field(min_length=1, max_length=100)
+    issuer: str = Field(min_length=1)
+    currency: Currency
+    denomination: Decimal = Field(gt=0)
+    issue_size: Decimal = Field(gt=0)
+    coupon_rate: Decimal = Field(ge=0, lt=100)  # percent a year
+    coupon_frequency: int
+    day_count: Literal[DAY_COUNTS]
+    business_day_convention: Literal["following", "modified_following"]
+    calendar: Literal["HK"]
+    issue_date: date
+    maturity_date: date
+    # Additions (optional): the issue price per 100 of principal, the token symbol, and how many
+    # business days before a coupon payment its record date falls.
+    issue_price: Decimal = Field(default=Decimal(100), gt=0, le=200)
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,11}$")
+    record_date_offset: int = Field(default=1, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Bond":
+        if self.coupon_frequency not in COUPON_FREQUENCIES:
+            raise _field_error("coupon_frequency", f"{self.coupon_frequency} is not one of {COUPON_FREQUENCIES}")
+        if self.maturity_date <= self.issue_date:
+            raise _field_error("maturity_date", f"{self.maturity_date} is not after issue_date {self.issue_date}")
+        for name in ("denomination", "issue_size"):
+            try:
+                to_minor(getattr(self, name), self.currency, name)
+            except InputError as exc:
+                raise _field_error(name, str(exc).split(": ", 1)[1]) from None
+        if self.issue_size % self.denomination != 0:
+            raise _field_error("issue_size", f"{self.issue_size} is not a multiple of the denomination {self.denomination}")
+        if self.coupon_frequency == 0 and self.coupon_rate != 0:
+            raise _field_error("coupon_rate", "must be 0 for a zero-coupon bond (coupon_frequency = 0)")
+        if self.coupon_frequency != 0 and self.coupon_rate == 0:
+            raise _field_error("coupon_frequency", "must be 0 when coupon_rate is 0 (a zero-coupon bond)")
+        if (self.coupon_rate * 10**4) % 1 != 0:
+            raise _field_error("coupon_rate", f"{self.coupon_rate} has more than 4 decimal places")
+        return self
+
+    @property
+    def token_symbol(self) -> str:
+        return self.symbol or self.isin[-8:]
+
+    @property
+    def coupon_rate_e6(self) -> int:
+        """The ERC-7092 couponRate: the annual rate x 10^6 (3.647% -> 36470)."""
+        return int(self.coupon_rate * 10**4)
+
+
+class Green(Strict):
+    framework_uri: str = Field(min_length=1, max_length=2000)
+    framework_sha256: Sha256
+    use_of_proceeds: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)]] = Field(min_length=1)
+
+
+class Restrictions(Strict):
+    professional_investors_only: bool = False
+    allowed_jurisdictions: list[Country] = Field(default_factory=list)
+
+
+class TermSheet(Strict):
+    bond: Bond
+    green: Green | None = None
+    restrictions: Restrictions = Restrictions()
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _field_error(field: str, message: str) -> _FieldError:
+    return _FieldError(field, message)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as `section.field: message`."""
+    err = exc.errors()[0]
+    loc = [f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]]
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        loc.append(cause.field)
+        message = str(cause)
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "missing"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+    return f"{'.'.join(loc).replace('.[', '[')}: {message}"
+
+
+def parse_termsheet(text: str, source: str = "termsheet") -> TermSheet:
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return TermSheet.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def load_termsheet(path: str | Path) -> TermSheet:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read term sheet: {exc.strerror}") from None
+    return parse_termsheet(text, path.name)

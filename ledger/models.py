@@ -1,0 +1,216 @@
+"""The register's tables.
+
+Rows that come from the chain carry their proof (chain id, block number and hash, transaction
+hash, log index, block time) and are unique on (chain_id, tx_hash, log_index), so indexing the
+same log twice is impossible. Off-chain facts (investor identities, term sheets) are plain rows.
+Token amounts are integers in the token's base unit (bond tokens, cash cents).
+"""
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import BigInteger, Column, Numeric, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from ledger.errors import RegisterError
+
+_INT64_MAX = 2**63 - 1
+
+
+class TokenAmount(TypeDecorator):
+    """An unsigned token amount: NUMERIC(78,0) on PostgreSQL (all of uint256), BIGINT elsewhere.
+
+    SQLite has no exact type wider than 64 bits; amounts beyond it are refused loudly rather
+    than stored as a lossy REAL.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(78, 0))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = int(value)
+        if dialect.name != "postgresql" and value > _INT64_MAX:
+            raise RegisterError(f"amount {value} exceeds what a {dialect.name} register stores exactly; use PostgreSQL")
+        return value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else int(value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _amount(**kw):
+    return Field(sa_column=Column(TokenAmount(), nullable=False), **kw)
+
+
+def _proof_constraint(table: str):
+    return (UniqueConstraint("chain_id", "tx_hash", "log_index", name=f"uq_{table}_log"),)
+
+
+class ChainProof(SQLModel):
+    """Where a row came from on chain."""
+
+    chain_id: int
+    block_number: int = Field(index=True)
+    block_hash: str
+    block_timestamp: int
+    tx_hash: str = Field(index=True)
+    log_index: int
+
+
+# ---------------------------------------------------------------------- bookkeeping
+
+
+class Network(SQLModel, table=True):
+    """The chain this register belongs to (one register, one chain)."""
+
+    __tablename__ = "network"
+    id: int = Field(default=1, primary_key=True)
+    chain_id: int
+    genesis_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Checkpoint(SQLModel, table=True):
+    """How far the indexer has read: every event up to and including this block is in."""
+
+    __tablename__ = "checkpoint"
+    id: int = Field(default=1, primary_key=True)
+    chain_id: int
+    block_number: int
+    block_hash: str
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ContractRecord(SQLModel, table=True):
+    """A contract the indexer follows, with how far it has been read."""
+
+    __tablename__ = "contracts"
+    address: str = Field(primary_key=True)
+    kind: str = Field(index=True)  # registry | dvp | cash | bond
+    label: str  # currency code for cash, ISIN for instruments
+    chain_id: int
+    deploy_block: int
+    deploy_tx: str
+    synced_block: int  # events up to here are indexed for this contract
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only log of what operators did through bondledger, hash-chained."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str
+    action: str
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str
+    hash: str
+
+
+# ---------------------------------------------------------------------- off-chain facts
+
+
+class Instrument(SQLModel, table=True):
+    __tablename__ = "instruments"
+    isin: str = Field(primary_key=True)
+    kind: str  # bond
+    name: str
+    symbol: str
+    issuer: str
+    currency: str
+    address: str = Field(unique=True)
+    denomination: int = Field(sa_column=Column(BigInteger, nullable=False))  # minor units
+    issue_size: int = Field(sa_column=Column(BigInteger, nullable=False))  # minor units
+    issue_date: date
+    maturity_date: date
+    termsheet: str = Field(sa_column=Column(Text, nullable=False))  # the validated term sheet, JSON
+    termsheet_sha256: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Investor(SQLModel, table=True):
+    """An investor's identity: off chain only; the chain knows it by `id_hash`."""
+
+    __tablename__ = "investors"
+    investor_id: str = Field(primary_key=True)
+    id_hash: str = Field(unique=True)
+    name: str
+    country: str
+    category: str
+    kyc_expiry: date
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------------- from chain events
+
+
+class Wallet(SQLModel, table=True):
+    """Current wallet -> investor links, as the registry's events leave them."""
+
+    __tablename__ = "wallets"
+    address: str = Field(primary_key=True)
+    id_hash: str = Field(index=True)
+    active: bool
+    block_number: int
+
+
+class Registration(ChainProof, table=True):
+    """Every registry event: the registration history of holders."""
+
+    __tablename__ = "registrations"
+    __table_args__ = _proof_constraint("registrations")
+    id: int | None = Field(default=None, primary_key=True)
+    event: str  # investor_updated | investor_removed | wallet_added | wallet_removed
+    id_hash: str = Field(index=True)
+    wallet: str | None = None
+    country: str | None = None
+    category: int | None = None
+    kyc_expiry: int | None = None
+
+
+class Transfer(ChainProof, table=True):
+    """Every ERC-20 Transfer of a followed token (mints from and burns to the zero address)."""
+
+    __tablename__ = "transfers"
+    __table_args__ = _proof_constraint("transfers")
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(index=True)
+    from_address: str = Field(index=True)
+    to_address: str = Field(index=True)
+    quantity: int = _amount()
+
+
+class Issuance(ChainProof, table=True):
+    """A primary allocation settled delivery-versus-payment."""
+
+    __tablename__ = "issuances"
+    __table_args__ = _proof_constraint("issuances")
+    allocation_id: str = Field(primary_key=True)
+    token: str = Field(index=True)
+    investor: str
+    quantity: int = _amount()
+    cash_token: str
+    cash_amount: int = _amount()
+    treasury: str
+
+
+class TokenEvent(ChainProof, table=True):
+    """Every other event of a followed contract (freezes, forced transfers, documents, roles,
+    pauses ...), decoded, for the audit trail."""
+
+    __tablename__ = "token_events"
+    __table_args__ = _proof_constraint("token_events")
+    id: int | None = Field(default=None, primary_key=True)
+    contract: str = Field(index=True)
+    event: str = Field(index=True)
+    args: str = Field(sa_column=Column(Text, nullable=False))  # JSON

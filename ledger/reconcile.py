@@ -1,0 +1,74 @@
+"""Reconciliation: the register against the chain, at the indexed block.
+
+Compares, for one instrument, every wallet that ever appears in the register's transfers (its
+balance in the register vs `balanceOf` on chain at the indexed block), the total supply (sum of
+register balances vs `totalSupply`), and each primary issuance (its mint must be in the
+register). Zero breaks is the normal state; each break names what differs.
+"""
+
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from ledger import models
+from ledger.chain import Chain
+from ledger.db import Register
+from ledger.indexer import check_checkpoint
+from ledger.views import ZERO_ADDRESS, as_of, balances
+
+
+@dataclass
+class Break:
+    kind: str  # balance | supply | issuance
+    subject: str  # a wallet, the instrument, an allocation id
+    register: int | None
+    chain: int | None
+
+
+@dataclass
+class Reconciliation:
+    isin: str
+    block: int
+    wallets_checked: int
+    supply_register: int
+    supply_chain: int
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
+    inst = register.instrument(isin)
+    check_checkpoint(register, chain)
+    block = as_of(register, None)
+    token = chain.contract("BondToken", inst.address)
+    t = models.Transfer
+    with register.session() as s:
+        reg = balances(s, inst.address, block)
+        seen = set(s.exec(select(t.to_address).where(t.token == inst.address).distinct()).all())
+        seen |= set(s.exec(select(t.from_address).where(t.token == inst.address).distinct()).all())
+        issuances = s.exec(select(models.Issuance).where(models.Issuance.token == inst.address)).all()
+        mints = {
+            (row.tx_hash, row.to_address): row.quantity
+            for row in s.exec(select(t).where(t.token == inst.address, t.from_address == ZERO_ADDRESS)).all()
+        }
+    seen.discard(ZERO_ADDRESS)
+    wallets = sorted(seen)
+
+    calls = [("eth_call", [{"to": inst.address, "data": token.encode_abi("balanceOf", [w])}, hex(block)]) for w in wallets]
+    calls.append(("eth_call", [{"to": inst.address, "data": token.encode_abi("totalSupply", [])}, hex(block)]))
+    results = [int(r, 16) for r in chain.rpc_batch(calls)]
+    on_chain, supply_chain = dict(zip(wallets, results[:-1])), results[-1]
+
+    result = Reconciliation(isin, block, len(wallets), sum(reg.values()), supply_chain)
+    for w in wallets:
+        if reg.get(w, 0) != on_chain[w]:
+            result.breaks.append(Break("balance", w, reg.get(w, 0), on_chain[w]))
+    if result.supply_register != supply_chain:
+        result.breaks.append(Break("supply", isin, result.supply_register, supply_chain))
+    for row in issuances:
+        if mints.get((row.tx_hash, row.investor)) is None:
+            result.breaks.append(Break("issuance", row.allocation_id, row.quantity, None))
+    return result
