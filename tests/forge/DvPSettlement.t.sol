@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "./Fixture.sol";
+import {DvPSettlement} from "../../contracts/DvPSettlement.sol";
+import {ISecurityToken, TransferReason} from "../../contracts/interfaces/ISecurityToken.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+
+/// @dev Anyone can deploy this: it answers the three questions settleIssuance asks of a token
+/// the way an attacker likes and mints nothing.
+contract FakeSecurityToken {
+    address public currency;
+    address public treasury;
+
+    constructor(address currency_, address treasury_) {
+        currency = currency_;
+        treasury = treasury_;
+    }
+
+    function hasRole(bytes32, address) external pure returns (bool) {
+        return true;
+    }
+
+    function mint(address, uint256) external {}
+}
+
+contract DvPSettlementTest is Fixture {
+    uint256 internal constant PRICE = 50_125_00; // HK$50,125 per bond (100.25), in cents
+    uint256 internal constant FUNDS = 10_000_000_00; // HK$10m each
+
+    address[] internal parties;
+
+    function setUp() public override {
+        super.setUp();
+        parties = [alice, alice2, bob, carol, dave, mallory, issuer, address(dvp), address(this)];
+        for (uint256 i = 0; i < 6; ++i) {
+            // Investors (eligible or not) hold cash and approve the venue; the issuer starts empty.
+            hkd.mint(parties[i], FUNDS);
+            vm.prank(parties[i]);
+            hkd.approve(address(dvp), type(uint256).max);
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    function allocation(string memory id, address investor, uint256 quantity)
+        internal
+        pure
+        returns (DvPSettlement.Allocation memory)
+    {
+        return DvPSettlement.Allocation(keccak256(bytes(id)), investor, quantity, quantity * PRICE);
+    }
+
+    function batch(DvPSettlement.Allocation memory a, DvPSettlement.Allocation memory b)
+        internal
+        pure
+        returns (DvPSettlement.Allocation[] memory list)
+    {
+        list = new DvPSettlement.Allocation[](2);
+        list[0] = a;
+        list[1] = b;
+    }
+
+    function batch(
+        DvPSettlement.Allocation memory a,
+        DvPSettlement.Allocation memory b,
+        DvPSettlement.Allocation memory c
+    ) internal pure returns (DvPSettlement.Allocation[] memory list) {
+        list = new DvPSettlement.Allocation[](3);
+        list[0] = a;
+        list[1] = b;
+        list[2] = c;
+    }
+
+    /// Every party's cash and bond balance, the bond supply.
+    function snapshot() internal view returns (uint256[] memory s) {
+        s = new uint256[](2 * parties.length + 1);
+        for (uint256 i = 0; i < parties.length; ++i) {
+            s[2 * i] = hkd.balanceOf(parties[i]);
+            s[2 * i + 1] = bond.balanceOf(parties[i]);
+        }
+        s[2 * parties.length] = bond.totalSupply();
+    }
+
+    function assertNothingMoved(uint256[] memory before, DvPSettlement.Allocation[] memory list) internal view {
+        uint256[] memory afterwards = snapshot();
+        for (uint256 i = 0; i < before.length; ++i) {
+            assertEq(afterwards[i], before[i], "a balance or the supply changed");
+        }
+        for (uint256 i = 0; i < list.length; ++i) {
+            assertFalse(dvp.isAllocationSettled(list[i].allocationId), "allocation marked settled");
+        }
+    }
+
+    function expectRestricted(address to, uint256 amount, uint8 reason) internal {
+        vm.expectRevert(
+            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, address(0), to, amount, reason)
+        );
+    }
+
+    function sumOfCash() internal view returns (uint256 sum) {
+        for (uint256 i = 0; i < parties.length; ++i) {
+            sum += hkd.balanceOf(parties[i]);
+        }
+    }
+
+    // ---------------------------------------------------------------- primary issuance
+
+    function test_aBatchSettlesBothLegsAndEmitsIssuanceSettled() public {
+        DvPSettlement.Allocation[] memory list =
+            batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40), allocation("A-2", alice2, 7));
+        for (uint256 i = 0; i < list.length; ++i) {
+            vm.expectEmit(true, true, true, true, address(dvp));
+            emit DvPSettlement.IssuanceSettled(
+                list[i].allocationId,
+                address(bond),
+                list[i].investor,
+                list[i].quantity,
+                address(hkd),
+                list[i].cashAmount,
+                issuer
+            );
+        }
+        dvp.settleIssuance(bond, list);
+
+        assertEq(bond.balanceOf(alice), 100, "alice's bonds");
+        assertEq(bond.balanceOf(bob), 40, "bob's bonds");
+        assertEq(bond.balanceOf(alice2), 7, "alice2's bonds");
+        assertEq(bond.totalSupply(), 147, "supply");
+        assertEq(hkd.balanceOf(alice), FUNDS - 100 * PRICE, "alice paid");
+        assertEq(hkd.balanceOf(bob), FUNDS - 40 * PRICE, "bob paid");
+        assertEq(hkd.balanceOf(alice2), FUNDS - 7 * PRICE, "alice2 paid");
+        assertEq(bond.treasury(), issuer, "treasury is the issuer");
+        assertEq(hkd.balanceOf(issuer), 147 * PRICE, "the treasury received the cash");
+        assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds no cash");
+        assertEq(bond.balanceOf(address(dvp)), 0, "the venue holds no bonds");
+        for (uint256 i = 0; i < list.length; ++i) {
+            assertTrue(dvp.isAllocationSettled(list[i].allocationId), "settled");
+        }
+    }
+
+    function test_cashGoesToTheTreasuryTheTokenNamesAtSettlement() public {
+        address treasury = address(0x7EA5);
+        bond.setTreasury(treasury);
+        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 10), allocation("B-1", bob, 1)));
+        assertEq(hkd.balanceOf(treasury), 11 * PRICE, "new treasury");
+        assertEq(hkd.balanceOf(issuer), 0, "issuer's own wallet untouched");
+    }
+
+    function test_anyMinterOfTheTokenMaySettle() public {
+        address agent = address(0xA6E);
+        bond.grantRole(bond.MINTER_ROLE(), agent);
+        vm.prank(agent);
+        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 10), allocation("B-1", bob, 1)));
+        assertEq(bond.totalSupply(), 11, "settled by a granted minter");
+    }
+
+    function test_anEmptyBatchSettlesNothing() public {
+        uint256[] memory before = snapshot();
+        dvp.settleIssuance(bond, new DvPSettlement.Allocation[](0));
+        assertNothingMoved(before, new DvPSettlement.Allocation[](0));
+    }
+
+    function test_aRetailInvestorInTheBatchRevertsTheWholeBatch() public {
+        DvPSettlement.Allocation[] memory list =
+            batch(allocation("A-1", alice, 100), allocation("C-1", carol, 1), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        expectRestricted(carol, 1, TransferReason.CATEGORY_NOT_ALLOWED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_anUnregisteredInvestorInTheBatchRevertsTheWholeBatch() public {
+        DvPSettlement.Allocation[] memory list =
+            batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40), allocation("M-1", mallory, 3));
+        uint256[] memory before = snapshot();
+        expectRestricted(mallory, 3, TransferReason.RECEIVER_NOT_REGISTERED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aDisallowedJurisdictionInTheBatchRevertsTheWholeBatch() public {
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("D-1", dave, 5));
+        uint256[] memory before = snapshot();
+        expectRestricted(dave, 5, TransferReason.JURISDICTION_NOT_ALLOWED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_anExpiredKycInTheBatchRevertsTheWholeBatch() public {
+        registry.setInvestor(keccak256("bob"), "SG", PROFESSIONAL, uint40(block.timestamp));
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        expectRestricted(bob, 40, TransferReason.RECEIVER_KYC_EXPIRED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aFrozenInvestorInTheBatchRevertsTheWholeBatch() public {
+        bond.setAddressFrozen(bob, true);
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        expectRestricted(bob, 40, TransferReason.RECEIVER_FROZEN);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aMissingAllowanceRevertsTheWholeBatch() public {
+        vm.prank(bob);
+        hkd.approve(address(dvp), 40 * PRICE - 1);
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(dvp), 40 * PRICE - 1, 40 * PRICE
+            )
+        );
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_missingCashRevertsTheWholeBatch() public {
+        uint256 quantity = FUNDS / PRICE + 1;
+        DvPSettlement.Allocation[] memory list = batch(allocation("B-1", bob, 40), allocation("A-1", alice, quantity));
+        uint256[] memory before = snapshot();
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, FUNDS, quantity * PRICE)
+        );
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aBatchPastTheIssueVolumeRevertsWhole() public {
+        uint256 cap = ISSUE_VOLUME / DENOMINATION;
+        DvPSettlement.Allocation[] memory list =
+            batch(allocation("B-1", bob, 1), DvPSettlement.Allocation(keccak256("A-1"), alice, cap, 0));
+        uint256[] memory before = snapshot();
+        expectRestricted(alice, cap, TransferReason.SUPPLY_CAP_EXCEEDED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aPausedTokenRefusesIssuance() public {
+        bond.pause();
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        expectRestricted(alice, 100, TransferReason.PAUSED);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_anAllocationIdSettlesOnce() public {
+        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
+        uint256[] memory before = snapshot();
+
+        DvPSettlement.Allocation[] memory rerun = batch(allocation("A-2", alice, 1), allocation("B-1", bob, 40));
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("B-1")));
+        dvp.settleIssuance(bond, rerun);
+        assertFalse(dvp.isAllocationSettled(keccak256("A-2")), "the fresh line did not settle either");
+        uint256[] memory afterwards = snapshot();
+        for (uint256 i = 0; i < before.length; ++i) {
+            assertEq(afterwards[i], before[i], "nothing moved on the re-run");
+        }
+    }
+
+    function test_anAllocationIdTwiceInOneBatchRevertsTheBatch() public {
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("A-1", bob, 40));
+        uint256[] memory before = snapshot();
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("A-1")));
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    function test_aCallerWithoutTheTokensMinterRoleIsNotIssuer() public {
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotIssuer.selector, alice, address(bond)));
+        dvp.settleIssuance(bond, list);
+        // Neither the DvP's own admin role nor the token's agent role is enough.
+        address agent = address(0xA6E);
+        bond.grantRole(bond.AGENT_ROLE(), agent);
+        bond.grantRole(bond.DEFAULT_ADMIN_ROLE(), agent);
+        dvp.grantRole(dvp.DEFAULT_ADMIN_ROLE(), agent);
+        vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotIssuer.selector, agent, address(bond)));
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
+    }
+
+    // ---------------------------------------------------------------- findings (see the report)
+
+    /// FINDING (critical): settleIssuance trusts whatever `token` it is given. Anyone can pass a
+    /// contract that claims the caller is a minter, names the victims' cash token as its
+    /// currency and the attacker as its treasury, and mints nothing: every investor who
+    /// approved the venue on cash loses up to its allowance. This test PASSES because the
+    /// attack works today; when the venue is fixed (e.g. an allow-list of tokens the DvP
+    /// admin registers), turn it into an expectRevert.
+    function test_FINDING_anyoneDrainsApprovedCashThroughAFakeToken() public {
+        FakeSecurityToken fake = new FakeSecurityToken(address(hkd), mallory);
+        DvPSettlement.Allocation[] memory list = new DvPSettlement.Allocation[](2);
+        list[0] = DvPSettlement.Allocation(keccak256("x-1"), alice, 0, FUNDS);
+        list[1] = DvPSettlement.Allocation(keccak256("x-2"), bob, 0, FUNDS);
+
+        vm.prank(mallory);
+        dvp.settleIssuance(ISecurityToken(address(fake)), list);
+
+        assertEq(hkd.balanceOf(alice), 0, "alice's cash is gone");
+        assertEq(hkd.balanceOf(bob), 0, "bob's cash is gone");
+        assertEq(hkd.balanceOf(mallory), 3 * FUNDS, "to the attacker");
+        assertEq(bond.totalSupply(), 0, "for nothing");
+    }
+
+    /// FINDING (medium): allocation ids are global across tokens, so anyone (through a fake
+    /// token, or an honest issuer of another token) can mark a real issuance's ids as settled
+    /// first and make that issuance revert. This test PASSES because the squatting works today.
+    function test_FINDING_allocationIdsCanBeSquattedThroughAnotherToken() public {
+        FakeSecurityToken fake = new FakeSecurityToken(address(hkd), mallory);
+        DvPSettlement.Allocation[] memory squat = new DvPSettlement.Allocation[](1);
+        squat[0] = DvPSettlement.Allocation(keccak256("A-1"), mallory, 0, 0);
+        vm.prank(mallory);
+        dvp.settleIssuance(ISecurityToken(address(fake)), squat);
+
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("A-1")));
+        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
+    }
+
+    /// SURPRISING: BondToken never returns INSTRUMENT_CLOSED, so issuance (and minting in
+    /// general) still settles after the maturity date. Pinned as today's behaviour.
+    function test_SURPRISING_issuanceStillSettlesAfterMaturity() public {
+        vm.warp(MATURITY_DATE + 1);
+        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
+        assertEq(bond.totalSupply(), 140, "minted after maturity");
+    }
+
+    // ---------------------------------------------------------------- fuzz
+
+    /// Cash is only moved, never created or lost, and supply equals what was allocated.
+    function testFuzz_issuanceConservesCashAndMintsExactlyTheAllocations(
+        uint256[3] memory quantities,
+        uint256[3] memory cashAmounts,
+        uint8 treasuryIndex
+    ) public {
+        address[3] memory investors = [alice, alice2, bob];
+        // The treasury may be an outside wallet, the issuer, or one of the investors.
+        address[3] memory treasuries = [address(0x7EA5), issuer, alice];
+        address treasury = treasuries[treasuryIndex % 3];
+        bond.setTreasury(treasury);
+        parties.push(address(0x7EA5));
+
+        DvPSettlement.Allocation[] memory list = new DvPSettlement.Allocation[](3);
+        uint256 minted;
+        uint256 paid;
+        uint256 cap = ISSUE_VOLUME / DENOMINATION;
+        for (uint256 i = 0; i < 3; ++i) {
+            uint256 quantity = bound(quantities[i], 0, cap / 3);
+            uint256 cash = bound(cashAmounts[i], 0, FUNDS);
+            list[i] = DvPSettlement.Allocation(bytes32(i + 1), investors[i], quantity, cash);
+            minted += quantity;
+            paid += cash;
+        }
+        uint256 cashBefore = sumOfCash();
+        uint256 treasuryBefore = hkd.balanceOf(treasury);
+        uint256 paidByTreasury = treasury == alice ? list[0].cashAmount : 0;
+
+        dvp.settleIssuance(bond, list);
+
+        assertEq(sumOfCash(), cashBefore, "cash conserved");
+        assertEq(hkd.totalSupply(), cashBefore, "no cash minted or burned");
+        assertEq(hkd.balanceOf(treasury), treasuryBefore + paid - paidByTreasury, "treasury received the cash");
+        assertEq(bond.totalSupply(), minted, "supply is the sum of allocations");
+        assertEq(bond.balanceOf(alice) + bond.balanceOf(alice2) + bond.balanceOf(bob), minted, "all to investors");
+        for (uint256 i = 0; i < 3; ++i) {
+            assertEq(bond.balanceOf(investors[i]), list[i].quantity, "each investor got its quantity");
+        }
+        assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds no cash");
+    }
+}
