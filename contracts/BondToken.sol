@@ -280,10 +280,11 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Minting never takes supply past the issue volume.
+    /// @dev Minting stops at maturity and never takes supply past the issue volume.
     function _checkInstrument(address from, address, uint256 value) internal view override returns (uint8) {
-        if (from == address(0) && (totalSupply() + value) * _denomination > _issueVolume) {
-            return TransferReason.SUPPLY_CAP_EXCEEDED;
+        if (from == address(0)) {
+            if (block.timestamp >= _maturityDate) return TransferReason.INSTRUMENT_CLOSED;
+            if ((totalSupply() + value) * _denomination > _issueVolume) return TransferReason.SUPPLY_CAP_EXCEEDED;
         }
         return TransferReason.OK;
     }

@@ -80,8 +80,9 @@ contract InvestorRegistry is IInvestorRegistry, AccessControl, Multicall {
     }
 
     /**
-     * @notice Removes an investor and unlinks all of its wallets, which then hold nothing new
-     * and can send nothing (an agent can still recover or force-transfer their balances).
+     * @notice Removes an investor and unlinks all of its wallets, which then receive nothing and
+     * send nothing. Their balances stay where they are: an agent can force-transfer them to an
+     * eligible wallet (wallet recovery needs both wallets linked to the same investor).
      */
     function removeInvestor(bytes32 investorId) external onlyRole(REGISTRAR_ROLE) {
         if (_investors[investorId].kycExpiry == 0) revert UnknownInvestor(investorId);

@@ -72,8 +72,26 @@ def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
         click.echo(tabulate(rows, headers="keys", disable_numparse=True) if rows else "(none)")
 
 
-def progress_bar(total: int, label: str):
-    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+class Progress:
+    """A progress bar on stderr that appears only once work starts: `progress(done, total)`.
+    A command refused before any work prints nothing but its error."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.length = max(total, 1)
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def address_arg(value: str, what: str) -> str:
@@ -178,8 +196,8 @@ def investors_import(opts, file):
     """
     rows = read_investors(file)
     ctx = opts.context()
-    with progress_bar(max(1, len(rows) // 40 + 1), "registering") as bar:
-        result = import_investors(ctx, rows, progress=lambda i: bar.update(1))
+    with Progress("registering") as progress:
+        result = import_investors(ctx, rows, progress=progress)
     click.echo(
         f"{result.investors} investors, {result.wallets} wallets: "
         f"{result.investor_writes} investor records and {result.wallet_writes} wallets written on chain"
@@ -286,8 +304,8 @@ def issue(opts, termsheet, allocations_file, batch_size, fmt):
     ts = load_termsheet(termsheet)
     rows = read_allocations(allocations_file)
     ctx = opts.context()
-    with progress_bar(len(rows), "settling") as bar:
-        result = issue_bond(ctx, ts, rows, allocations_file.name, batch_size, progress=bar.update)
+    with Progress("settling") as progress:
+        result = issue_bond(ctx, ts, rows, allocations_file.name, batch_size, progress=progress)
     if fmt == "json":
         click.echo(json.dumps({"isin": result.isin, "address": result.address, "settled": result.settled, "already_settled": result.already_settled}))
     else:
@@ -317,13 +335,8 @@ def schedule(termsheet, fmt):
 def sync(opts):
     """Index new chain events into the register."""
     ctx = opts.context()
-    with progress_bar(1, "indexing") as bar:
-
-        def step(done, target):
-            bar.length = max(target, 1)
-            bar.update(done - bar.pos)
-
-        result = indexer.sync(ctx.register, ctx.chain, progress=step)
+    with Progress("indexing blocks") as progress:
+        result = indexer.sync(ctx.register, ctx.chain, progress=progress)
     click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
 
 

@@ -43,7 +43,9 @@ def registry_contract(ctx: Context):
     return ctx.chain.contract("InvestorRegistry", ctx.register.require_contract("registry").address)
 
 
-def import_investors(ctx: Context, rows: list[InvestorRow], progress: Callable[[int], None] | None = None) -> ImportResult:
+def import_investors(
+    ctx: Context, rows: list[InvestorRow], progress: Callable[[int, int], None] | None = None
+) -> ImportResult:
     registry = registry_contract(ctx)
     by_investor: dict[str, list[InvestorRow]] = {}
     for row in rows:

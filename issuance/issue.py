@@ -6,7 +6,8 @@ Order of work, so that bad input leaves no trace on chain or in the register:
 2. check every allocation against the chain: the wallet is the investor's, the investor is
    eligible under the bond's restrictions at the chain's time, and its cash balance and DvP
    authorization cover what it pays;
-3. only then deploy the bond (recorded in the register with its term sheet);
+3. only then deploy the bond (recorded in the register with its term sheet) and list it on
+   the DvP venue, which settles only listed tokens;
 4. settle the allocations in batches through DvPSettlement: per allocation, the investor's
    cash goes to the issuer and the bonds are minted to the investor in one transaction;
 5. index the new events.
@@ -195,7 +196,7 @@ def issue_bond(
     rows: list[AllocationRow],
     source: str = "allocations",
     batch_size: int = SETTLEMENT_BATCH,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IssueResult:
     allocations = plan(ts, rows, source)
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
@@ -204,10 +205,16 @@ def issue_bond(
         existing = s.get(models.Instrument, ts.bond.isin)
     if existing is not None and existing.termsheet_sha256 != ts.sha256():
         raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
-    pending = [a for a in allocations if existing is None or not dvp.functions.isAllocationSettled(a.allocation_id).call()]
+    pending = [
+        a
+        for a in allocations
+        if existing is None or not dvp.functions.isAllocationSettled(existing.address, a.allocation_id).call()
+    ]
     preflight(ctx, ts, pending, source)
 
     address = existing.address if existing else _deploy_bond(ctx, ts)
+    if not dvp.functions.isListed(address).call():
+        ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
     token = ctx.chain.contract("BondToken", address)
     # The token's own rule is the last word: ask it before settling anything.
     for a in pending:
@@ -221,7 +228,7 @@ def issue_bond(
             (dvp.functions.settleIssuance(address, [a.as_tuple() for a in batch]), f"settle allocations of {ts.bond.isin}")
             for batch in batches
         ),
-        progress=(lambda i: progress(len(batches[i]))) if progress else None,
+        progress=(lambda done, _: progress(sum(len(b) for b in batches[:done]), len(pending))) if progress else None,
     )
     with ctx.register.session() as s:
         ctx.register.audit(

@@ -117,12 +117,14 @@ def coupon_schedule(bond: Bond) -> list[CouponPeriod]:
 def _warn_calendar_coverage(cal: ql.Calendar, payment_dates: list[date]) -> None:
     """QuantLib lists Hong Kong's lunar-calendar holidays only for the years it has been told
     of; a payment date in a later year may land on one of them."""
-    for year in sorted({d.year for d in payment_dates}):
-        holidays = ql.Calendar.holidayList(cal, ql.Date(1, 1, year), ql.Date(31, 12, year))
-        if len(holidays) < 10:
-            warnings.warn(
-                f"QuantLib's Hong Kong calendar has no lunar-calendar holidays for {year}; "
-                f"payment dates that year are adjusted for weekends and fixed holidays only",
-                stacklevel=2,
-            )
-            return
+    uncovered = [
+        year
+        for year in sorted({d.year for d in payment_dates})
+        if len(ql.Calendar.holidayList(cal, ql.Date(1, 1, year), ql.Date(31, 12, year))) < 10
+    ]
+    if uncovered:
+        warnings.warn(
+            f"QuantLib's Hong Kong calendar has no lunar-calendar holidays for {', '.join(map(str, uncovered))}; "
+            "payment dates then are adjusted for weekends and fixed holidays only",
+            stacklevel=3,
+        )

@@ -198,10 +198,10 @@ class Signer:
         return self.chain.contract(name, receipt["contractAddress"]), receipt
 
     def transact_many(
-        self, calls: Iterable[tuple[object, str]], progress: Callable[[int], None] | None = None
+        self, calls: Iterable[tuple[object, str]], progress: Callable[[int, int], None] | None = None
     ) -> list[dict]:
         """Sends several calls back to back (each estimated first), then waits for all of them;
-        `progress(i)` is called as the i-th call's receipt arrives."""
+        `progress(done, total)` follows the receipts as they arrive."""
         fees = self._fees()
         hashes = []
         for fn, what in calls:
@@ -210,7 +210,7 @@ class Signer:
         for i, (tx_hash, what) in enumerate(hashes):
             receipts.append(self.wait(tx_hash, what))
             if progress:
-                progress(i)
+                progress(i + 1, len(hashes))
         return receipts
 
     def wait(self, tx_hash: HexBytes, what: str) -> dict:

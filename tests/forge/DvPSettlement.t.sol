@@ -2,8 +2,10 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./Fixture.sol";
+import {BondToken} from "../../contracts/BondToken.sol";
 import {DvPSettlement} from "../../contracts/DvPSettlement.sol";
 import {ISecurityToken, TransferReason} from "../../contracts/interfaces/ISecurityToken.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
 /// @dev Anyone can deploy this: it answers the three questions settleIssuance asks of a token
@@ -88,7 +90,7 @@ contract DvPSettlementTest is Fixture {
             assertEq(afterwards[i], before[i], "a balance or the supply changed");
         }
         for (uint256 i = 0; i < list.length; ++i) {
-            assertFalse(dvp.isAllocationSettled(list[i].allocationId), "allocation marked settled");
+            assertFalse(dvp.isAllocationSettled(address(bond), list[i].allocationId), "allocation marked settled");
         }
     }
 
@@ -135,7 +137,7 @@ contract DvPSettlementTest is Fixture {
         assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds no cash");
         assertEq(bond.balanceOf(address(dvp)), 0, "the venue holds no bonds");
         for (uint256 i = 0; i < list.length; ++i) {
-            assertTrue(dvp.isAllocationSettled(list[i].allocationId), "settled");
+            assertTrue(dvp.isAllocationSettled(address(bond), list[i].allocationId), "settled");
         }
     }
 
@@ -147,9 +149,10 @@ contract DvPSettlementTest is Fixture {
         assertEq(hkd.balanceOf(issuer), 0, "issuer's own wallet untouched");
     }
 
-    function test_anyMinterOfTheTokenMaySettle() public {
+    function test_anySettlementAgentWhoMintsTheTokenMaySettle() public {
         address agent = address(0xA6E);
         bond.grantRole(bond.MINTER_ROLE(), agent);
+        dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), agent);
         vm.prank(agent);
         dvp.settleIssuance(bond, batch(allocation("A-1", alice, 10), allocation("B-1", bob, 1)));
         assertEq(bond.totalSupply(), 11, "settled by a granted minter");
@@ -256,7 +259,7 @@ contract DvPSettlementTest is Fixture {
         DvPSettlement.Allocation[] memory rerun = batch(allocation("A-2", alice, 1), allocation("B-1", bob, 40));
         vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("B-1")));
         dvp.settleIssuance(bond, rerun);
-        assertFalse(dvp.isAllocationSettled(keccak256("A-2")), "the fresh line did not settle either");
+        assertFalse(dvp.isAllocationSettled(address(bond), keccak256("A-2")), "the fresh line did not settle either");
         uint256[] memory afterwards = snapshot();
         for (uint256 i = 0; i < before.length; ++i) {
             assertEq(afterwards[i], before[i], "nothing moved on the re-run");
@@ -271,66 +274,92 @@ contract DvPSettlementTest is Fixture {
         assertNothingMoved(before, list);
     }
 
-    function test_aCallerWithoutTheTokensMinterRoleIsNotIssuer() public {
+    function test_aCallerWithoutTheVenuesAgentRoleCannotSettle() public {
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
         uint256[] memory before = snapshot();
+        bytes32 agentRole = dvp.SETTLEMENT_AGENT_ROLE();
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotIssuer.selector, alice, address(bond)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, agentRole)
+        );
         dvp.settleIssuance(bond, list);
-        // Neither the DvP's own admin role nor the token's agent role is enough.
+        assertNothingMoved(before, list);
+    }
+
+    function test_aSettlementAgentWithoutTheTokensMinterRoleIsNotIssuer() public {
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        // Neither the DvP's agent and admin roles nor the token's agent and admin roles are enough.
         address agent = address(0xA6E);
         bond.grantRole(bond.AGENT_ROLE(), agent);
         bond.grantRole(bond.DEFAULT_ADMIN_ROLE(), agent);
         dvp.grantRole(dvp.DEFAULT_ADMIN_ROLE(), agent);
+        dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), agent);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotIssuer.selector, agent, address(bond)));
         dvp.settleIssuance(bond, list);
         assertNothingMoved(before, list);
     }
 
-    // ---------------------------------------------------------------- findings (see the report)
+    // ---------------------------------------------------------------- what the venue refuses
 
-    /// FINDING (critical): settleIssuance trusts whatever `token` it is given. Anyone can pass a
-    /// contract that claims the caller is a minter, names the victims' cash token as its
-    /// currency and the attacker as its treasury, and mints nothing: every investor who
-    /// approved the venue on cash loses up to its allowance. This test PASSES because the
-    /// attack works today; when the venue is fixed (e.g. an allow-list of tokens the DvP
-    /// admin registers), turn it into an expectRevert.
-    function test_FINDING_anyoneDrainsApprovedCashThroughAFakeToken() public {
+    /// A contract that claims to be a security token (the caller is its "minter", the victims'
+    /// cash its currency, the attacker its treasury) cannot pull anyone's authorized cash.
+    function test_nobodyDrainsAuthorizedCashThroughAFakeToken() public {
         FakeSecurityToken fake = new FakeSecurityToken(address(hkd), mallory);
         DvPSettlement.Allocation[] memory list = new DvPSettlement.Allocation[](2);
         list[0] = DvPSettlement.Allocation(keccak256("x-1"), alice, 0, FUNDS);
         list[1] = DvPSettlement.Allocation(keccak256("x-2"), bob, 0, FUNDS);
 
+        bytes32 agentRole = dvp.SETTLEMENT_AGENT_ROLE();
         vm.prank(mallory);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, mallory, agentRole)
+        );
         dvp.settleIssuance(ISecurityToken(address(fake)), list);
 
-        assertEq(hkd.balanceOf(alice), 0, "alice's cash is gone");
-        assertEq(hkd.balanceOf(bob), 0, "bob's cash is gone");
-        assertEq(hkd.balanceOf(mallory), 3 * FUNDS, "to the attacker");
-        assertEq(bond.totalSupply(), 0, "for nothing");
+        // Even the venue's own agent cannot settle a token the venue has not listed.
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.TokenNotListed.selector, address(fake)));
+        dvp.settleIssuance(ISecurityToken(address(fake)), list);
+        assertEq(hkd.balanceOf(alice), FUNDS, "alice keeps her cash");
+        assertEq(hkd.balanceOf(bob), FUNDS, "bob keeps his cash");
     }
 
-    /// FINDING (medium): allocation ids are global across tokens, so anyone (through a fake
-    /// token, or an honest issuer of another token) can mark a real issuance's ids as settled
-    /// first and make that issuance revert. This test PASSES because the squatting works today.
-    function test_FINDING_allocationIdsCanBeSquattedThroughAnotherToken() public {
-        FakeSecurityToken fake = new FakeSecurityToken(address(hkd), mallory);
-        DvPSettlement.Allocation[] memory squat = new DvPSettlement.Allocation[](1);
-        squat[0] = DvPSettlement.Allocation(keccak256("A-1"), mallory, 0, 0);
+    function test_onlyTheAdminListsTokensAndDelistingStopsSettlement() public {
+        bytes32 adminRole = dvp.DEFAULT_ADMIN_ROLE();
         vm.prank(mallory);
-        dvp.settleIssuance(ISecurityToken(address(fake)), squat);
-
-        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("A-1")));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, mallory, adminRole)
+        );
+        dvp.setListed(mallory, true);
+        dvp.setListed(address(bond), false);
+        assertFalse(dvp.isListed(address(bond)), "delisted");
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.TokenNotListed.selector, address(bond)));
         dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
     }
 
-    /// SURPRISING: BondToken never returns INSTRUMENT_CLOSED, so issuance (and minting in
-    /// general) still settles after the maturity date. Pinned as today's behaviour.
-    function test_SURPRISING_issuanceStillSettlesAfterMaturity() public {
-        vm.warp(MATURITY_DATE + 1);
+    /// Allocation ids are kept per token: another token's allocations cannot squat a bond's ids.
+    function test_allocationIdsArePerToken() public {
+        BondToken other = deployBond(address(this));
+        dvp.setListed(address(other), true);
+        dvp.settleIssuance(other, batch(allocation("A-1", alice, 1), allocation("B-1", bob, 1)));
         dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
-        assertEq(bond.totalSupply(), 140, "minted after maturity");
+        assertTrue(dvp.isAllocationSettled(address(bond), keccak256("A-1")), "bond's A-1");
+        assertTrue(dvp.isAllocationSettled(address(other), keccak256("A-1")), "other's A-1");
+        assertEq(bond.totalSupply(), 140, "bond fully issued");
+    }
+
+    function test_noIssuanceSettlesAtOrAfterMaturity() public {
+        vm.warp(MATURITY_DATE);
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISecurityToken.TransferRestricted.selector, address(0), alice, 100, TransferReason.INSTRUMENT_CLOSED
+            )
+        );
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
     }
 
     // ---------------------------------------------------------------- fuzz

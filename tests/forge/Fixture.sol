@@ -42,6 +42,7 @@ abstract contract Fixture is Base {
         hkd = new CashToken("HKD", "Tokenized HKD", address(this));
         dvp = new DvPSettlement(address(this));
         bond = deployBond(address(this));
+        dvp.setListed(address(bond), true);
 
         register(alice, "alice", "HK", INSTITUTIONAL);
         registry.addWallet(keccak256("alice"), alice2);

@@ -88,7 +88,8 @@ contract BondHandler is Base {
         else if (mode == 2) amount = bound(amount >> 3, room / 2, room);
         else amount = bound(amount, 0, 500);
         bool receiverOk = mayReceive(to);
-        bool allowed = receiverOk && !bond.paused() && amount <= room;
+        bool open = block.timestamp < bond.maturityDate(); // no minting at or after maturity
+        bool allowed = receiverOk && !bond.paused() && amount <= room && open;
         try bond.mint(to, amount) {
             ghostMinted += amount;
             if (!receiverOk) ++ghostIneligibleReceipts;

@@ -367,11 +367,9 @@ contract InvestorRegistryTest is Fixture {
 
     // ---------------------------------------------------------------- findings (see the report)
 
-    /// SURPRISING: removeInvestor's NatSpec says "an agent can still recover or force-transfer
-    /// their balances", but recovery needs investorOf(lostWallet), which removal clears, so only
-    /// a forced transfer to a wallet of another (eligible) investor is left. Pinned as today's
-    /// behaviour.
-    function test_SURPRISING_aRemovedInvestorsWalletsCanBeForceTransferredButNotRecovered() public {
+    /// Recovery needs both wallets linked to one investor, which removal undoes; a forced
+    /// transfer to an eligible wallet is what is left (as removeInvestor's NatSpec says).
+    function test_aRemovedInvestorsWalletsCanBeForceTransferredButNotRecovered() public {
         bond.mint(alice, 10);
         registry.removeInvestor(ALICE);
         vm.expectRevert(abi.encodeWithSelector(SecurityToken.NotSameInvestor.selector, alice, alice2));

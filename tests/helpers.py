@@ -1,0 +1,36 @@
+"""Helpers for tests: sample files, anvil accounts, and what "nothing was written" means."""
+
+from pathlib import Path
+
+from ledger import keys
+from ledger.db import Register
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def dev_address(i: int) -> str:
+    return keys.dev_account(i).address
+
+
+def fund(run, wallet_index: int, amount: str, allow: str | None = None, currency: str = "HKD") -> None:
+    """Mints cash to anvil account `wallet_index` and authorizes settlement to take it."""
+    assert run("cash", "mint", currency, dev_address(wallet_index), amount).exit_code == 0
+    r = run("cash", "allow", currency, allow or amount, "--dev-account", wallet_index)
+    assert r.exit_code == 0, r.stderr
+
+
+def register_counts(url: str) -> dict[str, int]:
+    """Rows per table: what a refused command must leave unchanged."""
+    from sqlalchemy import inspect, text
+
+    reg = Register(url)
+    with reg.engine.connect() as conn:
+        return {t: conn.execute(text(f'SELECT COUNT(*) FROM "{t}"')).scalar() for t in inspect(reg.engine).get_table_names()}
+
+
+def chain_state(rpc_url: str) -> tuple[int, int]:
+    """(block number, operator nonce): what a refused command must leave unchanged."""
+    from ledger.chain import connect
+
+    chain = connect(rpc_url)
+    return chain.block_number(), chain.w3.eth.get_transaction_count(keys.dev_account(0).address)

@@ -1,0 +1,50 @@
+"""Keys: devnet accounts only on chain 31337, never a key in an error message."""
+
+import json
+
+import pytest
+from eth_account import Account
+
+from ledger import keys
+from ledger.errors import InputError
+
+FIRST_ANVIL_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def test_the_devnet_operator_is_anvils_first_account():
+    assert keys.operator(31337).address == FIRST_ANVIL_ACCOUNT
+
+
+def test_no_key_on_another_chain_is_refused():
+    with pytest.raises(InputError, match="operator key: none given for chain id 1"):
+        keys.operator(1)
+
+
+def test_well_known_devnet_keys_are_refused_off_devnet():
+    key = keys.dev_account(3).key.hex()
+    with pytest.raises(InputError, match="well-known devnet key is refused on chain id 137"):
+        keys.operator(137, private_key=key)
+
+
+def test_a_real_key_is_used_anywhere_and_a_bad_one_is_not_echoed(monkeypatch):
+    account = Account.create()
+    assert keys.operator(1, private_key=account.key.hex()).address == account.address
+    with pytest.raises(InputError) as exc:
+        keys.operator(1, private_key="0xdeadbeef-secret")
+    assert "deadbeef" not in str(exc.value)
+
+
+def test_keystores_decrypt_with_the_environment_password(tmp_path, monkeypatch):
+    account = Account.create()
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(Account.encrypt(account.key, "pw", iterations=2)))
+    monkeypatch.setenv("BONDLEDGER_KEYSTORE_PASSWORD", "pw")
+    assert keys.operator(1, keystore=path).address == account.address
+    monkeypatch.setenv("BONDLEDGER_KEYSTORE_PASSWORD", "wrong")
+    with pytest.raises(InputError, match="wrong password"):
+        keys.operator(1, keystore=path)
+
+
+def test_dev_accounts_are_refused_off_devnet():
+    with pytest.raises(InputError, match="only used on chain id 31337"):
+        keys.dev_account_for(1, 1)
