@@ -1,0 +1,113 @@
+"""`bondledger devnet up` leaves an anvil running in the background and remembers it: later
+commands use it when no RPC URL is given, a second `up` is refused, `down` stops it.
+
+The commands run without BONDLEDGER_RPC_URL; BONDLEDGER_HOME is a fresh directory per test
+(conftest), so the devnet state file is this test's own."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import Result
+from issuance.cli import cli
+from ledger import devnet
+from ledger.chain import connect
+
+
+def bondledger(*args, env: dict | None = None) -> Result:
+    assert "BONDLEDGER_RPC_URL" not in os.environ
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env or {}, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def background_devnet():
+    """`devnet up --port 0`, and whatever happens in the test, the anvil it started is stopped."""
+    try:
+        up = bondledger("devnet", "up", "--port", "0")
+        assert up.exit_code == 0, up.stderr
+        yield up
+    finally:
+        started = devnet.recorded()
+        if started is not None:
+            started.stop()
+
+
+def test_devnet_up_starts_a_background_anvil_and_prints_its_url(background_devnet):
+    url = background_devnet.stdout.strip()
+    assert url.startswith("http://127.0.0.1:") and url != "http://127.0.0.1:0"
+    chain = connect(url)
+    assert chain.chain_id == 31337
+    state = json.loads(devnet.state_path().read_text())
+    assert state["rpc_url"] == url and pid_exists(state["pid"])
+
+
+def test_devnet_status_shows_the_running_devnet(background_devnet):
+    url = background_devnet.stdout.strip()
+    status = bondledger("devnet", "status")
+    assert status.exit_code == 0
+    assert status.stdout == f"{url} (pid {devnet.recorded().pid})\n"
+
+
+def test_commands_without_an_rpc_url_use_the_background_devnet(background_devnet, tmp_path):
+    url = background_devnet.stdout.strip()
+    db = {"BONDLEDGER_DB": str(tmp_path / "register.db")}
+    deployed = bondledger("deploy", env=db)
+    assert deployed.exit_code == 0, deployed.stderr
+    assert "InvestorRegistry" in deployed.stdout and "HKD" in deployed.stdout
+    chain = connect(url)
+    assert chain.block_number() == 6  # registry, DvP, four cash tokens: all on the background devnet
+    synced = bondledger("sync", env=db)
+    assert synced.stdout.startswith("indexed to block 6:")
+
+
+def test_a_second_devnet_up_is_refused(background_devnet):
+    url = background_devnet.stdout.strip()
+    pid = devnet.recorded().pid
+    again = bondledger("devnet", "up", "--port", "0")
+    assert again.exit_code == 1
+    assert again.stderr == f"error: a devnet is already running at {url} (pid {pid}); `devnet down` first\n"
+    assert devnet.recorded().pid == pid
+
+
+def test_devnet_down_stops_it(background_devnet):
+    url = background_devnet.stdout.strip()
+    pid = devnet.recorded().pid
+    down = bondledger("devnet", "down")
+    assert down.exit_code == 0
+    assert down.stdout == f"stopped {url}\n"
+    assert not pid_exists(pid)
+    assert not devnet.state_path().exists()
+    assert bondledger("devnet", "status").stdout == "no devnet running\n"
+    assert bondledger("devnet", "down").stdout == "no devnet running\n"
+
+
+def test_a_devnet_that_died_is_forgotten_and_can_be_started_again(background_devnet):
+    first = devnet.recorded()
+    first.stop()  # it went away without `devnet down` (killed, machine restarted)
+    assert bondledger("devnet", "status").stdout == "no devnet running\n"
+    again = bondledger("devnet", "up", "--port", "0")
+    assert again.exit_code == 0, again.stderr
+    assert devnet.recorded().pid != first.pid
+    assert connect(again.stdout.strip()).chain_id == 31337
+
+
+def test_devnet_up_at_a_date_starts_the_chain_clock_there(tmp_path):
+    try:
+        up = bondledger("devnet", "up", "--port", "0", "--at", "2024-02-07")
+        assert up.exit_code == 0, up.stderr
+        assert connect(up.stdout.strip()).now() == 1707264000  # 2024-02-07T00:00:00Z
+    finally:
+        started = devnet.recorded()
+        if started is not None:
+            started.stop()
