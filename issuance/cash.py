@@ -22,7 +22,14 @@ def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:
         raise InputError(f"amount: {amount} must be positive")
     minor = to_minor(amount, currency)
     token = cash_contract(ctx, currency)
+    limit = ctx.register.max_amount
+    if limit is not None and token.functions.totalSupply().call() + minor > limit:
+        raise InputError(
+            f"amount: {amount} {currency} would take the {currency} supply beyond what a "
+            f"{ctx.register.engine.dialect.name} register stores exactly; use PostgreSQL"
+        )
     receipt = ctx.signer.transact(token.functions.mint(wallet, minor), f"mint {amount} {currency} to {wallet}")
+    _audit(ctx, "cash mint", {"currency": currency, "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
     indexer.sync(ctx.register, ctx.chain)
     return receipt
 
@@ -35,8 +42,15 @@ def allow(ctx: Context, currency: str, amount: Decimal, holder: LocalAccount) ->
     token = cash_contract(ctx, currency)
     dvp = ctx.register.require_contract("dvp").address
     receipt = ctx.signer_for(holder).transact(token.functions.approve(dvp, minor), f"authorize {amount} {currency}")
+    _audit(ctx, "cash allow", {"currency": currency, "holder": holder.address, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
     indexer.sync(ctx.register, ctx.chain)
     return receipt
+
+
+def _audit(ctx: Context, action: str, detail: dict) -> None:
+    with ctx.register.session() as s:
+        ctx.register.audit(s, detail.get("holder", ctx.signer.address), action, detail)
+        s.commit()
 
 
 def position(ctx: Context, currency: str, wallet: str) -> tuple[Decimal, Decimal]:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import StatementError
 from tabulate import tabulate
 
 from issuance import cash as cash_ops
@@ -112,8 +113,16 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BondledgerError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            self._fail(ctx, exc)
+        except StatementError as exc:  # a register type refusing a value arrives wrapped
+            if not isinstance(exc.orig, BondledgerError):
+                raise
+            self._fail(ctx, exc.orig)
+
+    @staticmethod
+    def _fail(ctx, exc: BondledgerError):
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -7,6 +7,7 @@ from pathlib import Path
 from ledger import devnet, keys
 from ledger.chain import Chain, Signer, connect
 from ledger.db import Register
+from ledger.indexer import check_checkpoint
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
@@ -34,6 +35,9 @@ class Context:
         chain = connect(resolve_rpc_url(rpc_url))
         register = Register(db)
         register.bind_chain(chain.chain_id, chain.genesis_hash)
+        # Same genesis is not enough (two anvils started at one --timestamp share it): the
+        # indexed block must still be on this chain before anything is sent to it.
+        check_checkpoint(register, chain)
         return cls(register, chain, **kw)
 
     @property

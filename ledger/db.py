@@ -1,8 +1,9 @@
 """Opening the register: a SQLite file by default, any SQLAlchemy URL (PostgreSQL) by --db.
 
-A register belongs to one chain. The first command that writes records the chain id and its
-genesis block hash; every later one checks them, so a register built on one devnet is never
-silently extended from another (a restarted anvil has a new genesis hash).
+A register belongs to one chain. The first command records the chain id and its genesis block
+hash, and every later one checks them; the indexer's checkpoint (a block number and its hash)
+must also still be on the chain, which tells apart two devnets whose genesis is the same (anvil
+started twice at one --timestamp) and catches a reorganisation below the checkpoint.
 """
 
 import hashlib
@@ -59,6 +60,11 @@ class Register:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @property
+    def max_amount(self) -> int | None:
+        """The largest token amount this register stores exactly (None: any uint256)."""
+        return None if self.engine.dialect.name == "postgresql" else 2**63 - 1
 
     # ------------------------------------------------------------------ chain binding
 

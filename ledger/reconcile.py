@@ -1,13 +1,15 @@
 """Reconciliation: the register against the chain, at the indexed block.
 
-Compares, for one instrument, every wallet that ever appears in the register's transfers (its
-balance in the register vs `balanceOf` on chain at the indexed block), the total supply (sum of
-register balances vs `totalSupply`), and each primary issuance (its mint must be in the
-register). Zero breaks is the normal state; each break names what differs.
+Compares, for one instrument, every wallet the register knows (every wallet in its transfers
+and every registered investor wallet: a holder must be one) by its balance in the register vs
+`balanceOf` on chain at the indexed block; the total supply (sum of register balances vs
+`totalSupply`); and each primary issuance the register records against the mint its transaction
+made on chain. Zero breaks is the normal state; each break names what differs.
 """
 
 from dataclasses import dataclass, field
 
+from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
 
 from ledger import models
@@ -49,11 +51,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
         reg = balances(s, inst.address, block)
         seen = set(s.exec(select(t.to_address).where(t.token == inst.address).distinct()).all())
         seen |= set(s.exec(select(t.from_address).where(t.token == inst.address).distinct()).all())
+        seen |= set(s.exec(select(models.Wallet.address)).all())
         issuances = s.exec(select(models.Issuance).where(models.Issuance.token == inst.address)).all()
-        mints = {
-            (row.tx_hash, row.to_address): row.quantity
-            for row in s.exec(select(t).where(t.token == inst.address, t.from_address == ZERO_ADDRESS)).all()
-        }
     seen.discard(ZERO_ADDRESS)
     wallets = sorted(seen)
 
@@ -68,7 +67,26 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
             result.breaks.append(Break("balance", w, reg.get(w, 0), on_chain[w]))
     if result.supply_register != supply_chain:
         result.breaks.append(Break("supply", isin, result.supply_register, supply_chain))
+    minted = _chain_mints(chain, inst.address, sorted({row.tx_hash for row in issuances}))
     for row in issuances:
-        if mints.get((row.tx_hash, row.investor)) is None:
-            result.breaks.append(Break("issuance", row.allocation_id, row.quantity, None))
+        on_chain = minted.get((row.tx_hash, row.investor))
+        if on_chain != row.quantity:
+            result.breaks.append(Break("issuance", row.allocation_id, row.quantity, on_chain))
     return result
+
+
+_TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+_ZERO_TOPIC = "0x" + "00" * 32
+
+
+def _chain_mints(chain: Chain, token: str, tx_hashes: list[str]) -> dict[tuple[str, str], int]:
+    """(tx hash, receiver) -> quantity of every mint of `token` in these transactions, from their receipts."""
+    receipts = chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+    mints = {}
+    for receipt in receipts:
+        for log in receipt["logs"]:
+            topics = log["topics"]
+            if log["address"].lower() == token.lower() and topics[:2] == [_TRANSFER_TOPIC, _ZERO_TOPIC]:
+                key = (receipt["transactionHash"], to_checksum_address("0x" + topics[2][-40:]))
+                mints[key] = mints.get(key, 0) + int(log["data"], 16)
+    return mints

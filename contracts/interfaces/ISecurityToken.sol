@@ -5,7 +5,7 @@ pragma solidity ^0.8.24;
  * @title TransferReason
  * @notice Reason codes returned by {ISecurityToken-canTransfer} and carried by
  * {ISecurityToken-TransferRestricted}. 0 means the transfer may go ahead. The Python layer
- * mirrors this table (ledger/reasons.py); keep them in step.
+ * mirrors this table (ledger/codes.py); keep them in step.
  */
 library TransferReason {
     uint8 internal constant OK = 0;

@@ -193,7 +193,9 @@ def test_the_audit_log_is_hash_chained(issued):
     world, _ = issued
     with Register(world.db_url).session() as s:
         rows = s.exec(select(models.AuditLog).order_by(models.AuditLog.id)).all()
-    assert [r.action for r in rows][-3:] == ["investors import", "deploy bond", "issue"]
+    actions = [r.action for r in rows]
+    assert actions[-3:] == ["cash allow", "deploy bond", "issue"]
+    assert actions.count("cash mint") == actions.count("cash allow") == 5  # one of each per investor funded
     prev = GENESIS_AUDIT_HASH
     for row in rows:
         assert row.prev_hash == prev
@@ -233,12 +235,6 @@ def test_a_register_bound_to_one_chain_refuses_another(funded, tmp_path):
     assert register_counts(funded.db_url) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the chain binding is the genesis hash, and anvils started at the same --timestamp (devnet up --at, "
-    "the test fixtures) have the same genesis; `cash mint` on such a restarted devnet sends its transaction "
-    "before the checkpoint check refuses with 'another chain?'",
-)
 def test_a_restarted_devnet_with_the_same_genesis_time_is_refused_before_anything_is_sent(funded, tmp_path):
     with devnet.running(log_dir=tmp_path, extra_args=["--timestamp", ISSUE_DAY]) as restarted:
         before = chain_state(restarted.rpc_url)
@@ -257,9 +253,9 @@ def test_a_reorg_under_the_checkpoint_is_detected(funded):
     # The indexed block is replaced by another one: a different transaction at a different time.
     assert chain.rpc("evm_revert", [fork_point])
     chain.rpc("evm_setNextBlockTimestamp", [chain.now() + 600])
-    ctx = funded.context()
-    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", "HKD").address)
-    ctx.signer.transact(cash.functions.mint(dev_address(2), 99_900), "mint on the other branch")
+    # (bondledger itself refuses to send to this branch: it checks its checkpoint first)
+    cash = chain.contract("CashToken", Register(funded.db_url).require_contract("cash", "HKD").address)
+    Signer(chain, keys.dev_account(0)).transact(cash.functions.mint(dev_address(2), 99_900), "mint on the other branch")
     assert chain.block_number() == indexed.block_number
     replaced = chain.w3.eth.get_block(indexed.block_number)["hash"].to_0x_hex()
     assert replaced != indexed.block_hash
@@ -289,15 +285,23 @@ def test_a_chain_rolled_back_below_the_checkpoint_is_refused(funded):
 # ---------------------------------------------------------------------- amounts a SQLite register cannot hold
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: TokenAmount raises RegisterError inside process_bind_param, which SQLAlchemy wraps in "
-    "sqlalchemy.exc.StatementError (not a BondledgerError): the CLI dies with a traceback instead of one "
-    "'error: ...' line, after the mint was already sent, and every later sync fails the same way",
-)
 def test_an_amount_beyond_what_a_sqlite_register_stores_is_refused_in_one_line(funded):
+    before = chain_state(funded.rpc_url)
     r = funded.run("cash", "mint", "USD", dev_address(9), "100000000000000000000")  # 10**22 cents > 2**63
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert r.stderr == (
-        "error: amount 10000000000000000000000 exceeds what a sqlite register stores exactly; use PostgreSQL\n"
+        "error: amount: 100000000000000000000 USD would take the USD supply beyond what a sqlite register "
+        "stores exactly; use PostgreSQL\n"
     )
+    assert chain_state(funded.rpc_url) == before, "the mint was sent although the register could not record it"
+
+
+def test_an_amount_minted_outside_bondledger_beyond_sqlite_range_stops_sync_in_one_line(funded):
+    chain = funded.chain()
+    usd = chain.contract("CashToken", Register(funded.db_url).require_contract("cash", "USD").address)
+    Signer(chain, keys.dev_account(0)).transact(usd.functions.mint(dev_address(9), 10**22), "mint outside bondledger")
+    counts = register_counts(funded.db_url)
+    r = funded.run("sync")
+    assert r.exit_code == 1
+    assert r.stderr == "error: amount 10000000000000000000000 exceeds what a sqlite register stores exactly; use PostgreSQL\n"
+    assert register_counts(funded.db_url) == counts
