@@ -3,6 +3,12 @@ pragma solidity ^0.8.28;
 
 /// @dev The Foundry cheatcodes these tests use (forge-std is not available offline).
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
@@ -17,6 +23,9 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function addr(uint256 privateKey) external pure returns (address);
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
+    function chainId(uint256 newChainId) external;
     function assertEq(uint256 left, uint256 right, string calldata err) external pure;
     function assertEq(address left, address right, string calldata err) external pure;
     function assertEq(bytes32 left, bytes32 right, string calldata err) external pure;

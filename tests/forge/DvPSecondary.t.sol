@@ -1,0 +1,1673 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Base, Vm} from "./Base.sol";
+import {Fixture} from "./Fixture.sol";
+import {BondToken} from "../../contracts/BondToken.sol";
+import {CashToken} from "../../contracts/CashToken.sol";
+import {InvestorRegistry} from "../../contracts/InvestorRegistry.sol";
+import {DvPSettlement, SettlementFailure} from "../../contracts/DvPSettlement.sol";
+import {IInvestorRegistry} from "../../contracts/interfaces/IInvestorRegistry.sol";
+import {ISecurityToken, TransferReason} from "../../contracts/interfaces/ISecurityToken.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
+/// @dev The numbers the venue reports, written out here (not read from the contract) so that a
+/// renumbering of either table, which the Python layer mirrors, fails these tests.
+library Code {
+    // SettlementFailure
+    uint8 internal constant OK = 0;
+    uint8 internal constant EXPIRED = 1;
+    uint8 internal constant NONCE_USED = 2;
+    uint8 internal constant BAD_SELLER_SIGNATURE = 3;
+    uint8 internal constant BAD_BUYER_SIGNATURE = 4;
+    uint8 internal constant TOKEN_NOT_LISTED = 5;
+    uint8 internal constant SECURITY_LEG_REFUSED = 6;
+    uint8 internal constant CASH_LEG_REFUSED = 7;
+    uint8 internal constant INVALID_INSTRUCTION = 8;
+    uint8 internal constant LEG_REVERTED = 9;
+    // TransferReason
+    uint8 internal constant PAUSED = 1;
+    uint8 internal constant SENDER_NOT_REGISTERED = 2;
+    uint8 internal constant RECEIVER_NOT_REGISTERED = 3;
+    uint8 internal constant SENDER_KYC_EXPIRED = 4;
+    uint8 internal constant RECEIVER_KYC_EXPIRED = 5;
+    uint8 internal constant SENDER_FROZEN = 6;
+    uint8 internal constant RECEIVER_FROZEN = 7;
+    uint8 internal constant CATEGORY_NOT_ALLOWED = 8;
+    uint8 internal constant JURISDICTION_NOT_ALLOWED = 9;
+    uint8 internal constant INSUFFICIENT_BALANCE = 10;
+    uint8 internal constant INSUFFICIENT_ALLOWANCE = 13;
+}
+
+/// @dev An oracle for secondary settlement that does not ask the venue or canTransfer: it works
+/// out from registry records, the bond's configuration and a copy of the books what the venue
+/// must answer, in the order the venue documents its checks (validation, security leg, cash leg).
+library Predict {
+    /// Bond and cash balances, and each holder's cash allowance to the venue.
+    struct Books {
+        address[] who;
+        uint256[] bonds;
+        uint256[] cash;
+        uint256[] allowance;
+    }
+
+    function load(BondToken bond, CashToken cash, address spender, address[] memory who)
+        internal
+        view
+        returns (Books memory b)
+    {
+        uint256 n = who.length;
+        b.who = who;
+        b.bonds = new uint256[](n);
+        b.cash = new uint256[](n);
+        b.allowance = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            b.bonds[i] = bond.balanceOf(who[i]);
+            b.cash[i] = cash.balanceOf(who[i]);
+            b.allowance[i] = cash.allowance(who[i], spender);
+        }
+    }
+
+    function same(Books memory a, Books memory b) internal pure returns (bool) {
+        if (a.who.length != b.who.length) return false;
+        for (uint256 i = 0; i < a.who.length; ++i) {
+            if (a.who[i] != b.who[i] || a.bonds[i] != b.bonds[i] || a.cash[i] != b.cash[i]) return false;
+            if (a.allowance[i] != b.allowance[i]) return false;
+        }
+        return true;
+    }
+
+    function indexOf(Books memory b, address a) internal pure returns (uint256) {
+        for (uint256 i = 0; i < b.who.length; ++i) {
+            if (b.who[i] == a) return i;
+        }
+        revert("Predict: not in the books");
+    }
+
+    /// The venue's own checks, in its order: malformed, expired, nonce, listing, signatures.
+    function venue(DvPSettlement.Instruction memory ins, bool listed, bool nonceUsed, bool sellerSigOk, bool buyerSigOk)
+        internal
+        view
+        returns (uint8)
+    {
+        if (ins.seller == ins.buyer || ins.quantity == 0) return Code.INVALID_INSTRUCTION;
+        if (block.timestamp >= ins.expiry) return Code.EXPIRED;
+        if (nonceUsed) return Code.NONCE_USED;
+        if (!listed) return Code.TOKEN_NOT_LISTED;
+        if (!sellerSigOk) return Code.BAD_SELLER_SIGNATURE;
+        if (!buyerSigOk) return Code.BAD_BUYER_SIGNATURE;
+        return Code.OK;
+    }
+
+    /// What the bond's compliance hook says to a holder-to-holder move, from the registry.
+    function hook(BondToken bond, InvestorRegistry registry, address from, address to) internal view returns (uint8) {
+        if (bond.paused()) return Code.PAUSED;
+        uint256 fromExpiry = registry.eligibility(from).kycExpiry;
+        if (fromExpiry == 0) return Code.SENDER_NOT_REGISTERED;
+        if (fromExpiry <= block.timestamp) return Code.SENDER_KYC_EXPIRED;
+        if (bond.isFrozen(from)) return Code.SENDER_FROZEN;
+        IInvestorRegistry.Eligibility memory r = registry.eligibility(to);
+        if (r.kycExpiry == 0) return Code.RECEIVER_NOT_REGISTERED;
+        if (r.kycExpiry <= block.timestamp) return Code.RECEIVER_KYC_EXPIRED;
+        if (bond.isFrozen(to)) return Code.RECEIVER_FROZEN;
+        if (bond.categoryMask() & (uint16(1) << r.category) == 0) return Code.CATEGORY_NOT_ALLOWED;
+        if (bond.jurisdictionsRestricted() && !bond.isJurisdictionAllowed(r.country)) {
+            return Code.JURISDICTION_NOT_ALLOWED;
+        }
+        return Code.OK;
+    }
+
+    /// The two legs of a valid instruction: bonds first (hook, then balance), then cash
+    /// (an ERC-20 transferFrom spends the allowance before it checks the balance).
+    function legs(BondToken bond, InvestorRegistry registry, DvPSettlement.Instruction memory ins, Books memory b)
+        internal
+        view
+        returns (uint8, uint8)
+    {
+        uint8 reason = hook(bond, registry, ins.seller, ins.buyer);
+        if (reason != Code.OK) return (Code.SECURITY_LEG_REFUSED, reason);
+        uint256 s = indexOf(b, ins.seller);
+        uint256 k = indexOf(b, ins.buyer);
+        if (b.bonds[s] < ins.quantity) return (Code.SECURITY_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+        if (b.allowance[k] < ins.cashAmount) return (Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_ALLOWANCE);
+        if (b.cash[k] < ins.cashAmount) return (Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+        return (Code.OK, 0);
+    }
+
+    /// Settles `ins` in the books.
+    function move(Books memory b, DvPSettlement.Instruction memory ins) internal pure {
+        uint256 s = indexOf(b, ins.seller);
+        uint256 k = indexOf(b, ins.buyer);
+        b.bonds[s] -= ins.quantity;
+        b.bonds[k] += ins.quantity;
+        if (b.allowance[k] != type(uint256).max) b.allowance[k] -= ins.cashAmount;
+        b.cash[k] -= ins.cashAmount;
+        b.cash[s] += ins.cashAmount;
+    }
+
+    function copy(Books memory b) internal pure returns (Books memory c) {
+        uint256 n = b.who.length;
+        c.who = b.who;
+        c.bonds = new uint256[](n);
+        c.cash = new uint256[](n);
+        c.allowance = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            c.bonds[i] = b.bonds[i];
+            c.cash[i] = b.cash[i];
+            c.allowance[i] = b.allowance[i];
+        }
+    }
+}
+
+/// @dev The EIP-712 hashing, written out by hand from the spec (not by calling the venue).
+library Typed {
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant INSTRUCTION_TYPEHASH = keccak256(
+        "Instruction(address seller,address buyer,address securityToken,uint256 quantity,address cashToken,"
+        "uint256 cashAmount,uint64 tradeDate,uint64 settlementDate,uint64 expiry,uint256 nonce)"
+    );
+    bytes32 internal constant CANCEL_TYPEHASH = keccak256("Cancel(bytes32 instructionId)");
+
+    function domainSeparator(address venue) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("bondledger DvPSettlement"), keccak256("1"), block.chainid, venue)
+        );
+    }
+
+    function structHash(DvPSettlement.Instruction memory ins) internal pure returns (bytes32) {
+        // Every field is a static type, so the encoding is one 32-byte word per field.
+        return keccak256(
+            bytes.concat(
+                abi.encode(INSTRUCTION_TYPEHASH, ins.seller, ins.buyer, ins.securityToken, ins.quantity),
+                abi.encode(ins.cashToken, ins.cashAmount, ins.tradeDate, ins.settlementDate, ins.expiry, ins.nonce)
+            )
+        );
+    }
+
+    function instructionDigest(DvPSettlement.Instruction memory ins, address venue) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(venue), structHash(ins)));
+    }
+
+    function cancelDigest(bytes32 instructionId, address venue) internal view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked("\x19\x01", domainSeparator(venue), keccak256(abi.encode(CANCEL_TYPEHASH, instructionId)))
+        );
+    }
+}
+
+/// @dev A cash token that refuses every pull with a reply of its choosing.
+contract HostileCash {
+    bytes internal reply;
+
+    constructor(bytes memory reply_) {
+        reply = reply_;
+    }
+
+    function transferFrom(address, address, uint256) external view returns (bool) {
+        bytes memory r = reply;
+        assembly ("memory-safe") {
+            revert(add(r, 32), mload(r))
+        }
+    }
+}
+
+/// @dev The fixture's world plus investors who hold private keys (they sign instructions):
+/// two HK institutional sellers, an HK institutional and an SG professional buyer, an HK retail
+/// investor and an unregistered key holder. Every eligible one holds bonds; all hold HKD and
+/// have approved the venue without limit.
+abstract contract SecondaryFixture is Fixture {
+    uint256 internal constant PRICE = 50_125_00; // HK$50,125 per bond, in cents
+    uint256 internal constant BONDS = 1_000;
+    uint256 internal constant CASH = 100 * PRICE; // enough for 100 bonds
+
+    uint256 internal constant SELLER_KEY = 0x5E11E1;
+    uint256 internal constant SELLER2_KEY = 0x5E11E2;
+    uint256 internal constant BUYER_KEY = 0xB0E1;
+    uint256 internal constant BUYER2_KEY = 0xB0E2;
+    uint256 internal constant RETAIL_KEY = 0x2E7A11;
+    uint256 internal constant STRANGER_KEY = 0x57A2;
+
+    address internal seller;
+    address internal seller2;
+    address internal buyer; // HK institutional
+    address internal buyer2; // SG professional
+    address internal retail; // HK retail
+    address internal stranger; // not registered
+
+    address[] internal keyed;
+    uint256[] internal keys;
+    mapping(address => uint256) internal keyOf;
+    mapping(address => bytes32) internal investorIdOf;
+    uint256 internal lastNonce = 1_000;
+
+    function setUp() public virtual override {
+        super.setUp();
+        seller = keyHolder(SELLER_KEY, "seller", "HK", INSTITUTIONAL);
+        seller2 = keyHolder(SELLER2_KEY, "seller2", "HK", INSTITUTIONAL);
+        buyer = keyHolder(BUYER_KEY, "buyer", "HK", INSTITUTIONAL);
+        buyer2 = keyHolder(BUYER2_KEY, "buyer2", "SG", PROFESSIONAL);
+        retail = keyHolder(RETAIL_KEY, "retail", "HK", RETAIL);
+        stranger = vm.addr(STRANGER_KEY);
+        keyOf[stranger] = STRANGER_KEY;
+        vm.label(stranger, "stranger");
+
+        keyed = [seller, seller2, buyer, buyer2, retail, stranger];
+        keys = [SELLER_KEY, SELLER2_KEY, BUYER_KEY, BUYER2_KEY, RETAIL_KEY, STRANGER_KEY];
+        for (uint256 i = 0; i < keyed.length; ++i) {
+            if (i < 4) bond.mint(keyed[i], BONDS);
+            hkd.mint(keyed[i], CASH);
+            vm.prank(keyed[i]);
+            hkd.approve(address(dvp), type(uint256).max);
+        }
+    }
+
+    function keyHolder(uint256 key, string memory id, bytes2 country, uint8 category)
+        internal
+        returns (address wallet)
+    {
+        wallet = vm.addr(key);
+        register(wallet, id, country, category);
+        keyOf[wallet] = key;
+        investorIdOf[wallet] = keccak256(bytes(id));
+        vm.label(wallet, id);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// `quantity` bonds at PRICE, trade date today, settling in two days, good for a week.
+    function trade(address from, address to, uint256 quantity) internal returns (DvPSettlement.Instruction memory) {
+        uint256 today = block.timestamp - (block.timestamp % 1 days);
+        return DvPSettlement.Instruction({
+            seller: from,
+            buyer: to,
+            securityToken: address(bond),
+            quantity: quantity,
+            cashToken: address(hkd),
+            cashAmount: quantity * PRICE,
+            tradeDate: uint64(today),
+            settlementDate: uint64(today + 2 days),
+            expiry: uint64(block.timestamp + 7 days),
+            nonce: ++lastNonce
+        });
+    }
+
+    function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// Both parties' signatures over the instruction's id.
+    function signBoth(DvPSettlement.Instruction memory ins)
+        internal
+        view
+        returns (bytes memory sellerSig, bytes memory buyerSig)
+    {
+        bytes32 id = dvp.instructionId(ins);
+        sellerSig = sign(keyOf[ins.seller], id);
+        buyerSig = sign(keyOf[ins.buyer], id);
+    }
+
+    function books() internal view returns (Predict.Books memory) {
+        address[] memory who = new address[](keyed.length + 2);
+        for (uint256 i = 0; i < keyed.length; ++i) {
+            who[i] = keyed[i];
+        }
+        who[keyed.length] = address(dvp);
+        who[keyed.length + 1] = address(this);
+        return Predict.load(bond, hkd, address(dvp), who);
+    }
+
+    function assertBooks(Predict.Books memory expected, string memory err) internal view {
+        assertTrue(Predict.same(expected, books()), err);
+    }
+
+    function expectRefused(bytes32 id, uint8 reason, uint8 tokenReason) internal {
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.SettlementRefused.selector, id, reason, tokenReason));
+    }
+
+    /// The instruction, signed by both parties, is refused with (reason, tokenReason); nothing
+    /// moves and its nonce stays free.
+    function assertRefused(DvPSettlement.Instruction memory ins, uint8 reason, uint8 tokenReason) internal {
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        assertRefused(ins, sellerSig, buyerSig, reason, tokenReason);
+    }
+
+    function assertRefused(
+        DvPSettlement.Instruction memory ins,
+        bytes memory sellerSig,
+        bytes memory buyerSig,
+        uint8 reason,
+        uint8 tokenReason
+    ) internal {
+        bool usedBefore = dvp.isNonceUsed(ins.nonce);
+        Predict.Books memory before = books();
+        expectRefused(dvp.instructionId(ins), reason, tokenReason);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertBooks(before, "nothing moved");
+        assertEq(dvp.isNonceUsed(ins.nonce), usedBefore, "the nonce did not change");
+    }
+
+    function sumOf(address[] memory who, bool ofBonds) internal view returns (uint256 sum) {
+        for (uint256 i = 0; i < who.length; ++i) {
+            sum += ofBonds ? bond.balanceOf(who[i]) : hkd.balanceOf(who[i]);
+        }
+    }
+
+    function list(DvPSettlement.Instruction memory a, DvPSettlement.Instruction memory b)
+        internal
+        pure
+        returns (DvPSettlement.Instruction[] memory l)
+    {
+        l = new DvPSettlement.Instruction[](2);
+        l[0] = a;
+        l[1] = b;
+    }
+
+    function list(
+        DvPSettlement.Instruction memory a,
+        DvPSettlement.Instruction memory b,
+        DvPSettlement.Instruction memory c
+    ) internal pure returns (DvPSettlement.Instruction[] memory l) {
+        l = new DvPSettlement.Instruction[](3);
+        l[0] = a;
+        l[1] = b;
+        l[2] = c;
+    }
+
+    /// Both parties' signatures over each instruction of `l`.
+    function signAll(DvPSettlement.Instruction[] memory l)
+        internal
+        view
+        returns (bytes[] memory sellerSigs, bytes[] memory buyerSigs)
+    {
+        sellerSigs = new bytes[](l.length);
+        buyerSigs = new bytes[](l.length);
+        for (uint256 i = 0; i < l.length; ++i) {
+            (sellerSigs[i], buyerSigs[i]) = signBoth(l[i]);
+        }
+    }
+}
+
+contract DvPSecondaryTest is SecondaryFixture {
+    // ---------------------------------------------------------------- settling
+
+    function test_aSignedInstructionSettlesBothLegsAtomically() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 40);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        bytes32 id = dvp.instructionId(ins);
+        assertEq(bond.balanceOf(address(dvp)), 0, "the venue holds no bonds before");
+        assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds no cash before");
+        uint256 bondSupply = bond.totalSupply();
+        uint256 cashSupply = hkd.totalSupply();
+
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(id, seller, buyer, address(bond), 40, address(hkd), 40 * PRICE, ins.nonce);
+        dvp.settle(ins, sellerSig, buyerSig);
+
+        assertEq(bond.balanceOf(seller), BONDS - 40, "the seller delivered");
+        assertEq(bond.balanceOf(buyer), BONDS + 40, "the buyer received");
+        assertEq(hkd.balanceOf(buyer), CASH - 40 * PRICE, "the buyer paid");
+        assertEq(hkd.balanceOf(seller), CASH + 40 * PRICE, "the seller was paid");
+        assertEq(bond.balanceOf(address(dvp)), 0, "the venue holds no bonds after");
+        assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds no cash after");
+        assertEq(bond.totalSupply(), bondSupply, "no bond minted or burned");
+        assertEq(hkd.totalSupply(), cashSupply, "no cash minted or burned");
+        assertTrue(dvp.isNonceUsed(ins.nonce), "the nonce is used");
+    }
+
+    function test_anyGrantedSettlementAgentMaySubmitAndTheInvestorsPayNoGas() public {
+        address agent = address(0xA6E);
+        dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), agent);
+        DvPSettlement.Instruction memory ins = trade(seller2, buyer2, 3);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        vm.prank(agent);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer2), BONDS + 3, "settled by the granted agent");
+    }
+
+    function test_aZeroPriceInstructionDeliversFreeOfPayment() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        ins.cashAmount = 0;
+        vm.prank(buyer);
+        hkd.approve(address(dvp), 0);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 5, "delivered");
+        assertEq(hkd.balanceOf(seller), CASH, "nothing paid");
+    }
+
+    // ---------------------------------------------------------------- the signed message
+
+    function test_theFailureTableKeepsItsNumbers() public pure {
+        assertEq(SettlementFailure.OK, Code.OK, "OK");
+        assertEq(SettlementFailure.EXPIRED, Code.EXPIRED, "EXPIRED");
+        assertEq(SettlementFailure.NONCE_USED, Code.NONCE_USED, "NONCE_USED");
+        assertEq(SettlementFailure.BAD_SELLER_SIGNATURE, Code.BAD_SELLER_SIGNATURE, "BAD_SELLER_SIGNATURE");
+        assertEq(SettlementFailure.BAD_BUYER_SIGNATURE, Code.BAD_BUYER_SIGNATURE, "BAD_BUYER_SIGNATURE");
+        assertEq(SettlementFailure.TOKEN_NOT_LISTED, Code.TOKEN_NOT_LISTED, "TOKEN_NOT_LISTED");
+        assertEq(SettlementFailure.SECURITY_LEG_REFUSED, Code.SECURITY_LEG_REFUSED, "SECURITY_LEG_REFUSED");
+        assertEq(SettlementFailure.CASH_LEG_REFUSED, Code.CASH_LEG_REFUSED, "CASH_LEG_REFUSED");
+        assertEq(SettlementFailure.INVALID_INSTRUCTION, Code.INVALID_INSTRUCTION, "INVALID_INSTRUCTION");
+        assertEq(SettlementFailure.LEG_REVERTED, Code.LEG_REVERTED, "LEG_REVERTED");
+        assertEq(TransferReason.INSUFFICIENT_BALANCE, Code.INSUFFICIENT_BALANCE, "INSUFFICIENT_BALANCE");
+        assertEq(TransferReason.INSUFFICIENT_ALLOWANCE, Code.INSUFFICIENT_ALLOWANCE, "INSUFFICIENT_ALLOWANCE");
+    }
+
+    function test_theInstructionIdIsTheEip712DigestComputedByHand() public view {
+        DvPSettlement.Instruction memory ins = DvPSettlement.Instruction({
+            seller: seller,
+            buyer: buyer2,
+            securityToken: address(bond),
+            quantity: 123_456,
+            cashToken: address(hkd),
+            cashAmount: type(uint256).max - 7,
+            tradeDate: 1_707_350_400,
+            settlementDate: 1_707_523_200,
+            expiry: type(uint64).max,
+            nonce: (uint256(1) << 255) | 0x1ff
+        });
+        assertEq(dvp.INSTRUCTION_TYPEHASH(), Typed.INSTRUCTION_TYPEHASH, "instruction type hash");
+        assertEq(dvp.CANCEL_TYPEHASH(), Typed.CANCEL_TYPEHASH, "cancel type hash");
+        assertEq(dvp.domainSeparator(), Typed.domainSeparator(address(dvp)), "domain separator");
+        assertEq(dvp.instructionId(ins), Typed.instructionDigest(ins, address(dvp)), "id = EIP-712 digest");
+
+        (, string memory name, string memory version, uint256 chainId, address verifyingContract,,) = dvp.eip712Domain();
+        assertEq(name, "bondledger DvPSettlement", "domain name");
+        assertEq(version, "1", "domain version");
+        assertEq(chainId, block.chainid, "domain chain id");
+        assertEq(verifyingContract, address(dvp), "domain verifying contract");
+
+        // Every field is covered: changing any one changes the id.
+        bytes32 id = dvp.instructionId(ins);
+        for (uint256 f = 0; f < 10; ++f) {
+            DvPSettlement.Instruction memory changed = tweak(ins, f);
+            assertTrue(dvp.instructionId(changed) != id, "a field is not covered by the id");
+            assertEq(dvp.instructionId(changed), Typed.instructionDigest(changed, address(dvp)), "hand digest");
+        }
+    }
+
+    function clone(DvPSettlement.Instruction memory ins) internal pure returns (DvPSettlement.Instruction memory) {
+        return tweak(ins, type(uint256).max);
+    }
+
+    /// A copy of `ins` with field `f` changed (none if `f` > 9).
+    function tweak(DvPSettlement.Instruction memory ins, uint256 f)
+        internal
+        pure
+        returns (DvPSettlement.Instruction memory c)
+    {
+        c = DvPSettlement.Instruction(
+            ins.seller,
+            ins.buyer,
+            ins.securityToken,
+            ins.quantity,
+            ins.cashToken,
+            ins.cashAmount,
+            ins.tradeDate,
+            ins.settlementDate,
+            ins.expiry,
+            ins.nonce
+        );
+        if (f == 0) c.seller = address(uint160(c.seller) ^ 1);
+        if (f == 1) c.buyer = address(uint160(c.buyer) ^ 1);
+        if (f == 2) c.securityToken = address(uint160(c.securityToken) ^ 1);
+        if (f == 3) c.quantity ^= 1;
+        if (f == 4) c.cashToken = address(uint160(c.cashToken) ^ 1);
+        if (f == 5) c.cashAmount ^= 1;
+        if (f == 6) c.tradeDate ^= 1;
+        if (f == 7) c.settlementDate ^= 1;
+        if (f == 8) c.expiry ^= 1;
+        if (f == 9) c.nonce ^= 1;
+    }
+
+    function test_signaturesAreBoundToTheChainAndToTheVenue() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        bytes32 id = dvp.instructionId(ins);
+
+        // Another venue (listing the same bond) computes another id: the signatures do not carry over.
+        DvPSettlement other = new DvPSettlement(address(this));
+        other.setListed(address(bond), true);
+        bytes32 otherId = other.instructionId(ins);
+        assertTrue(otherId != id, "ids differ across venues");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DvPSettlement.SettlementRefused.selector, otherId, Code.BAD_SELLER_SIGNATURE, uint8(0)
+            )
+        );
+        other.settle(ins, sellerSig, buyerSig);
+
+        // On a fork with another chain id, neither.
+        uint256 home = block.chainid;
+        vm.chainId(home + 1);
+        bytes32 forkId = dvp.instructionId(ins);
+        assertTrue(forkId != id, "ids differ across chains");
+        assertEq(dvp.domainSeparator(), Typed.domainSeparator(address(dvp)), "domain follows the chain id");
+        assertRefused(ins, sellerSig, buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+
+        vm.chainId(home);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 1, "settles on its own chain and venue");
+    }
+
+    // ---------------------------------------------------------------- replay
+
+    function test_aSettledInstructionCannotSettleAgain() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 10);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertRefused(ins, sellerSig, buyerSig, Code.NONCE_USED, 0);
+        assertEq(bond.balanceOf(buyer), BONDS + 10, "delivered once");
+        assertEq(hkd.balanceOf(buyer), CASH - 10 * PRICE, "paid once");
+    }
+
+    function test_aSignatureOverOneInstructionDoesNotValidateAnother() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 10);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+
+        // A better price for the seller: neither signature covers it.
+        DvPSettlement.Instruction memory repriced = clone(ins);
+        repriced.cashAmount = 11 * PRICE;
+        assertRefused(repriced, sellerSig, buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        // Even with the seller's signature over the new terms, the buyer never agreed to them.
+        bytes memory sellerSigRepriced = sign(SELLER_KEY, dvp.instructionId(repriced));
+        assertRefused(repriced, sellerSigRepriced, buyerSig, Code.BAD_BUYER_SIGNATURE, 0);
+
+        // More bonds for the buyer, the other way round.
+        DvPSettlement.Instruction memory bigger = clone(ins);
+        bigger.quantity = 11;
+        assertRefused(bigger, sellerSig, buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        assertRefused(bigger, sign(SELLER_KEY, dvp.instructionId(bigger)), buyerSig, Code.BAD_BUYER_SIGNATURE, 0);
+
+        // Swapped, borrowed or malformed signatures.
+        assertRefused(ins, buyerSig, sellerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        assertRefused(ins, sign(STRANGER_KEY, dvp.instructionId(ins)), buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        assertRefused(ins, sellerSig, sellerSig, Code.BAD_BUYER_SIGNATURE, 0);
+        assertRefused(ins, sellerSig, "", Code.BAD_BUYER_SIGNATURE, 0);
+        assertRefused(ins, hex"00112233", buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+
+        // The original, as both signed it, still settles.
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(hkd.balanceOf(seller), CASH + 10 * PRICE, "settled on the signed terms");
+    }
+
+    // ---------------------------------------------------------------- expiry
+
+    function test_anInstructionSettlesUntilButNotAtItsExpiry() public {
+        DvPSettlement.Instruction memory early = trade(seller, buyer, 1);
+        DvPSettlement.Instruction memory atExpiry = trade(seller, buyer, 2);
+        DvPSettlement.Instruction memory late = trade(seller, buyer, 3);
+        (bytes memory s1, bytes memory b1) = signBoth(early);
+
+        vm.warp(early.expiry - 1);
+        dvp.settle(early, s1, b1);
+        assertEq(bond.balanceOf(buyer), BONDS + 1, "settled a second before expiry");
+
+        vm.warp(atExpiry.expiry);
+        assertRefused(atExpiry, Code.EXPIRED, 0);
+        vm.warp(late.expiry + 365 days);
+        assertRefused(late, Code.EXPIRED, 0);
+    }
+
+    // ---------------------------------------------------------------- the security leg
+
+    function test_aRetailBuyerIsRefusedByTheBondsCategoryRule() public {
+        assertRefused(trade(seller, retail, 1), Code.SECURITY_LEG_REFUSED, Code.CATEGORY_NOT_ALLOWED);
+    }
+
+    function test_anUnregisteredBuyerIsRefusedByTheBond() public {
+        assertRefused(trade(seller, stranger, 1), Code.SECURITY_LEG_REFUSED, Code.RECEIVER_NOT_REGISTERED);
+    }
+
+    function test_aFrozenBuyerIsRefusedByTheBond() public {
+        bond.setAddressFrozen(buyer, true);
+        assertRefused(trade(seller, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.RECEIVER_FROZEN);
+    }
+
+    function test_aBuyerWhoseKycExpiredIsRefusedByTheBond() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer2, 1);
+        registry.setInvestor(investorIdOf[buyer2], "SG", PROFESSIONAL, uint40(block.timestamp + 1 days));
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        vm.warp(block.timestamp + 1 days); // the instruction has six more days; buyer2's KYC none
+        assertRefused(ins, sellerSig, buyerSig, Code.SECURITY_LEG_REFUSED, Code.RECEIVER_KYC_EXPIRED);
+    }
+
+    function test_aBuyerInADisallowedJurisdictionIsRefusedByTheBond() public {
+        bytes2[] memory sg = new bytes2[](1);
+        sg[0] = "SG";
+        bond.setJurisdictions(sg, false);
+        assertRefused(trade(seller, buyer2, 1), Code.SECURITY_LEG_REFUSED, Code.JURISDICTION_NOT_ALLOWED);
+    }
+
+    function test_aFrozenSellerIsRefusedByTheBond() public {
+        bond.setAddressFrozen(seller, true);
+        assertRefused(trade(seller, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.SENDER_FROZEN);
+    }
+
+    function test_aPausedBondSettlesNothing() public {
+        bond.pause();
+        assertRefused(trade(seller, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.PAUSED);
+    }
+
+    function test_aSellerShortOfBondsIsRefusedWithInsufficientBalance() public {
+        assertRefused(trade(seller, buyer, BONDS + 1), Code.SECURITY_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+        // A retail seller (registered, so it may send) holds none.
+        assertRefused(trade(retail, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+    }
+
+    // ---------------------------------------------------------------- the cash leg
+
+    function test_aBuyerShortOfCashIsRefusedOnTheCashLeg() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
+        ins.cashAmount = CASH + 1;
+        assertRefused(ins, Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+    }
+
+    function test_aBuyerShortOfAllowanceIsRefusedOnTheCashLeg() public {
+        vm.prank(buyer);
+        hkd.approve(address(dvp), 10 * PRICE - 1);
+        assertRefused(trade(seller, buyer, 10), Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_ALLOWANCE);
+        assertEq(hkd.allowance(buyer, address(dvp)), 10 * PRICE - 1, "the allowance is untouched");
+    }
+
+    /// The bonds had already moved when the cash leg failed: that is undone too.
+    function test_aRefusedCashLegUndoesTheDeliveredBonds() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 7);
+        ins.cashAmount = CASH + 1;
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        vm.recordLogs();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DvPSettlement.SettlementRefused.selector,
+                dvp.instructionId(ins),
+                Code.CASH_LEG_REFUSED,
+                Code.INSUFFICIENT_BALANCE
+            )
+        );
+        dvp.settle(ins, sellerSig, buyerSig);
+        vm.getRecordedLogs();
+        assertEq(bond.balanceOf(seller), BONDS, "the seller keeps the bonds");
+        assertEq(bond.balanceOf(buyer), BONDS, "the buyer did not keep them");
+    }
+
+    function test_aCashTokenWithoutCodeIsALegThatReverted() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
+        ins.cashToken = address(0xCA5);
+        assertRefused(ins, Code.LEG_REVERTED, 0);
+    }
+
+    // ---------------------------------------------------------------- the venue's own refusals
+
+    function test_anUnlistedTokenIsRefused() public {
+        BondToken other = deployBond(address(this));
+        other.mint(seller, 10);
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
+        ins.securityToken = address(other);
+        assertRefused(ins, Code.TOKEN_NOT_LISTED, 0);
+
+        dvp.setListed(address(bond), false);
+        assertRefused(trade(seller, buyer, 1), Code.TOKEN_NOT_LISTED, 0);
+    }
+
+    function test_aTradeWithOneselfOrOfNothingIsInvalid() public {
+        assertRefused(trade(seller, seller, 1), Code.INVALID_INSTRUCTION, 0);
+        assertRefused(trade(seller, buyer, 0), Code.INVALID_INSTRUCTION, 0);
+    }
+
+    // ---------------------------------------------------------------- a refusal is not final
+
+    function test_aRefusedInstructionSettlesOnceTheAgentUnfreezesTheBuyer() public {
+        bond.setAddressFrozen(buyer, true);
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 12);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        assertRefused(ins, sellerSig, buyerSig, Code.SECURITY_LEG_REFUSED, Code.RECEIVER_FROZEN);
+
+        bond.setAddressFrozen(buyer, false);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 12, "the same signed instruction settled");
+        assertTrue(dvp.isNonceUsed(ins.nonce), "now the nonce is used");
+    }
+
+    function test_aRefusedInstructionSettlesOnceTheBuyerTopsUpCashAndAllowance() public {
+        vm.prank(buyer);
+        hkd.approve(address(dvp), 0);
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 150); // more than CASH buys
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        assertRefused(ins, sellerSig, buyerSig, Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_ALLOWANCE);
+        vm.prank(buyer);
+        hkd.approve(address(dvp), 150 * PRICE);
+        assertRefused(ins, sellerSig, buyerSig, Code.CASH_LEG_REFUSED, Code.INSUFFICIENT_BALANCE);
+        hkd.mint(buyer, 50 * PRICE);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(hkd.balanceOf(buyer), 0, "spent it all");
+        assertEq(hkd.allowance(buyer, address(dvp)), 0, "and the whole allowance");
+    }
+
+    // ---------------------------------------------------------------- batches
+
+    function test_anAllOrNothingBatchWithOneBadInstructionMovesNothing() public {
+        bond.setAddressFrozen(buyer2, true);
+        DvPSettlement.Instruction memory bad = trade(seller2, buyer2, 5);
+        DvPSettlement.Instruction[] memory l = list(trade(seller, buyer, 10), bad, trade(seller2, buyer, 20));
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        Predict.Books memory before = books();
+
+        expectRefused(dvp.instructionId(bad), Code.SECURITY_LEG_REFUSED, Code.RECEIVER_FROZEN);
+        dvp.settleBatch(l, sellerSigs, buyerSigs, false);
+
+        assertBooks(before, "nothing of the batch moved");
+        for (uint256 i = 0; i < l.length; ++i) {
+            assertFalse(dvp.isNonceUsed(l[i].nonce), "no nonce used");
+        }
+
+        // Without the bad one, the rest settles.
+        bond.setAddressFrozen(buyer2, false);
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, false), 3, "all three settle once the buyer is free");
+    }
+
+    function test_aBestEffortBatchSettlesTheGoodAndReportsTheBad() public {
+        bond.setAddressFrozen(buyer2, true);
+        DvPSettlement.Instruction memory good1 = trade(seller, buyer, 10);
+        DvPSettlement.Instruction memory bad = trade(seller2, buyer2, 5);
+        DvPSettlement.Instruction memory good2 = trade(seller2, buyer, 20);
+        DvPSettlement.Instruction[] memory l = list(good1, bad, good2);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(
+            dvp.instructionId(good1), seller, buyer, address(bond), 10, address(hkd), 10 * PRICE, good1.nonce
+        );
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(bad), Code.SECURITY_LEG_REFUSED, Code.RECEIVER_FROZEN);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(
+            dvp.instructionId(good2), seller2, buyer, address(bond), 20, address(hkd), 20 * PRICE, good2.nonce
+        );
+        uint256 settled = dvp.settleBatch(l, sellerSigs, buyerSigs, true);
+
+        assertEq(settled, 2, "two settled");
+        assertEq(bond.balanceOf(buyer), BONDS + 30, "buyer got both good lots");
+        assertEq(hkd.balanceOf(buyer), CASH - 30 * PRICE, "and paid for both");
+        assertEq(bond.balanceOf(seller2), BONDS - 20, "seller2 delivered only the good lot");
+        assertEq(bond.balanceOf(buyer2), BONDS, "the bad one moved no bonds");
+        assertEq(hkd.balanceOf(buyer2), CASH, "the bad one moved no cash");
+        assertTrue(dvp.isNonceUsed(good1.nonce) && dvp.isNonceUsed(good2.nonce), "the good nonces are used");
+        assertFalse(dvp.isNonceUsed(bad.nonce), "the bad nonce is not");
+        assertEq(hkd.balanceOf(address(dvp)) + bond.balanceOf(address(dvp)), 0, "the venue holds nothing");
+    }
+
+    function test_aBestEffortBatchReportsAnInstructionListedTwiceAsUsed() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 10);
+        DvPSettlement.Instruction[] memory l = list(ins, ins);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(ins), Code.NONCE_USED, 0);
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 1, "one settled");
+        assertEq(bond.balanceOf(buyer), BONDS + 10, "delivered once");
+
+        // All or nothing, the duplicate refuses the lot.
+        DvPSettlement.Instruction memory again = trade(seller, buyer, 10);
+        l = list(again, again);
+        (sellerSigs, buyerSigs) = signAll(l);
+        expectRefused(dvp.instructionId(again), Code.NONCE_USED, 0);
+        dvp.settleBatch(l, sellerSigs, buyerSigs, false);
+        assertFalse(dvp.isNonceUsed(again.nonce), "not even the first copy settled");
+    }
+
+    function test_aBatchWithMismatchedArraysIsRefused() public {
+        DvPSettlement.Instruction[] memory l = list(trade(seller, buyer, 1), trade(seller2, buyer2, 1));
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        bytes[] memory one = new bytes[](1);
+        one[0] = sellerSigs[0];
+        vm.expectRevert(DvPSettlement.LengthMismatch.selector);
+        dvp.settleBatch(l, one, buyerSigs, true);
+        vm.expectRevert(DvPSettlement.LengthMismatch.selector);
+        dvp.settleBatch(l, sellerSigs, one, false);
+        vm.expectRevert(DvPSettlement.LengthMismatch.selector);
+        dvp.settleBatch(new DvPSettlement.Instruction[](1), sellerSigs, buyerSigs, true);
+    }
+
+    function test_anEmptyBatchSettlesNothing() public {
+        Predict.Books memory before = books();
+        assertEq(dvp.settleBatch(new DvPSettlement.Instruction[](0), new bytes[](0), new bytes[](0), true), 0, "none");
+        assertEq(dvp.settleBatch(new DvPSettlement.Instruction[](0), new bytes[](0), new bytes[](0), false), 0, "none");
+        assertBooks(before, "nothing moved");
+    }
+
+    // ---------------------------------------------------------------- cancelling
+
+    function test_theSellerOrTheBuyerCanCancelAndThenItCannotSettle() public {
+        for (uint256 p = 0; p < 2; ++p) {
+            DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+            (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+            address party = p == 0 ? seller : buyer;
+            vm.expectEmit(true, true, true, true, address(dvp));
+            emit DvPSettlement.InstructionCancelled(dvp.instructionId(ins), party, ins.nonce);
+            vm.prank(party);
+            dvp.cancel(ins);
+            assertTrue(dvp.isNonceUsed(ins.nonce), "cancelling uses the nonce");
+            assertRefused(ins, sellerSig, buyerSig, Code.NONCE_USED, 0);
+            vm.prank(party);
+            vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NonceUsed.selector, ins.nonce));
+            dvp.cancel(ins);
+        }
+    }
+
+    function test_aStrangerCannotCancelSomeoneElsesInstruction() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        bytes32 id = dvp.instructionId(ins);
+        address[3] memory outsiders = [stranger, seller2, address(this)];
+        for (uint256 i = 0; i < outsiders.length; ++i) {
+            vm.prank(outsiders[i]);
+            vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotAParty.selector, outsiders[i], id));
+            dvp.cancel(ins);
+        }
+        assertFalse(dvp.isNonceUsed(ins.nonce), "still open");
+    }
+
+    function test_anyoneMaySubmitAPartysSignedCancellation() public {
+        for (uint256 p = 0; p < 2; ++p) {
+            DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+            bytes32 id = dvp.instructionId(ins);
+            (address party, uint256 key) = p == 0 ? (seller, SELLER_KEY) : (buyer, BUYER_KEY);
+            bytes memory sig = sign(key, Typed.cancelDigest(id, address(dvp)));
+            vm.expectEmit(true, true, true, true, address(dvp));
+            emit DvPSettlement.InstructionCancelled(id, party, ins.nonce);
+            vm.prank(stranger);
+            dvp.cancelBySig(ins, party, sig);
+            assertTrue(dvp.isNonceUsed(ins.nonce), "cancelled");
+            // The signed cancellation cannot be replayed.
+            vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NonceUsed.selector, ins.nonce));
+            dvp.cancelBySig(ins, party, sig);
+        }
+    }
+
+    function test_aBadCancelSignatureIsRefused() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        bytes32 id = dvp.instructionId(ins);
+        bytes32 cancelDigest = Typed.cancelDigest(id, address(dvp));
+        bytes[5] memory bad = [
+            sign(BUYER_KEY, cancelDigest), // the other party's key
+            sign(STRANGER_KEY, cancelDigest), // nobody's
+            sign(SELLER_KEY, id), // the seller's key over the instruction, not over Cancel
+            sign(SELLER_KEY, Typed.cancelDigest(dvp.instructionId(trade(seller, buyer, 5)), address(dvp))), // another id
+            bytes(hex"0badc0de")
+        ];
+        for (uint256 i = 0; i < bad.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(DvPSettlement.BadCancelSignature.selector, seller, id));
+            dvp.cancelBySig(ins, seller, bad[i]);
+        }
+        // Naming someone who is not a party fails before any signature is looked at.
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NotAParty.selector, stranger, id));
+        dvp.cancelBySig(ins, stranger, sign(STRANGER_KEY, cancelDigest));
+        assertFalse(dvp.isNonceUsed(ins.nonce), "still open");
+
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 5, "it settles");
+    }
+
+    function test_aSettledInstructionCannotBeCancelled() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        vm.prank(seller);
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NonceUsed.selector, ins.nonce));
+        dvp.cancel(ins);
+        bytes memory sig = sign(BUYER_KEY, Typed.cancelDigest(dvp.instructionId(ins), address(dvp)));
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.NonceUsed.selector, ins.nonce));
+        dvp.cancelBySig(ins, buyer, sig);
+    }
+
+    // ---------------------------------------------------------------- who may call
+
+    function test_onlyASettlementAgentMaySettle() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        bytes32 role = dvp.SETTLEMENT_AGENT_ROLE();
+        address[3] memory callers = [seller, buyer, stranger];
+        for (uint256 i = 0; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(
+                abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, callers[i], role)
+            );
+            dvp.settle(ins, sellerSig, buyerSig);
+        }
+        DvPSettlement.Instruction[] memory l = list(ins, trade(seller2, buyer2, 1));
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        vm.prank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        dvp.settleBatch(l, sellerSigs, buyerSigs, true);
+        assertFalse(dvp.isNonceUsed(ins.nonce), "nothing settled");
+    }
+
+    function test_theLegsRunOnlyAsTheVenuesSelfCall() public {
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 5);
+        bytes32 id = dvp.instructionId(ins);
+        address[3] memory callers = [address(this), stranger, seller];
+        for (uint256 i = 0; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(DvPSettlement.OnlySelf.selector);
+            dvp.executeLegs(id, ins);
+        }
+        assertEq(bond.balanceOf(buyer), BONDS, "nothing moved");
+        assertFalse(dvp.isNonceUsed(ins.nonce), "no nonce used");
+    }
+
+    // ---------------------------------------------------------------- findings
+
+    /// FINDING: nonces are one venue-wide namespace, and `cancel` / `cancelBySig` accept any
+    /// instruction whose seller or buyer is the caller (or signer), signed by nobody else. So
+    /// anyone at all (here an unregistered key holder) can void any pending instruction by
+    /// "cancelling" an instruction of their own making that reuses its nonce, e.g. front-running
+    /// the agent's settle. The victims must re-sign under a new nonce, which can be squatted again.
+    function test_FINDING_anyoneVoidsAPendingInstructionByCancellingAFakeOneWithItsNonce() public {
+        DvPSettlement.Instruction memory victim = trade(seller, buyer, 10);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(victim);
+
+        DvPSettlement.Instruction memory fake = trade(stranger, address(0xdead), 1);
+        fake.nonce = victim.nonce;
+        vm.prank(stranger);
+        dvp.cancel(fake);
+
+        assertTrue(dvp.isNonceUsed(victim.nonce), "the victims' nonce is used");
+        assertRefused(victim, sellerSig, buyerSig, Code.NONCE_USED, 0);
+
+        // The same by signature, submitted by anyone, against the next instruction they sign.
+        DvPSettlement.Instruction memory next = trade(seller, buyer, 10);
+        DvPSettlement.Instruction memory fake2 = trade(stranger, address(0xdead), 1);
+        fake2.nonce = next.nonce;
+        bytes memory cancelSig = sign(STRANGER_KEY, Typed.cancelDigest(dvp.instructionId(fake2), address(dvp)));
+        dvp.cancelBySig(fake2, stranger, cancelSig);
+        assertRefused(next, Code.NONCE_USED, 0);
+        assertEq(bond.balanceOf(buyer), BONDS, "neither trade settled");
+    }
+
+    /// FINDING: the cash leg's token is whatever the instruction names: it is neither checked
+    /// against the bond's `currency()` nor listed. Here a bond priced in HKD settles against a
+    /// freshly deployed "USD" token.
+    function test_FINDING_theCashLegMayBeAnyTokenNotTheBondsCurrency() public {
+        CashToken usd = new CashToken("USD", "Some USD", address(this));
+        usd.mint(buyer, 1_000_00);
+        vm.prank(buyer);
+        usd.approve(address(dvp), type(uint256).max);
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 10);
+        ins.cashToken = address(usd);
+        ins.cashAmount = 1_00;
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.currency(), address(hkd), "the bond is priced in HKD");
+        assertEq(bond.balanceOf(buyer), BONDS + 10, "yet delivered against USD");
+        assertEq(usd.balanceOf(seller), 1_00, "paid in a token the venue never vetted");
+    }
+
+    /// FINDING: because the cash token is unvetted, its revert data reach `_classify`, which
+    /// abi-decodes them without checking their length or ranges. A cash token that reverts with
+    /// a bare TransferRestricted selector makes the decoding itself revert, so a best-effort
+    /// batch reverts whole (no SettlementFailed, the good instructions do not settle) and a
+    /// single settle reverts without SettlementRefused. Two colluding parties, or one investor's two
+    /// wallets, can so poison every best-effort batch their instruction gets into. A well-
+    /// formed TransferRestricted from the cash token is misreported as the security leg's refusal.
+    function test_FINDING_aHostileCashTokenRevertsAWholeBestEffortBatch() public {
+        HostileCash hostile = new HostileCash(abi.encodePacked(ISecurityToken.TransferRestricted.selector));
+        DvPSettlement.Instruction memory good = trade(seller, buyer, 10);
+        DvPSettlement.Instruction memory poisoned = trade(seller2, buyer2, 1);
+        poisoned.cashToken = address(hostile);
+        DvPSettlement.Instruction[] memory l = list(good, poisoned);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+
+        Predict.Books memory before = books();
+        (bool ok, bytes memory ret) =
+            address(dvp).call(abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true)));
+        assertFalse(ok, "the best-effort batch reverted");
+        assertEq(ret.length, 0, "with no reason at all");
+        assertBooks(before, "and the good instruction did not settle");
+        assertFalse(dvp.isNonceUsed(good.nonce), "the good nonce is free");
+
+        (ok, ret) = address(dvp).call(abi.encodeCall(DvPSettlement.settle, (poisoned, sellerSigs[1], buyerSigs[1])));
+        assertFalse(ok, "a single settle reverts");
+        assertEq(ret.length, 0, "without SettlementRefused");
+
+        // A well-formed TransferRestricted from the cash token blames the security leg.
+        HostileCash liar = new HostileCash(
+            abi.encodeWithSelector(
+                ISecurityToken.TransferRestricted.selector, buyer2, seller2, uint256(1), Code.RECEIVER_FROZEN
+            )
+        );
+        DvPSettlement.Instruction memory misreported = trade(seller2, buyer2, 1);
+        misreported.cashToken = address(liar);
+        assertRefused(misreported, Code.SECURITY_LEG_REFUSED, Code.RECEIVER_FROZEN);
+        assertFalse(bond.isFrozen(buyer2), "though nobody is frozen and the bond leg went through");
+    }
+
+    // ---------------------------------------------------------------- fuzz
+
+    /// Random parties (eligible, retail, unregistered, the same wallet twice), quantities, prices,
+    /// cash, allowances and troubles (frozen, KYC lapsed, expired, delisted): balances of each
+    /// token are conserved, and the outcome is exactly what the independent oracle predicts.
+    function testFuzz_aSettlementConservesBalancesAndMatchesThePrediction(
+        uint256 roles,
+        uint256 quantity,
+        uint256 cashAmount,
+        uint256 buyerCash,
+        uint256 allowance,
+        uint256 trouble
+    ) public {
+        uint256 s = pick(roles);
+        uint256 b = pick(roles >> 8);
+        if (s == b && (roles >> 16) % 4 != 0) b = (b + 1) % 4; // trading with oneself: one time in four
+        DvPSettlement.Instruction memory ins = trade(keyed[s], keyed[b], 0);
+        uint256 t = makeTrouble(ins, trouble);
+        ins.quantity = (t & 1 != 0) ? bond.balanceOf(ins.seller) + 1 + quantity % 10 : bound(quantity, 0, 120);
+        ins.cashAmount = bound(cashAmount, 0, CASH);
+        setCash(ins.buyer, bound(buyerCash, 0, 2 * CASH));
+        vm.prank(ins.buyer);
+        hkd.approve(address(dvp), (t & 2 != 0) ? bound(allowance, 0, CASH) : type(uint256).max);
+
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        if (t & 32 != 0) vm.warp(ins.expiry + (trouble >> 200) % 2);
+
+        Predict.Books memory expected = books();
+        uint256 bondsBefore = sumOf(expected.who, true);
+        uint256 cashBefore = sumOf(expected.who, false);
+        uint8 reason = Predict.venue(ins, dvp.isListed(address(bond)), false, true, true);
+        uint8 tokenReason;
+        if (reason == Code.OK) (reason, tokenReason) = Predict.legs(bond, registry, ins, expected);
+        if (reason == Code.OK) Predict.move(expected, ins);
+
+        try dvp.settle(ins, sellerSig, buyerSig) {
+            assertEq(reason, Code.OK, "settled against the prediction");
+            assertTrue(dvp.isNonceUsed(ins.nonce), "a settled nonce is used");
+        } catch (bytes memory err) {
+            assertEq(
+                keccak256(err),
+                keccak256(
+                    abi.encodeWithSelector(
+                        DvPSettlement.SettlementRefused.selector, dvp.instructionId(ins), reason, tokenReason
+                    )
+                ),
+                "refused other than predicted"
+            );
+            assertTrue(reason != Code.OK, "refused against the prediction");
+            assertFalse(dvp.isNonceUsed(ins.nonce), "a refused nonce stays free");
+        }
+        assertBooks(expected, "balances moved other than predicted");
+        assertEq(sumOf(expected.who, true), bondsBefore, "bonds conserved");
+        assertEq(sumOf(expected.who, false), cashBefore, "cash conserved");
+        assertEq(bond.balanceOf(address(dvp)) + hkd.balanceOf(address(dvp)), 0, "the venue holds nothing");
+    }
+
+    /// Mostly the four eligible investors, sometimes retail or the stranger.
+    function pick(uint256 seed) internal pure returns (uint256) {
+        uint256 r = seed % 8;
+        return r < 4 ? r : r < 6 ? (seed >> 3) % 4 : r - 2;
+    }
+
+    /// Five times in eight none, two one, one any set: 1 seller short, 2 allowance limited,
+    /// 4 buyer frozen, 8 seller frozen, 16 buyer's KYC lapsed, 32 expired, 64 delisted.
+    function makeTrouble(DvPSettlement.Instruction memory ins, uint256 trouble) internal returns (uint256 t) {
+        uint256 mode = trouble % 8;
+        if (mode < 2) t = 1 << ((trouble >> 3) % 7);
+        else if (mode == 2) t = (trouble >> 3) & 0x7f;
+        if (t & 4 != 0) bond.setAddressFrozen(ins.buyer, true);
+        if (t & 8 != 0) bond.setAddressFrozen(ins.seller, true);
+        if (t & 16 != 0 && investorIdOf[ins.buyer] != 0) {
+            IInvestorRegistry.Eligibility memory e = registry.eligibility(ins.buyer);
+            registry.setInvestor(investorIdOf[ins.buyer], e.country, e.category, uint40(block.timestamp));
+        }
+        if (t & 64 != 0) dvp.setListed(address(bond), false);
+    }
+
+    function setCash(address who, uint256 amount) internal {
+        uint256 balance = hkd.balanceOf(who);
+        if (amount > balance) {
+            hkd.mint(who, amount - balance);
+        } else if (amount < balance) {
+            vm.prank(who);
+            hkd.burn(balance - amount);
+        }
+    }
+}
+
+/// @dev What the invariant fuzzer calls: create-and-sign instructions, settle them (singly and in
+/// batches of both modes), cancel them (directly and by signature), freeze and unfreeze, move time
+/// on and top up cash and allowances. Refusals are caught, never bubbled. Before every settlement
+/// or cancellation the handler predicts the outcome with {Predict} and its own record of used
+/// nonces, and counts each disagreement (outcome, reason or balance movement) in a ghost.
+contract SecondaryHandler is Base {
+    uint256 internal constant PRICE = 50_125_00;
+    uint256 internal constant MAX_INSTRUCTIONS = 40;
+
+    DvPSettlement public immutable dvp;
+    BondToken public immutable bond;
+    CashToken public immutable hkd;
+    InvestorRegistry public immutable registry;
+
+    address[] internal actors; // the first four eligible, then retail, then unregistered
+    uint256[] internal keys;
+
+    DvPSettlement.Instruction[] internal instructions;
+    bytes[] internal sellerSigs;
+    bytes[] internal buyerSigs;
+    bool[] internal sellerSigOk;
+    bool[] internal buyerSigOk;
+    bytes32[] public ids;
+
+    // Ghosts.
+    mapping(bytes32 id => uint256) public settlements; // InstructionSettled events seen
+    mapping(bytes32 id => bool) public cancelled;
+    mapping(uint256 nonce => bool) public spent; // the handler's own record of used nonces
+    uint256 public ghostCashMinted;
+    uint256 public ghostSettledTwice;
+    uint256 public ghostSettledAfterCancel;
+    uint256 public ghostMispredicted;
+    uint256 public ghostWrongMovement;
+    uint256 public nextNonce = 41;
+    uint256 public currentTime;
+
+    // How much actually happened (to see the campaign is not vacuous).
+    mapping(bytes32 action => uint256) public succeeded;
+    mapping(uint8 reason => uint256) public refusals; // instructions refused, by SettlementFailure
+
+    /// A batch as planned: which instructions, what each should come to, and the books after.
+    struct Plan {
+        uint256[] picks;
+        uint8[] reasons;
+        uint8[] tokenReasons;
+        uint256 settles;
+        bool failed;
+        uint256 firstFailure;
+        Predict.Books before;
+        Predict.Books expected;
+    }
+
+    constructor(
+        DvPSettlement dvp_,
+        BondToken bond_,
+        CashToken hkd_,
+        InvestorRegistry registry_,
+        address[] memory actors_,
+        uint256[] memory keys_
+    ) {
+        dvp = dvp_;
+        bond = bond_;
+        hkd = hkd_;
+        registry = registry_;
+        actors = actors_;
+        keys = keys_;
+        currentTime = block.timestamp;
+    }
+
+    function instructionCount() external view returns (uint256) {
+        return ids.length;
+    }
+
+    /// Over every instruction: ids with more than one InstructionSettled, ids both settled and
+    /// cancelled, and nonces whose state on the venue (or in the handler's record) is not
+    /// "settled or cancelled".
+    function lifecycleViolations()
+        external
+        view
+        returns (uint256 overSettled, uint256 settledAndCancelled, uint256 nonceMismatches)
+    {
+        for (uint256 i = 0; i < ids.length; ++i) {
+            bytes32 id = ids[i];
+            uint256 nonce = instructions[i].nonce;
+            uint256 n = settlements[id];
+            if (n > 1) ++overSettled;
+            if (n != 0 && cancelled[id]) ++settledAndCancelled;
+            bool closed = n != 0 || cancelled[id];
+            if (dvp.isNonceUsed(nonce) != closed || spent[nonce] != closed) ++nonceMismatches;
+        }
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    /// The seller and buyer sign a new instruction. Three in four are clean (two different
+    /// eligible investors, valid signatures, the listed bond, something to deliver); the rest are
+    /// wild: any parties (retail, the unregistered key holder, oneself), one in five with a bad
+    /// signature, one in eight naming an unlisted "security" (the cash token), possibly empty.
+    function create(uint256 parties, uint256 quantity, uint256 cashAmount, uint256 life, uint256 mode) external {
+        if (ids.length >= MAX_INSTRUCTIONS) return;
+        createOne(parties, quantity, cashAmount, life, mode);
+    }
+
+    function createOne(uint256 parties, uint256 quantity, uint256 cashAmount, uint256 life, uint256 mode) internal {
+        bool wild = mode % 4 == 0;
+        uint256 s = wild ? pick(parties) : parties % 4;
+        uint256 b = wild ? pick(parties >> 8) : (s + 1 + (parties >> 8) % 3) % 4;
+        uint256 today = block.timestamp - (block.timestamp % 1 days);
+        nextNonce += 1 + (mode >> 8) % 300; // nonces spread over several bitmap words
+        DvPSettlement.Instruction memory ins = DvPSettlement.Instruction({
+            seller: actors[s],
+            buyer: actors[b],
+            securityToken: wild && (mode >> 2) % 8 == 0 ? address(hkd) : address(bond),
+            quantity: bound(quantity, wild ? 0 : 1, 60),
+            cashToken: address(hkd),
+            cashAmount: bound(cashAmount, 0, 30 * PRICE),
+            tradeDate: uint64(today),
+            settlementDate: uint64(today + 2 days),
+            expiry: uint64(block.timestamp + bound(life, 1 hours, 10 days)),
+            nonce: nextNonce
+        });
+        bytes32 id = dvp.instructionId(ins);
+        bool badSeller = wild && (mode >> 5) % 10 == 1;
+        bool badBuyer = wild && (mode >> 5) % 10 == 2;
+        instructions.push(ins);
+        ids.push(id);
+        sellerSigs.push(sign(keys[badSeller ? (s + 1) % keys.length : s], id));
+        buyerSigs.push(sign(keys[badBuyer ? (b + 1) % keys.length : b], id));
+        sellerSigOk.push(!badSeller);
+        buyerSigOk.push(!badBuyer);
+        ++succeeded["create"];
+    }
+
+    /// Half the time the newest instruction still open (by the handler's record), or a fresh one
+    /// if none is; otherwise any.
+    function choose(uint256 seed) internal returns (uint256) {
+        if (seed % 2 == 0 || ids.length == 0) {
+            (bool found, uint256 i) = recentOpen(0);
+            if (found) return i;
+            if (ids.length < MAX_INSTRUCTIONS) {
+                uint256 h = uint256(keccak256(abi.encode(seed, ids.length)));
+                createOne(h, h >> 16, h >> 32, h >> 64, h >> 128);
+                return ids.length - 1;
+            }
+        }
+        return (seed >> 1) % ids.length;
+    }
+
+    /// The `nth` newest instruction whose nonce the handler has not seen used.
+    function recentOpen(uint256 nth) internal view returns (bool, uint256) {
+        uint256 seen;
+        for (uint256 j = ids.length; j > 0; --j) {
+            if (spent[instructions[j - 1].nonce]) continue;
+            if (seen++ == nth) return (true, j - 1);
+        }
+        return (false, 0);
+    }
+
+    function settle(uint256 which) external {
+        uint256 i = choose(which);
+        DvPSettlement.Instruction memory ins = instructions[i];
+        Predict.Books memory expected = load();
+        (uint8 reason, uint8 tokenReason) = predict(i, expected, new uint256[](0), 0);
+        if (reason == Code.OK) Predict.move(expected, ins);
+
+        vm.recordLogs();
+        try dvp.settle(ins, sellerSigs[i], buyerSigs[i]) {
+            countSettlements(vm.getRecordedLogs());
+            if (reason != Code.OK) ++ghostMispredicted;
+            spent[ins.nonce] = true;
+            ++succeeded["settle"];
+        } catch (bytes memory err) {
+            vm.getRecordedLogs(); // rolled back: not counted
+            if (reason == Code.OK || keccak256(err) != keccak256(refusal(ids[i], reason, tokenReason))) {
+                ++ghostMispredicted;
+            }
+            ++succeeded["refused"];
+            ++refusals[reason];
+        }
+        if (!Predict.same(expected, load())) ++ghostWrongMovement;
+    }
+
+    /// One to four instructions (repeats allowed), all or nothing or best effort.
+    function settleBatch(uint256 picks, uint256 size, bool bestEffort) external {
+        Plan memory plan = planBatch(picks, bound(size, 1, 4));
+        uint256 n = plan.picks.length;
+        DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](n);
+        bytes[] memory ss = new bytes[](n);
+        bytes[] memory bs = new bytes[](n);
+        for (uint256 k = 0; k < n; ++k) {
+            l[k] = instructions[plan.picks[k]];
+            ss[k] = sellerSigs[plan.picks[k]];
+            bs[k] = buyerSigs[plan.picks[k]];
+        }
+
+        vm.recordLogs();
+        try dvp.settleBatch(l, ss, bs, bestEffort) returns (uint256 settled) {
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            countSettlements(logs);
+            if (!bestEffort && plan.failed) ++ghostMispredicted;
+            if (settled != plan.settles) ++ghostMispredicted;
+            checkBatchEvents(logs, plan);
+            for (uint256 k = 0; k < n; ++k) {
+                if (plan.reasons[k] == Code.OK) spent[l[k].nonce] = true;
+                else ++refusals[plan.reasons[k]];
+            }
+            if (!Predict.same(plan.expected, load())) ++ghostWrongMovement;
+            succeeded[bestEffort ? bytes32("batchBestEffort") : bytes32("batchAllOrNothing")] += 1;
+            succeeded["batchSettled"] += settled;
+        } catch (bytes memory err) {
+            vm.getRecordedLogs();
+            uint256 f = plan.firstFailure;
+            if (bestEffort || !plan.failed) {
+                ++ghostMispredicted;
+            } else if (keccak256(err) != keccak256(refusal(ids[plan.picks[f]], plan.reasons[f], plan.tokenReasons[f])))
+            {
+                ++ghostMispredicted;
+            }
+            if (!Predict.same(plan.before, load())) ++ghostWrongMovement;
+            ++succeeded["batchRefused"];
+        }
+    }
+
+    /// A party (one time in eight an outsider) cancels, directly or by a signature (one time in
+    /// five a bad one) that anyone submits.
+    function cancel(uint256 which, uint256 mode) external {
+        uint256 i = choose(which);
+        DvPSettlement.Instruction memory ins = instructions[i];
+        address party = mode % 8 == 0 ? nonParty(ins, mode >> 8) : (mode & 2 == 0 ? ins.seller : ins.buyer);
+        bytes memory expected = expectedCancelError(ins, ids[i], party, mode);
+
+        Predict.Books memory before = load();
+        (bool ok, bytes memory err) = mode & 4 != 0 ? cancelBySig(ins, ids[i], party, mode) : cancelDirectly(ins, party);
+        if (ok) {
+            if (expected.length != 0) ++ghostMispredicted;
+            cancelled[ids[i]] = true;
+            spent[ins.nonce] = true;
+            ++succeeded[mode & 4 != 0 ? bytes32("cancelBySig") : bytes32("cancel")];
+        } else {
+            if (expected.length == 0 || keccak256(err) != keccak256(expected)) ++ghostMispredicted;
+            ++succeeded["cancelRefused"];
+        }
+        if (!Predict.same(before, load())) ++ghostWrongMovement;
+    }
+
+    /// What a cancellation must revert with, in the venue's order of checks (empty: it succeeds).
+    function expectedCancelError(DvPSettlement.Instruction memory ins, bytes32 id, address party, uint256 mode)
+        internal
+        view
+        returns (bytes memory)
+    {
+        if (party != ins.seller && party != ins.buyer) {
+            return abi.encodeWithSelector(DvPSettlement.NotAParty.selector, party, id);
+        }
+        if (badCancelSig(mode)) return abi.encodeWithSelector(DvPSettlement.BadCancelSignature.selector, party, id);
+        if (spent[ins.nonce]) return abi.encodeWithSelector(DvPSettlement.NonceUsed.selector, ins.nonce);
+        return "";
+    }
+
+    function badCancelSig(uint256 mode) internal pure returns (bool) {
+        return mode & 4 != 0 && mode % 5 == 0;
+    }
+
+    function cancelDirectly(DvPSettlement.Instruction memory ins, address party)
+        internal
+        returns (bool ok, bytes memory err)
+    {
+        vm.prank(party);
+        try dvp.cancel(ins) {
+            ok = true;
+        } catch (bytes memory e) {
+            err = e;
+        }
+    }
+
+    /// `party`'s signed cancellation (with the next actor's key if it is to be a bad one), sent by
+    /// any actor.
+    function cancelBySig(DvPSettlement.Instruction memory ins, bytes32 id, address party, uint256 mode)
+        internal
+        returns (bool ok, bytes memory err)
+    {
+        uint256 signer = indexOf(party);
+        if (badCancelSig(mode)) signer = (signer + 1) % keys.length;
+        bytes memory sig = sign(keys[signer], Typed.cancelDigest(id, address(dvp)));
+        vm.prank(actors[(mode >> 16) % actors.length]);
+        try dvp.cancelBySig(ins, party, sig) {
+            ok = true;
+        } catch (bytes memory e) {
+            err = e;
+        }
+    }
+
+    /// The agent freezes one call in four and unfreezes otherwise.
+    function setFrozen(uint256 who, uint256 mode) external {
+        bond.setAddressFrozen(actors[who % actors.length], mode % 4 == 0);
+        ++succeeded["freeze"];
+    }
+
+    /// Time only moves forward, up to two days a step: instructions expire, a short KYC lapses.
+    function warp(uint256 seconds_) external {
+        currentTime += bound(seconds_, 1 hours, 2 days);
+        vm.warp(currentTime);
+        ++succeeded["warp"];
+    }
+
+    /// Mints cash to an actor and resets its allowance: unlimited, a random amount, or unchanged.
+    function topUp(uint256 who, uint256 amount, uint256 mode) external {
+        address a = actors[who % actors.length];
+        amount = bound(amount, 0, 50 * PRICE);
+        hkd.mint(a, amount);
+        ghostCashMinted += amount;
+        if (mode % 3 != 2) {
+            vm.prank(a);
+            hkd.approve(address(dvp), mode % 3 == 0 ? type(uint256).max : bound(mode >> 2, 0, 60 * PRICE));
+        }
+        ++succeeded["topUp"];
+    }
+
+    // ---------------------------------------------------------------- the oracle
+
+    function predict(uint256 i, Predict.Books memory b, uint256[] memory batchNonces, uint256 used)
+        internal
+        view
+        returns (uint8, uint8)
+    {
+        DvPSettlement.Instruction memory ins = instructions[i];
+        bool nonceUsed = spent[ins.nonce];
+        for (uint256 j = 0; j < used; ++j) {
+            if (batchNonces[j] == ins.nonce) nonceUsed = true;
+        }
+        uint8 reason = Predict.venue(ins, ins.securityToken == address(bond), nonceUsed, sellerSigOk[i], buyerSigOk[i]);
+        if (reason != Code.OK) return (reason, 0);
+        return Predict.legs(bond, registry, ins, b);
+    }
+
+    /// Predicts a batch in order, carrying the books and the nonces it uses from one to the next.
+    function planBatch(uint256 picks, uint256 size) internal returns (Plan memory plan) {
+        plan.picks = new uint256[](size);
+        plan.reasons = new uint8[](size);
+        plan.tokenReasons = new uint8[](size);
+        plan.before = load();
+        plan.expected = Predict.copy(plan.before);
+        uint256[] memory batchNonces = new uint256[](size);
+        for (uint256 k = 0; k < size; ++k) {
+            // Three times in four the newest open instructions, distinct; otherwise any, repeats allowed.
+            (bool found, uint256 i) = picks % 4 != 0 ? recentOpen(k) : (false, 0);
+            if (!found) i = choose(picks >> (k * 16 + 2));
+            plan.picks[k] = i;
+            (plan.reasons[k], plan.tokenReasons[k]) = predict(i, plan.expected, batchNonces, plan.settles);
+            if (plan.reasons[k] == Code.OK) {
+                Predict.move(plan.expected, instructions[i]);
+                batchNonces[plan.settles++] = instructions[i].nonce;
+            } else if (!plan.failed) {
+                plan.failed = true;
+                plan.firstFailure = k;
+            }
+        }
+    }
+
+    /// The venue's settled / failed events, in order, one per instruction of the batch.
+    function checkBatchEvents(Vm.Log[] memory logs, Plan memory plan) internal {
+        uint256 k;
+        for (uint256 j = 0; j < logs.length; ++j) {
+            if (logs[j].emitter != address(dvp)) continue;
+            bytes32 topic = logs[j].topics[0];
+            if (topic == DvPSettlement.InstructionSettled.selector) {
+                if (k >= plan.picks.length || plan.reasons[k] != Code.OK || logs[j].topics[1] != ids[plan.picks[k]]) {
+                    ++ghostMispredicted;
+                }
+                ++k;
+            } else if (topic == DvPSettlement.SettlementFailed.selector) {
+                (uint8 r, uint8 tr) = abi.decode(logs[j].data, (uint8, uint8));
+                if (
+                    k >= plan.picks.length || logs[j].topics[1] != ids[plan.picks[k]] || r != plan.reasons[k]
+                        || tr != plan.tokenReasons[k]
+                ) ++ghostMispredicted;
+                ++k;
+            }
+        }
+        if (k != plan.picks.length) ++ghostMispredicted;
+    }
+
+    function countSettlements(Vm.Log[] memory logs) internal {
+        for (uint256 j = 0; j < logs.length; ++j) {
+            if (logs[j].emitter != address(dvp) || logs[j].topics[0] != DvPSettlement.InstructionSettled.selector) {
+                continue;
+            }
+            bytes32 id = logs[j].topics[1];
+            if (settlements[id]++ != 0) ++ghostSettledTwice;
+            if (cancelled[id]) ++ghostSettledAfterCancel;
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    function load() internal view returns (Predict.Books memory) {
+        return Predict.load(bond, hkd, address(dvp), actors);
+    }
+
+    function refusal(bytes32 id, uint8 reason, uint8 tokenReason) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(DvPSettlement.SettlementRefused.selector, id, reason, tokenReason);
+    }
+
+    function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// Mostly the four eligible investors, sometimes retail or the unregistered key holder.
+    function pick(uint256 seed) internal pure returns (uint256) {
+        uint256 r = seed % 8;
+        return r < 4 ? r : r < 6 ? (seed >> 3) % 4 : r - 2;
+    }
+
+    function indexOf(address a) internal view returns (uint256) {
+        for (uint256 i = 0; i < actors.length; ++i) {
+            if (actors[i] == a) return i;
+        }
+        revert("not an actor");
+    }
+
+    function nonParty(DvPSettlement.Instruction memory ins, uint256 seed) internal view returns (address a) {
+        for (uint256 j = 0; j < actors.length; ++j) {
+            a = actors[(seed + j) % actors.length];
+            if (a != ins.seller && a != ins.buyer) return a;
+        }
+    }
+}
+
+contract DvPSecondaryInvariantTest is SecondaryFixture {
+    uint40 internal constant SHORT_KYC = uint40(ISSUE_DATE + 4 days);
+
+    SecondaryHandler internal handler;
+    uint256 internal bondsAtStart;
+    uint256 internal cashAtStart;
+
+    function setUp() public override {
+        super.setUp();
+        // buyer2's KYC lapses four days in, so warps make an eligible investor ineligible.
+        registry.setInvestor(investorIdOf[buyer2], "SG", PROFESSIONAL, SHORT_KYC);
+
+        handler = new SecondaryHandler(dvp, bond, hkd, registry, keyed, keys);
+        dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), address(handler));
+        bond.grantRole(bond.AGENT_ROLE(), address(handler));
+        hkd.grantRole(hkd.MINTER_ROLE(), address(handler));
+        bondsAtStart = sumOf(keyed, true);
+        cashAtStart = sumOf(keyed, false);
+        targetContract(address(handler));
+    }
+
+    // ---------------------------------------------------------------- invariants
+
+    /// Money: settlement only moves balances. For each token the actors' balances (the venue's
+    /// included, and it holds none) add up to what they started with, plus cash the handler
+    /// minted; every call moved exactly what the oracle said (nothing, for a refusal or a cancel).
+    function invariant_settlementConservesBalancesAndTheVenueHoldsNothing() public view {
+        assertEq(bond.balanceOf(address(dvp)), 0, "the venue holds bonds");
+        assertEq(hkd.balanceOf(address(dvp)), 0, "the venue holds cash");
+        assertEq(sumOf(keyed, true), bondsAtStart, "bonds created or lost");
+        assertEq(bond.totalSupply(), bondsAtStart, "bond supply changed");
+        assertEq(sumOf(keyed, false), cashAtStart + handler.ghostCashMinted(), "cash created or lost");
+        assertEq(hkd.totalSupply(), cashAtStart + handler.ghostCashMinted(), "cash supply");
+        assertEq(bond.balanceOf(retail) + bond.balanceOf(stranger), 0, "an ineligible investor holds bonds");
+        assertEq(handler.ghostWrongMovement(), 0, "balances moved other than predicted");
+    }
+
+    /// Instructions: each settles at most once and a cancelled one never; a nonce is used exactly
+    /// when its instruction settled or was cancelled; every settle, batch (events and count
+    /// included) and cancellation came out as the oracle predicted, reasons and all.
+    function invariant_anInstructionSettlesAtMostOnceNeverAfterCancellationAndAsPredicted() public view {
+        assertEq(handler.ghostSettledTwice(), 0, "an instruction settled twice");
+        assertEq(handler.ghostSettledAfterCancel(), 0, "a cancelled instruction settled");
+        (uint256 overSettled, uint256 settledAndCancelled, uint256 nonceMismatches) = handler.lifecycleViolations();
+        assertEq(overSettled, 0, "an id has more than one InstructionSettled");
+        assertEq(settledAndCancelled, 0, "an id both settled and cancelled");
+        assertEq(nonceMismatches, 0, "a nonce used without settlement or cancellation, or the other way round");
+        assertEq(handler.ghostMispredicted(), 0, "an outcome or reason differed from the prediction");
+    }
+
+    // ---------------------------------------------------------------- the handler itself
+
+    /// A fixed walk through the handler, so the invariants above are known not to be vacuous.
+    /// Actors: 0 seller, 1 seller2, 2 buyer, 3 buyer2, 4 retail, 5 stranger. A clean create
+    /// (mode 1) trades 1 + quantity bonds of actor `s = parties % 4` to actor
+    /// `(s + 1 + (parties >> 8) % 3) % 4`; an even
+    /// seed picks the newest open instruction, an odd one instruction `(seed >> 1) % count`.
+    function test_handlerExercisesEveryActionAndTracksTheGhosts() public {
+        handler.create(0 | (1 << 8), 9, 500_000_00, 1 days, 1); // #0 seller -> buyer, 10 bonds
+        handler.settle(0); // #0 settles
+        handler.settle(1); // #0 again: NONCE_USED
+        handler.create(1 | (1 << 8), 4, 250_000_00, 2 days, 1); // #1 seller2 -> buyer2, 5 bonds
+        handler.create(0 | (6 << 8), 1, 0, 2 days, 4); // #2 wild: seller -> retail, 1 bond
+        handler.settleBatch(1, 1, true); // [#2, #1] best effort: #2 refused, #1 settles
+        handler.create(2 | (1 << 8), 2, 0, 2 days, 1); // #3 buyer -> seller, 3 bonds
+        handler.settleBatch(1, 1, false); // [#3, #2] all or nothing: refused at #2
+        handler.cancel(0, 4 | (5 << 16)); // #3 cancelled by the seller's signature, sent by the stranger
+        handler.settle(7); // #3: NONCE_USED
+        handler.cancel(7, 2); // #3 by the buyer directly: NonceUsed
+        handler.cancel(7, 8); // #3 by an outsider: NotAParty
+        handler.create(1 | (0 << 8), 1, 100_000_00, 2 days, 1); // #4 seller2 -> buyer, 2 bonds
+        handler.setFrozen(2, 0); // freeze the buyer
+        handler.settle(0); // #4: RECEIVER_FROZEN
+        handler.setFrozen(2, 1); // unfreeze
+        handler.topUp(2, 0, 1); // the buyer's allowance cut to zero
+        handler.settle(0); // #4: INSUFFICIENT_ALLOWANCE
+        handler.topUp(2, 0, 0); // unlimited again
+        handler.settle(0); // #4 settles
+        handler.warp(2 days - 1 hours); // bound() maps x to 1 hour + x
+        handler.warp(2 days - 1 hours); // four days on: buyer2's KYC lapsed, #2 expired
+        handler.create(0 | (2 << 8), 0, 0, 2 days, 1); // #5 seller -> buyer2, 1 bond
+        handler.settle(0); // #5: RECEIVER_KYC_EXPIRED
+        handler.settle(5); // #2: EXPIRED
+
+        assertEq(handler.instructionCount(), 6, "instructions");
+        assertEq(handler.succeeded("create"), 6, "created");
+        assertEq(handler.succeeded("settle"), 2, "single settles");
+        assertEq(handler.succeeded("refused"), 6, "single refusals");
+        assertEq(handler.succeeded("batchBestEffort"), 1, "best-effort batches");
+        assertEq(handler.succeeded("batchSettled"), 1, "settled in batches");
+        assertEq(handler.succeeded("batchRefused"), 1, "refused batches");
+        assertEq(handler.succeeded("cancelBySig"), 1, "cancelled by signature");
+        assertEq(handler.succeeded("cancelRefused"), 2, "refused cancellations");
+        assertEq(handler.refusals(Code.NONCE_USED), 2, "NONCE_USED");
+        assertEq(handler.refusals(Code.SECURITY_LEG_REFUSED), 3, "SECURITY_LEG_REFUSED");
+        assertEq(handler.refusals(Code.CASH_LEG_REFUSED), 1, "CASH_LEG_REFUSED");
+        assertEq(handler.refusals(Code.EXPIRED), 1, "EXPIRED");
+        assertEq(bond.balanceOf(seller), BONDS - 10, "seller's bonds");
+        assertEq(bond.balanceOf(seller2), BONDS - 7, "seller2's bonds");
+        assertEq(bond.balanceOf(buyer), BONDS + 12, "buyer's bonds");
+        assertEq(bond.balanceOf(buyer2), BONDS + 5, "buyer2's bonds");
+        assertEq(hkd.balanceOf(buyer), CASH - 500_000_00 - 100_000_00, "buyer's cash");
+        assertEq(hkd.balanceOf(seller2), CASH + 250_000_00 + 100_000_00, "seller2's cash");
+        assertTrue(handler.cancelled(handler.ids(3)), "#3 cancelled");
+        assertEq(handler.settlements(handler.ids(0)), 1, "#0 settled once");
+        assertEq(handler.settlements(handler.ids(3)), 0, "#3 never");
+        invariant_settlementConservesBalancesAndTheVenueHoldsNothing();
+        invariant_anInstructionSettlesAtMostOnceNeverAfterCancellationAndAsPredicted();
+    }
+}
