@@ -47,8 +47,8 @@ interface IInvestorRegistry {
  * it: bits 0-39 KYC expiry, 40-55 country, 56-63 category. Zero means not registered.
  */
 library EligibilityWord {
-    function pack(uint40 kycExpiry, bytes2 country, uint8 category) internal pure returns (uint256) {
-        return uint256(kycExpiry) | (uint256(uint16(country)) << 40) | (uint256(category) << 56);
+    function pack(uint40 expiry_, bytes2 country_, uint8 category_) internal pure returns (uint256) {
+        return uint256(expiry_) | (uint256(uint16(country_)) << 40) | (uint256(category_) << 56);
     }
 
     function kycExpiry(uint256 word) internal pure returns (uint256) {

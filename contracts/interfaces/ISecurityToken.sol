@@ -21,6 +21,8 @@ library TransferReason {
     uint8 internal constant INSUFFICIENT_BALANCE = 10;
     uint8 internal constant SUPPLY_CAP_EXCEEDED = 11;
     uint8 internal constant INSTRUMENT_CLOSED = 12;
+    /// @dev Reported for a cash leg short of the buyer's authorization; canTransfer never returns it.
+    uint8 internal constant INSUFFICIENT_ALLOWANCE = 13;
 }
 
 /**
