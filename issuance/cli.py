@@ -28,11 +28,12 @@ from issuance.inputs import parse_address, read_allocations, read_investors
 from issuance.investors import import_investors
 from issuance.issue import issue_bond
 from issuance.schedule import coupon_schedule
+from issuance import trading
 from issuance.termsheet import load_termsheet
 from ledger import devnet as devnet_ops
 from ledger import indexer, keys, views
 from ledger.errors import BondledgerError, InputError
-from ledger.money import parse_amount
+from ledger.money import from_minor, parse_amount
 from ledger.reconcile import reconcile as reconcile_register
 
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -262,23 +263,31 @@ def cash_mint(opts, currency, wallet, amount):
     click.echo(f"minted {value} {currency.upper()} to {wallet}")
 
 
+def holder_key_options(f):
+    """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
+    f = click.option("--dev-account", type=int, help="On a devnet (chain id 31337): anvil account N.")(f)
+    f = click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")(f)
+    return f
+
+
+def holder_account(ctx: Context, private_key: str | None, dev_account: int | None):
+    if (private_key is None) == (dev_account is None):
+        raise InputError("holder: give exactly one of --private-key or --dev-account")
+    if private_key:
+        return keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")
+    return keys.dev_account_for(dev_account, ctx.chain.chain_id)
+
+
 @cash.command("allow")
 @click.argument("currency")
 @click.argument("amount")
-@click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")
-@click.option("--dev-account", type=int, help="On a devnet (chain id 31337): the holder is anvil account N.")
+@holder_key_options
 @pass_options
 def cash_allow(opts, currency, amount, private_key, dev_account):
     """Authorize DvP settlement to take up to AMOUNT of the holder's CURRENCY."""
     value = amount_arg(amount)
     ctx = opts.context()
-    if (private_key is None) == (dev_account is None):
-        raise InputError("holder: give exactly one of --private-key or --dev-account")
-    holder = (
-        keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")
-        if private_key
-        else keys.dev_account_for(dev_account, ctx.chain.chain_id)
-    )
+    holder = holder_account(ctx, private_key, dev_account)
     cash_ops.allow(ctx, currency.upper(), value, holder)
     click.echo(f"{holder.address} authorized settlement to take up to {value} {currency.upper()}")
 
@@ -336,6 +345,89 @@ def schedule(termsheet, fmt):
     emit(rows, fmt)
 
 
+# ---------------------------------------------------------------------- secondary trades
+
+
+@cli.command()
+@click.argument("isin")
+@click.option("--seller", required=True, help="Seller's investor id.")
+@click.option("--buyer", required=True, help="Buyer's investor id.")
+@click.option("--quantity", required=True, type=int, help="Tokens (bonds: denominations).")
+@click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or per unit (funds).")
+@click.option("--trade-date", type=click.DateTime(["%Y-%m-%d"]), help="Default: today on the chain's clock (Hong Kong).")
+@click.option("--settlement-date", type=click.DateTime(["%Y-%m-%d"]), help="Default: trade date + 2 business days.")
+@click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
+@click.option("--buyer-wallet", help="Default: the buyer's first registered wallet.")
+@click.option("--expiry-days", type=int, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):
+    """Capture a trade of ISIN and print its settlement instruction (cash includes accrued interest)."""
+    value = parse_amount(price, "--price")
+    wallets = [address_arg(w, f"--{who}-wallet") if w else None for w, who in ((seller_wallet, "seller"), (buyer_wallet, "buyer"))]
+    row = trading.capture_trade(
+        opts.context(), isin.upper(), seller, buyer, quantity, value,
+        trade_date.date() if trade_date else None, settlement_date.date() if settlement_date else None,
+        wallets[0], wallets[1], expiry_days,
+    )
+    out = {
+        "instruction_id": row.instruction_id,
+        "isin": row.isin,
+        "seller": row.seller_investor_id,
+        "buyer": row.buyer_investor_id,
+        "seller_wallet": row.seller,
+        "buyer_wallet": row.buyer,
+        "quantity": row.quantity,
+        "price": row.price,
+        "accrued": str(from_minor(row.accrued, row.currency)),
+        "cash_amount": str(from_minor(row.cash_amount, row.currency)),
+        "currency": row.currency,
+        "trade_date": row.trade_date.isoformat(),
+        "settlement_date": row.settlement_date.isoformat(),
+        "expiry": datetime.fromtimestamp(row.expiry, timezone.utc).isoformat(),
+        "nonce": row.nonce,
+        "status": row.status,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(out))
+    else:
+        emit([{"field": k, "value": v} for k, v in out.items()], "table")
+
+
+@cli.command()
+@click.argument("instruction_id")
+@holder_key_options
+@pass_options
+def affirm(opts, instruction_id, private_key, dev_account):
+    """Sign INSTRUCTION_ID as its seller or buyer (EIP-712; no gas needed)."""
+    ctx = opts.context()
+    party = trading.affirm(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+    click.echo(f"{instruction_id} affirmed by the {party}")
+
+
+@cli.command()
+@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--best-effort", is_flag=True, help="Skip instructions that cannot settle instead of refusing their batch.")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def settle(opts, batch_size, best_effort, fmt):
+    """Settle every fully affirmed, due instruction delivery-versus-payment, in batches."""
+    with Progress("settling") as progress:
+        outcomes = trading.settle(opts.context(), batch_size, best_effort, progress)
+    emit([{"instruction_id": o.instruction_id, "status": o.status, "reason": o.reason, "tx_hash": o.tx_hash} for o in outcomes], fmt)
+
+
+@cli.command()
+@click.argument("instruction_id")
+@holder_key_options
+@pass_options
+def cancel(opts, instruction_id, private_key, dev_account):
+    """Cancel INSTRUCTION_ID as its seller or buyer (signed; the operator submits it)."""
+    ctx = opts.context()
+    row = trading.cancel(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+    click.echo(f"{row.instruction_id} {row.status}")
+
+
 # ---------------------------------------------------------------------- register
 
 
@@ -389,6 +481,28 @@ def register_transfers(opts, isin, fmt):
         }
         for t in views.transfers(opts.context().register, isin.upper())
     ]
+    emit(rows, fmt)
+
+
+@register.command("settlements")
+@click.argument("isin", required=False)
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_settlements(opts, isin, fmt):
+    """Every settlement instruction (of ISIN), with its status and reason."""
+    emit(trading.settlement_rows(opts.context(), isin.upper() if isin else None), fmt)
+
+
+@register.command("stamp-duty")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First trade date (inclusive).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last trade date (inclusive).")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_stamp_duty(opts, date_from, date_to, fmt):
+    """The stamp duty treatment of every settled transfer (amounts in currency units)."""
+    rows = views.stamp_duty(
+        opts.context().register, date_from.date() if date_from else None, date_to.date() if date_to else None
+    )
     emit(rows, fmt)
 
 

@@ -30,4 +30,8 @@ def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> 
         deployed[label] = _deploy(ctx, artifact, kind, label, *args)
         if progress:
             progress(label)
+    # The venue settles only against cash tokens it has listed.
+    dvp = ctx.chain.contract("DvPSettlement", deployed["DvPSettlement"])
+    unlisted = [deployed[code] for code in CURRENCIES if not dvp.functions.isCashListed(deployed[code]).call()]
+    ctx.signer.transact_many((dvp.functions.setCashListed(address, True), "list a cash token") for address in unlisted)
     return deployed

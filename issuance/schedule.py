@@ -128,3 +128,26 @@ def _warn_calendar_coverage(cal: ql.Calendar, payment_dates: list[date]) -> None
             "payment dates then are adjusted for weekends and fixed holidays only",
             stacklevel=3,
         )
+
+
+def accrued_per_denomination(bond: Bond, on: date) -> Decimal:
+    """Interest accrued on one denomination from the start of the current period to `on`
+    (exclusive of `on`, as settlement conventions count it), by the bond's day count."""
+    if bond.coupon_frequency == 0 or on <= bond.issue_date:
+        return Decimal(0)
+    if on >= bond.maturity_date:
+        raise ValueError(f"{on} is on or after maturity {bond.maturity_date}")
+    cal = calendar(bond.calendar)
+    tenor = ql.Period(_months(bond.coupon_frequency), ql.Months)
+    periods = coupon_schedule(bond)
+    for i, p in enumerate(periods):
+        if p.accrual_start <= on < p.accrual_end:
+            regular_start = _py(cal.advance(_ql(p.accrual_end), -tenor, ql.Unadjusted)) if i == 0 else p.accrual_start
+            if bond.day_count == "ACT/ACT":
+                fraction = Decimal((on - p.accrual_start).days) / (
+                    Decimal((p.accrual_end - regular_start).days) * bond.coupon_frequency
+                )
+            else:
+                fraction = year_fraction(bond, p.accrual_start, on)
+            return bond.denomination * bond.coupon_rate / 100 * fraction
+    return Decimal(0)

@@ -49,6 +49,30 @@ class Reason(IntEnum):
     INSUFFICIENT_BALANCE = 10
     SUPPLY_CAP_EXCEEDED = 11
     INSTRUMENT_CLOSED = 12
+    INSUFFICIENT_ALLOWANCE = 13  # a cash leg short of the buyer's authorization
 
     def describe(self) -> str:
         return self.name.lower().replace("_", " ")
+
+
+class SettlementFailure(IntEnum):
+    """Why a settlement instruction did not settle (contracts/DvPSettlement.sol)."""
+
+    OK = 0
+    EXPIRED = 1
+    NONCE_USED = 2  # its nonce settled an instruction already
+    BAD_SELLER_SIGNATURE = 3
+    BAD_BUYER_SIGNATURE = 4
+    TOKEN_NOT_LISTED = 5
+    SECURITY_LEG_REFUSED = 6
+    CASH_LEG_REFUSED = 7
+    INVALID_INSTRUCTION = 8
+    LEG_REVERTED = 9
+    CANCELLED = 10
+    NOT_YET_DUE = 11
+
+    def describe(self, token_reason: int = 0) -> str:
+        text = self.name.lower().replace("_", " ")
+        if token_reason and token_reason in Reason._value2member_map_:
+            text += f": {Reason(token_reason).describe()}"
+        return text

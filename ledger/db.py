@@ -97,7 +97,7 @@ class Register:
             q = select(models.ContractRecord).where(models.ContractRecord.kind == kind)
             if label is not None:
                 q = q.where(models.ContractRecord.label == label)
-            return s.exec(q).first()
+            return s.exec(q.limit(1)).first()
 
     def require_contract(self, kind: str, label: str | None = None) -> models.ContractRecord:
         record = self.contract(kind, label)
@@ -117,7 +117,7 @@ class Register:
 
     def audit(self, session: Session, actor: str, action: str, detail: dict) -> models.AuditLog:
         """Appends to the hash-chained audit log inside the caller's transaction."""
-        last = session.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc())).first()
+        last = session.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc()).limit(1)).first()
         prev = last.hash if last else GENESIS_AUDIT_HASH
         entry = models.AuditLog(actor=actor, action=action, detail=json.dumps(detail, sort_keys=True), prev_hash=prev, hash="")
         entry.hash = audit_hash(entry)

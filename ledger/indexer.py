@@ -12,19 +12,23 @@ twice changes nothing.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from datetime import date, datetime, timedelta, timezone
+from functools import cache, lru_cache
 
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from ledger import artifacts, models
+from ledger import artifacts, models, stampduty
+from ledger.codes import SettlementFailure
+from ledger.money import CURRENCIES
 from ledger.chain import Chain
 from ledger.db import Register
 from ledger.errors import RegisterError
 
 CHUNK_BLOCKS = 5_000
+HONG_KONG = timezone(timedelta(hours=8), "HKT")
 
 #: contract kind -> the artifact whose ABI decodes its events
 KIND_ARTIFACT = {"registry": "InvestorRegistry", "dvp": "DvPSettlement", "cash": "CashToken", "bond": "BondToken"}
@@ -46,33 +50,69 @@ class SyncResult:
     events: int
 
 
+@dataclass(frozen=True)
+class _EventShape:
+    name: str
+    indexed: tuple[tuple[str, str], ...]  # (name, type) from topics 1..3
+    data: tuple[tuple[str, str], ...]  # (name, type) from data
+    static_words: bool  # every data field is one 32-byte word: decode by slicing
+
+
+_WORD_TYPES = ("address", "bool", "bytes32", "bytes2") + tuple(f"uint{n}" for n in range(8, 257, 8))
+
+
 @cache
-def _events(kind: str) -> dict[str, dict]:
-    """topic0 (hex) -> event ABI for a contract kind."""
-    abi = artifacts.load(KIND_ARTIFACT[kind]).abi
-    return {"0x" + event_abi_to_log_topic(e).hex(): e for e in abi if e["type"] == "event" and not e.get("anonymous")}
+def _events(kind: str) -> dict[str, _EventShape]:
+    """topic0 (hex) -> how to decode that event, for a contract kind."""
+    shapes = {}
+    for e in artifacts.load(KIND_ARTIFACT[kind]).abi:
+        if e["type"] != "event" or e.get("anonymous"):
+            continue
+        indexed = tuple((i["name"], i["type"]) for i in e["inputs"] if i["indexed"])
+        data = tuple((i["name"], i["type"]) for i in e["inputs"] if not i["indexed"])
+        static = all(t in _WORD_TYPES for _, t in data)
+        shapes["0x" + event_abi_to_log_topic(e).hex()] = _EventShape(e["name"], indexed, data, static)
+    return shapes
+
+
+def _word(word: str, abi_type: str):
+    """One 32-byte ABI word (64 hex digits) as a Python value."""
+    if abi_type == "address":
+        return _checksum("0x" + word[24:])
+    if abi_type == "bool":
+        return int(word, 16) != 0
+    if abi_type == "bytes32":
+        return "0x" + word
+    if abi_type.startswith("bytes"):
+        return "0x" + word[: 2 * int(abi_type[5:])]
+    return int(word, 16)
 
 
 def _decode(kind: str, log: dict) -> tuple[str, dict] | None:
     topics = log["topics"]
-    event = _events(kind).get(topics[0]) if topics else None
-    if event is None:
+    shape = _events(kind).get(topics[0]) if topics else None
+    if shape is None:
         return None
-    indexed = [i for i in event["inputs"] if i["indexed"]]
-    plain = [i for i in event["inputs"] if not i["indexed"]]
-    args = {}
-    for item, topic in zip(indexed, topics[1:]):
-        args[item["name"]] = _scalar(abi_decode([item["type"]], bytes.fromhex(topic[2:]))[0], item["type"])
-    if plain:
-        values = abi_decode([i["type"] for i in plain], bytes.fromhex(log["data"][2:]))
-        for item, value in zip(plain, values):
-            args[item["name"]] = _scalar(value, item["type"])
-    return event["name"], args
+    args = {name: _word(topic[2:], t) for (name, t), topic in zip(shape.indexed, topics[1:])}
+    if shape.static_words:
+        data = log["data"][2:]
+        for n, (name, t) in enumerate(shape.data):
+            args[name] = _word(data[64 * n : 64 * n + 64], t)
+    elif shape.data:
+        values = abi_decode([t for _, t in shape.data], bytes.fromhex(log["data"][2:]))
+        for (name, t), value in zip(shape.data, values):
+            args[name] = _scalar(value, t)
+    return shape.name, args
+
+
+@lru_cache(maxsize=65_536)
+def _checksum(address: str) -> str:
+    return to_checksum_address(address)  # slow (a keccak each), and the same few addresses recur
 
 
 def _scalar(value, abi_type: str):
     if abi_type == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     if abi_type.startswith("bytes") and isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, (list, tuple)):
@@ -87,12 +127,17 @@ def _bytes2_text(hex_value: str) -> str:
 # ---------------------------------------------------------------------- applying events
 
 
+SETTLEMENT_EVENTS = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled", "SettlementFailed": "failed"}
+
+
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
     """Writes decoded logs (in chain order) to the register's tables."""
-    transfers, registrations, issuances, others = [], [], [], []
+    transfers, registrations, issuances, settlements, others = [], [], [], [], []
     for log in logs:
         a, proof = log.args, log.proof
-        if log.event == "Transfer":
+        if log.event in SETTLEMENT_EVENTS:
+            settlements.append(log)
+        elif log.event == "Transfer":
             transfers.append({**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]})
         elif log.kind == "registry" and log.event in ("InvestorUpdated", "InvestorRemoved", "WalletAdded", "WalletRemoved"):
             registrations.append(_registration(session, log))
@@ -119,6 +164,70 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
     ):
         if rows:
             session.execute(insert(model.__table__), rows)
+    if settlements:
+        _apply_settlements(session, settlements)
+
+
+def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
+    """Settlement events: the event rows, each instruction's status, and a duty assessment per
+    settled transfer (written once, never updated)."""
+    ids = [log.args["instructionId"] for log in logs]
+    i = models.Instruction
+    # (id -> trade date) of the captured instructions among them; plain columns, not ORM objects
+    known = dict(session.exec(select(i.instruction_id, i.trade_date).where(i.instruction_id.in_(ids))).all())
+    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
+    currencies = {c.address: c.label for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash"))}
+    events, duties, updates = [], [], {}
+    for log in logs:
+        a, proof, status = log.args, log.proof, SETTLEMENT_EVENTS[log.event]
+        iid = a["instructionId"]
+        events.append(
+            {
+                **proof,
+                "instruction_id": iid,
+                "event": status,
+                "reason": a.get("reason"),
+                "token_reason": a.get("tokenReason"),
+                "party": a.get("party"),
+            }
+        )
+        if iid in known:
+            reason = SettlementFailure(a["reason"]).describe(a["tokenReason"]) if status == "failed" else None
+            updates[iid] = {"instruction_id": iid, "status": status, "reason": reason, "updated_at": models.utcnow(), **proof}
+        if status == "settled":
+            duties.append(_duty_row(log, known.get(iid), instruments.get(a["securityToken"]), currencies.get(a["cashToken"], "?")))
+    session.execute(insert(models.SettlementEvent.__table__), events)
+    if updates:
+        session.execute(update(models.Instruction), list(updates.values()))
+    if duties:
+        session.execute(insert(models.DutyAssessment.__table__), duties)
+
+
+def _duty_row(log: DecodedLog, trade_date: date | None, instrument, currency: str) -> dict:
+    # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
+    traded = trade_date or _hk_date(log.proof["block_timestamp"])
+    klass = stampduty.instrument_class(instrument.kind if instrument else "")
+    minor = 10 ** CURRENCIES.get(currency, 2)
+    assessment = stampduty.assess(klass, log.args["cashAmount"], traded, minor)
+    return {
+        **log.proof,
+        "instruction_id": log.args["instructionId"],
+        "isin": instrument.isin if instrument else None,
+        "instrument_class": klass,
+        "treatment": assessment.treatment,
+        "currency": currency,
+        "consideration": assessment.consideration,
+        "duty_without_relief": assessment.duty_without_relief,
+        "duty_buyer": assessment.duty_buyer,
+        "duty_seller": assessment.duty_seller,
+        "basis": assessment.basis,
+        "rule_version": assessment.rule_version,
+        "trade_date": traded,
+    }
+
+
+def _hk_date(timestamp: int) -> date:
+    return datetime.fromtimestamp(timestamp, HONG_KONG).date()
 
 
 def _registration(session: Session, log: DecodedLog) -> dict:
@@ -169,7 +278,7 @@ def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: i
             "tx_hash": log["transactionHash"],
             "log_index": int(log["logIndex"], 16),
         }
-        decoded.append(DecodedLog(to_checksum_address(log["address"]), kind, result[0], result[1], proof))
+        decoded.append(DecodedLog(_checksum(log["address"]), kind, result[0], result[1], proof))
     decoded.sort(key=lambda d: (d.proof["block_number"], d.proof["log_index"]))
     return decoded
 
@@ -234,12 +343,23 @@ def _set_checkpoint(session: Session, chain: Chain, block: int) -> None:
     cp = session.get(models.Checkpoint, 1)
     if cp is not None and cp.block_number == block:
         return
-    block_hash = _block_hash(chain, block)
+    header = chain.rpc("eth_getBlockByNumber", [hex(block), False])
     if cp is None:
-        cp = models.Checkpoint(chain_id=chain.chain_id, block_number=block, block_hash=block_hash)
+        cp = models.Checkpoint(chain_id=chain.chain_id, block_number=block, block_hash=header["hash"])
     else:
-        cp.block_number, cp.block_hash, cp.updated_at = block, block_hash, models.utcnow()
+        cp.block_number, cp.block_hash, cp.updated_at = block, header["hash"], models.utcnow()
     session.add(cp)
+    _expire(session, int(header["timestamp"], 16))
+
+
+def _expire(session: Session, chain_time: int) -> None:
+    """Instructions past their expiry at the indexed block can no longer settle: expired."""
+    i = models.Instruction
+    session.execute(
+        update(i)
+        .where(i.status.in_(["pending", "failed"]), i.expiry <= chain_time)
+        .values(status="expired", reason="expired before it settled", updated_at=models.utcnow())
+    )
 
 
 def follow(session: Session, chain: Chain, kind: str, label: str, address: str, receipt: dict) -> models.ContractRecord:

@@ -214,3 +214,86 @@ class TokenEvent(ChainProof, table=True):
     contract: str = Field(index=True)
     event: str = Field(index=True)
     args: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+
+
+# ---------------------------------------------------------------------- secondary settlement
+
+
+class Instruction(SQLModel, table=True):
+    """A captured trade and its settlement instruction: the off-chain facts (parties, price,
+    dates) and the status the chain's events leave it in, with the proof of its last event."""
+
+    __tablename__ = "instructions"
+    instruction_id: str = Field(primary_key=True)  # the EIP-712 digest both parties sign
+    isin: str = Field(index=True)
+    seller_investor_id: str
+    buyer_investor_id: str
+    seller: str
+    buyer: str
+    security_token: str
+    cash_token: str
+    currency: str
+    quantity: int = _amount()
+    price: str  # clean price as captured (per 100 of principal for bonds, per unit for funds)
+    accrued: int = _amount()  # minor units, included in cash_amount
+    cash_amount: int = _amount()  # minor units
+    trade_date: date
+    settlement_date: date
+    expiry: int  # unix seconds
+    nonce: int = _amount()
+    status: str = Field(index=True)  # pending | settled | failed | cancelled | expired
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # proof of the event that gave the status (settled, cancelled, failed on chain)
+    chain_id: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    block_timestamp: int | None = None
+    tx_hash: str | None = None
+    log_index: int | None = None
+
+
+class Affirmation(SQLModel, table=True):
+    """One party's EIP-712 signature over an instruction."""
+
+    __tablename__ = "affirmations"
+    __table_args__ = (UniqueConstraint("instruction_id", "party", name="uq_affirmation_party"),)
+    id: int | None = Field(default=None, primary_key=True)
+    instruction_id: str = Field(index=True)
+    party: str  # seller | buyer
+    wallet: str
+    signature: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class SettlementEvent(ChainProof, table=True):
+    """Every settlement event of the DvP venue: settled, cancelled, failed (best effort)."""
+
+    __tablename__ = "settlement_events"
+    __table_args__ = _proof_constraint("settlement_events")
+    id: int | None = Field(default=None, primary_key=True)
+    instruction_id: str = Field(index=True)
+    event: str  # settled | cancelled | failed
+    reason: int | None = None
+    token_reason: int | None = None
+    party: str | None = None
+
+
+class DutyAssessment(ChainProof, table=True):
+    """The stamp duty treatment of one settled transfer. Written once, never updated."""
+
+    __tablename__ = "duty_assessments"
+    __table_args__ = _proof_constraint("duty_assessments")
+    instruction_id: str = Field(primary_key=True)
+    isin: str | None = Field(default=None, index=True)
+    instrument_class: str
+    treatment: str  # not_chargeable | waived | chargeable
+    currency: str
+    consideration: int = _amount()
+    duty_without_relief: int = _amount()
+    duty_buyer: int = _amount()
+    duty_seller: int = _amount()
+    basis: str = Field(sa_column=Column(Text, nullable=False))
+    rule_version: str
+    trade_date: date

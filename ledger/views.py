@@ -5,6 +5,7 @@ block beyond the indexed one is refused rather than silently incomplete.
 """
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func
@@ -95,3 +96,36 @@ def transfers(register: Register, isin: str) -> list[models.Transfer]:
     t = models.Transfer
     with register.session() as s:
         return list(s.exec(select(t).where(t.token == inst.address).order_by(t.block_number, t.log_index)).all())
+
+
+def stamp_duty(register: Register, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
+    """Every duty assessment, by trade date; amounts in currency units as decimal strings."""
+    d = models.DutyAssessment
+    q = select(d).order_by(d.trade_date, d.block_number, d.log_index)
+    if date_from:
+        q = q.where(d.trade_date >= date_from)
+    if date_to:
+        q = q.where(d.trade_date <= date_to)
+    if date_from and date_to and date_from > date_to:
+        raise InputError(f"--from: {date_from} is after --to {date_to}")
+    with register.session() as s:
+        rows = s.exec(q).all()
+    return [
+        {
+            "instruction_id": r.instruction_id,
+            "isin": r.isin,
+            "instrument_class": r.instrument_class,
+            "treatment": r.treatment,
+            "currency": r.currency,
+            "consideration": str(from_minor(r.consideration, r.currency)),
+            "duty_without_relief": str(from_minor(r.duty_without_relief, r.currency)),
+            "duty_buyer": str(from_minor(r.duty_buyer, r.currency)),
+            "duty_seller": str(from_minor(r.duty_seller, r.currency)),
+            "basis": r.basis,
+            "rule_version": r.rule_version,
+            "trade_date": r.trade_date.isoformat(),
+            "tx_hash": r.tx_hash,
+            "block_number": r.block_number,
+        }
+        for r in rows
+    ]

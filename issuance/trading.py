@@ -1,0 +1,366 @@
+"""Secondary trades: capture, affirmation by both parties, DvP settlement, cancellation.
+
+A trade is captured once (price, parties, dates) into a settlement instruction: the EIP-712
+message both investors sign. Affirming stores one party's signature; investors never pay gas.
+`settle` submits every fully affirmed, due instruction to the DvP venue in batches, all or
+nothing per batch (an instruction that cannot settle refuses its batch; the register says which
+and why, and a retry can settle the rest) or best effort (it is skipped on chain with its
+reason). The register's statuses come from the venue's events, once indexed.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+import QuantLib as ql
+from sqlalchemy import func
+from sqlmodel import select
+
+from issuance.context import Context
+from issuance.issue import unix_midnight
+from issuance.schedule import _ql, _py, accrued_per_denomination, calendar
+from issuance.termsheet import TermSheet
+from ledger import indexer, models, views
+from eth_abi import decode as abi_decode
+
+from ledger.chain import describe_revert
+from ledger.codes import Reason, SettlementFailure
+from ledger.errors import InputError
+from ledger.indexer import HONG_KONG
+from ledger.instructions import (
+    InstructionData,
+    Venue,
+    instruction_id,
+    settle_batch_calldata,
+    sign_cancel,
+    sign_instruction,
+    signer_of,
+)
+from ledger.money import from_minor, minor_exponent
+
+SETTLEMENT_DAYS = 2  # T+2 business days on the instrument's calendar, unless a date is given
+EXPIRY_DAYS = 5  # an instruction expires this many days after its settlement date
+
+
+@dataclass
+class Outcome:
+    instruction_id: str
+    status: str
+    reason: str | None
+    tx_hash: str | None = None
+
+
+def venue(ctx: Context) -> Venue:
+    return Venue(ctx.chain.chain_id, ctx.register.require_contract("dvp").address)
+
+
+def chain_date(ctx: Context) -> date:
+    """Today on the chain's clock, in Hong Kong."""
+    return datetime.fromtimestamp(ctx.chain.now(), HONG_KONG).date()
+
+
+def data_of(row: models.Instruction) -> InstructionData:
+    return InstructionData(
+        row.seller,
+        row.buyer,
+        row.security_token,
+        row.quantity,
+        row.cash_token,
+        row.cash_amount,
+        unix_midnight(row.trade_date),
+        unix_midnight(row.settlement_date),
+        row.expiry,
+        row.nonce,
+    )
+
+
+# ---------------------------------------------------------------------- capture
+
+
+def _wallets_of(session, investor_id: str) -> list[str]:
+    investor = session.get(models.Investor, investor_id)
+    if investor is None:
+        raise InputError(f"investor: {investor_id} is not a known investor")
+    w = models.Wallet
+    return sorted(session.exec(select(w.address).where(w.id_hash == investor.id_hash, w.active)).all())
+
+
+def _pick_wallet(wallets: list[str], given: str | None, who: str, investor_id: str) -> str:
+    if given is not None:
+        if given not in wallets:
+            raise InputError(f"--{who}-wallet: {given} is not a registered wallet of {investor_id}")
+        return given
+    if not wallets:
+        raise InputError(f"--{who}: {investor_id} has no registered wallet")
+    return wallets[0]
+
+
+def cash_for(ts: TermSheet, quantity: int, price: Decimal, settlement_date: date) -> tuple[int, int]:
+    """(cash, accrued) in minor units for `quantity` bonds at a clean `price` per 100 of principal:
+    the dirty amount, rounded half up to the minor unit once, on the total."""
+    bond = ts.bond
+    if settlement_date < bond.issue_date or settlement_date >= bond.maturity_date:
+        raise InputError(f"settlement date: {settlement_date} is outside the bond's life ({bond.issue_date} to {bond.maturity_date})")
+    scale = Decimal(10) ** minor_exponent(bond.currency)
+    accrued = accrued_per_denomination(bond, settlement_date) * quantity * scale
+    clean = bond.denomination * quantity * price / 100 * scale
+    cash = int((clean + accrued).to_integral_value(ROUND_HALF_UP))
+    return cash, int(accrued.to_integral_value(ROUND_HALF_UP))
+
+
+def capture_trade(
+    ctx: Context,
+    isin: str,
+    seller_id: str,
+    buyer_id: str,
+    quantity: int,
+    price: Decimal,
+    trade_date: date | None = None,
+    settlement_date: date | None = None,
+    seller_wallet: str | None = None,
+    buyer_wallet: str | None = None,
+    expiry_days: int = EXPIRY_DAYS,
+) -> models.Instruction:
+    """Records a trade and its settlement instruction (status pending, nothing on chain yet)."""
+    inst = ctx.register.instrument(isin)
+    if quantity <= 0:
+        raise InputError(f"--quantity: {quantity} must be a positive number of tokens")
+    if price <= 0:
+        raise InputError(f"--price: {price} must be positive")
+    if seller_id == buyer_id:
+        raise InputError(f"--buyer: {buyer_id} is also the seller")
+    ts = TermSheet.model_validate_json(inst.termsheet)
+    trade_date = trade_date or chain_date(ctx)
+    cal = calendar(ts.bond.calendar)
+    if settlement_date is None:
+        settlement_date = _py(cal.advance(_ql(trade_date), SETTLEMENT_DAYS, ql.Days))
+    if settlement_date < trade_date:
+        raise InputError(f"--settlement-date: {settlement_date} is before the trade date {trade_date}")
+    if expiry_days < 1:
+        raise InputError(f"--expiry-days: {expiry_days} must be at least 1")
+    cash, accrued = cash_for(ts, quantity, price, settlement_date)
+
+    with ctx.register.session() as s:
+        seller_wallets = _wallets_of(s, seller_id)
+        # By default the seller delivers from a wallet that holds enough, as the register knows it.
+        held = views.balances(s, inst.address, ctx.register.indexed_block())
+        stocked = [w for w in seller_wallets if held.get(w, 0) >= quantity]
+        candidates = seller_wallets if seller_wallet else (stocked or seller_wallets)
+        seller = _pick_wallet(candidates, seller_wallet, "seller", seller_id)
+        buyer = _pick_wallet(_wallets_of(s, buyer_id), buyer_wallet, "buyer", buyer_id)
+        last_nonce = s.exec(select(func.max(models.Instruction.nonce))).one()
+    token = ctx.chain.contract("BondToken", inst.address)
+    ok, reason = token.functions.canTransfer(seller, buyer, quantity).call()
+    if not ok:
+        raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")
+
+    expiry = unix_midnight(settlement_date + timedelta(days=expiry_days))
+    cash_token = ctx.register.require_contract("cash", inst.currency).address
+    data = InstructionData(
+        seller, buyer, inst.address, quantity, cash_token, cash,
+        unix_midnight(trade_date), unix_midnight(settlement_date), expiry, (last_nonce or 0) + 1,
+    )
+    row = models.Instruction(
+        instruction_id=instruction_id(venue(ctx), data),
+        isin=inst.isin,
+        seller_investor_id=seller_id,
+        buyer_investor_id=buyer_id,
+        seller=seller,
+        buyer=buyer,
+        security_token=inst.address,
+        cash_token=cash_token,
+        currency=inst.currency,
+        quantity=quantity,
+        price=str(price),
+        accrued=accrued,
+        cash_amount=cash,
+        trade_date=trade_date,
+        settlement_date=settlement_date,
+        expiry=expiry,
+        nonce=data.nonce,
+        status="pending",
+    )
+    with ctx.register.session() as s:
+        s.add(row)
+        ctx.register.audit(s, ctx.signer.address, "trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)})
+        s.commit()
+    return row
+
+
+# ---------------------------------------------------------------------- affirmation and cancellation
+
+
+def instruction(ctx: Context, iid: str) -> models.Instruction:
+    with ctx.register.session() as s:
+        row = s.get(models.Instruction, iid.lower())
+    if row is None:
+        raise InputError(f"instruction: {iid} is not in this register")
+    return row
+
+
+def affirm(ctx: Context, iid: str, account) -> str:
+    """Stores `account`'s EIP-712 signature of the instruction; returns the party (seller/buyer)."""
+    row = instruction(ctx, iid)
+    if row.status not in ("pending", "failed"):
+        raise InputError(f"instruction: {row.instruction_id} is {row.status}; nothing to affirm")
+    party = "seller" if account.address == row.seller else "buyer" if account.address == row.buyer else None
+    if party is None:
+        raise InputError(f"key: {account.address} is neither the seller nor the buyer of {row.instruction_id}")
+    v = venue(ctx)
+    signature = sign_instruction(account, v, data_of(row))
+    assert signer_of(v, data_of(row), signature) == account.address
+    with ctx.register.session() as s:
+        existing = s.exec(
+            select(models.Affirmation).where(models.Affirmation.instruction_id == row.instruction_id, models.Affirmation.party == party)
+        ).first()
+        if existing is None:
+            s.add(models.Affirmation(instruction_id=row.instruction_id, party=party, wallet=account.address, signature=signature))
+            ctx.register.audit(s, account.address, "affirm", {"instruction_id": row.instruction_id, "party": party})
+            s.commit()
+    return party
+
+
+def cancel(ctx: Context, iid: str, account) -> models.Instruction:
+    """A party's signed cancellation, submitted by the operator so the party needs no gas."""
+    row = instruction(ctx, iid)
+    if row.status not in ("pending", "failed"):
+        raise InputError(f"instruction: {row.instruction_id} is {row.status}; it cannot be cancelled")
+    if account.address not in (row.seller, row.buyer):
+        raise InputError(f"key: {account.address} is neither the seller nor the buyer of {row.instruction_id}")
+    dvp = ctx.chain.contract("DvPSettlement", venue(ctx).address)
+    signature = sign_cancel(account, venue(ctx), row.instruction_id)
+    ctx.signer.transact(dvp.functions.cancelBySig(data_of(row).as_tuple(), account.address, signature), f"cancel {row.instruction_id}")
+    indexer.sync(ctx.register, ctx.chain)
+    return instruction(ctx, iid)
+
+
+# ---------------------------------------------------------------------- settlement
+
+
+def due(ctx: Context) -> list[tuple[models.Instruction, str, str]]:
+    """Instructions both parties affirmed whose settlement date has come: (row, seller sig, buyer sig)."""
+    now = ctx.chain.now()
+    # Due as the venue sees it: from 00:00 UTC of the settlement date (08:00 in Hong Kong).
+    last_due = datetime.fromtimestamp(now, timezone.utc).date()
+    i, a = models.Instruction, models.Affirmation
+    with ctx.register.session() as s:
+        rows = s.exec(
+            select(i).where(i.status.in_(["pending", "failed"]), i.settlement_date <= last_due, i.expiry > now).order_by(i.nonce)
+        ).all()
+        sigs: dict[str, dict[str, str]] = {}
+        pending = select(i.instruction_id).where(i.status.in_(["pending", "failed"]))
+        for iid, party, signature in s.exec(select(a.instruction_id, a.party, a.signature).where(a.instruction_id.in_(pending))):
+            sigs.setdefault(iid, {})[party] = signature
+    return [(r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"]) for r in rows if len(sigs.get(r.instruction_id, {})) == 2]
+
+
+def settle(
+    ctx: Context, batch_size: int = 50, best_effort: bool = False, progress: Callable[[int, int], None] | None = None
+) -> list[Outcome]:
+    """Submits every due, fully affirmed instruction; returns what became of each."""
+    indexer.sync(ctx.register, ctx.chain)
+    work = due(ctx)
+    if not work:
+        return []
+    dvp = venue(ctx).address
+    batches = [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
+    refused: dict[str, str] = {}
+    sent = []
+    fees = ctx.signer.fees()
+    for batch in batches:
+        data = settle_batch_calldata(
+            [data_of(r) for r, _, _ in batch], [_b(s) for _, s, _ in batch], [_b(b) for _, _, b in batch], best_effort
+        )
+        # No dry run: an all-or-nothing batch that cannot settle reverts on chain, which moves
+        # nothing, costs its gas, and leaves the reverted transaction as the proof of the attempt.
+        sent.append((ctx.signer.send_data(dvp, data, _gas_limit(len(batch)), fees), batch))
+    done = 0
+    for tx_hash, batch in sent:
+        receipt = ctx.signer.wait_raw(tx_hash, "settle", check=False)
+        if receipt["status"] != "0x1":
+            refused.update(_refusal(ctx.signer.revert_data(receipt), batch, receipt))
+        done += len(batch)
+        if progress:
+            progress(done, len(work))
+    if refused:
+        _record_refusals(ctx, refused)
+    indexer.sync(ctx.register, ctx.chain)
+    ids = [r.instruction_id for r, _, _ in work]
+    i = models.Instruction
+    with ctx.register.session() as s:
+        rows = {r[0]: r for r in s.exec(select(i.instruction_id, i.status, i.reason, i.tx_hash).where(i.instruction_id.in_(ids)))}
+    return [Outcome(*rows[iid]) for iid in ids]
+
+
+def _b(hex_signature: str) -> bytes:
+    return bytes.fromhex(hex_signature[2:])
+
+
+def _gas_limit(instructions: int) -> int:
+    # About 70k gas an instruction settles in; the limit leaves room for cold slots and new holders.
+    return 150_000 * instructions + 100_000
+
+
+def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dict]]:
+    """Which instruction refused an all-or-nothing batch, and why; the rest were held back by it.
+    Each gets the reverted transaction as the proof of the attempt."""
+    decoded = describe_revert(data)
+    culprit, why = None, decoded
+    if data and decoded.startswith("SettlementRefused("):
+        iid, reason, token_reason = abi_decode(["bytes32", "uint8", "uint8"], bytes.fromhex(data[10:]))
+        culprit, why = "0x" + iid.hex(), SettlementFailure(reason).describe(token_reason)
+    proof = {"tx_hash": receipt["transactionHash"], "block_number": int(receipt["blockNumber"], 16), "block_hash": receipt["blockHash"]}
+    result = {}
+    for row, _, _ in batch:
+        if row.instruction_id == culprit:
+            result[row.instruction_id] = (why, proof)
+        elif culprit:
+            result[row.instruction_id] = (f"batch refused: {culprit} {why}", proof)
+        else:
+            result[row.instruction_id] = (f"batch refused: {why}", proof)
+    return result
+
+
+def _record_refusals(ctx: Context, refused: dict[str, tuple[str, dict]]) -> None:
+    with ctx.register.session() as s:
+        for iid, (why, proof) in refused.items():
+            row = s.get(models.Instruction, iid)
+            row.status, row.reason, row.updated_at = "failed", why, models.utcnow()
+            row.tx_hash, row.block_number, row.block_hash, row.chain_id = proof["tx_hash"], proof["block_number"], proof["block_hash"], ctx.chain.chain_id
+            s.add(row)
+        ctx.register.audit(s, ctx.signer.address, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
+        s.commit()
+
+
+# ---------------------------------------------------------------------- reports
+
+
+def settlement_rows(ctx: Context, isin: str | None = None) -> list[dict]:
+    i = models.Instruction
+    with ctx.register.session() as s:
+        q = select(i).order_by(i.nonce)
+        if isin:
+            ctx.register.instrument(isin)
+            q = q.where(i.isin == isin)
+        rows = s.exec(q).all()
+    return [
+        {
+            "instruction_id": r.instruction_id,
+            "isin": r.isin,
+            "status": r.status,
+            "reason": r.reason,
+            "seller": r.seller_investor_id,
+            "buyer": r.buyer_investor_id,
+            "quantity": r.quantity,
+            "price": r.price,
+            "cash_amount": str(from_minor(r.cash_amount, r.currency)),
+            "currency": r.currency,
+            "trade_date": r.trade_date.isoformat(),
+            "settlement_date": r.settlement_date.isoformat(),
+            "tx_hash": r.tx_hash,
+            "block_number": r.block_number,
+        }
+        for r in rows
+    ]
+
