@@ -8,14 +8,17 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
 
 /**
  * @title SettlementFailure
  * @notice Why a settlement instruction did not settle, carried by {DvPSettlement-SettlementFailed}
- * and {DvPSettlement-SettlementRefused}. When the security leg is refused, the token's own
- * {TransferReason} comes alongside. The Python layer mirrors this table (ledger/codes.py).
+ * and {DvPSettlement-SettlementRefused}. When a leg is refused, the refusing token's reason in
+ * {TransferReason} codes comes alongside where it is known (the security token's compliance
+ * reason; insufficient balance or allowance on either leg), else 0. The Python layer mirrors this
+ * table (ledger/codes.py).
  */
 library SettlementFailure {
     uint8 internal constant OK = 0;
@@ -51,7 +54,9 @@ library SettlementFailure {
  * signature cannot be replayed; settlement waits for the intended settlement date and stops at
  * expiry. Either party may cancel an instruction before it settles; a cancellation voids that
  * instruction (its id) only, so nobody can void another's instruction by cancelling one of
- * their own making. Both the security and the cash token must be listed on the venue.
+ * their own making. The security token and the cash token must each be listed on the venue, in
+ * separate lists, so a cash token can never stand in for a security. Calls out to tokens and to
+ * contract parties' signature checks get bounded gas, so no one party can starve a batch.
  * Eligibility stays the tokens' own: the security leg goes through the token's compliance hook.
  */
 contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
@@ -90,10 +95,11 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         uint64 tradeDate; // unix seconds, 00:00 UTC
         uint64 settlementDate; // intended settlement date, unix seconds, 00:00 UTC
         uint64 expiry; // unix seconds: it cannot settle at or after this time
-        uint256 nonce; // unique on this venue; used once, by settlement or cancellation
+        uint256 nonce; // chosen by the agent, unique on this venue; a nonce settles one instruction
     }
 
-    mapping(address token => bool) private _listed;
+    mapping(address token => bool) private _listed; // security tokens
+    mapping(address token => bool) private _cashListed;
     mapping(address token => mapping(bytes32 allocationId => bool)) private _allocationSettled;
     // 256 nonces a word: consecutive instructions share a slot, so marking one used is cheap.
     mapping(uint256 word => uint256 bits) private _usedNonces;
@@ -101,6 +107,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
 
     /// @notice A security token was listed on (or removed from) the venue.
     event TokenListed(address indexed token, bool listed);
+    /// @notice A cash token was listed on (or removed from) the venue.
+    event CashTokenListed(address indexed token, bool listed);
 
     /// @notice An allocation settled: `quantity` tokens to `investor` against `cashAmount` to `treasury`.
     event IssuanceSettled(
@@ -149,6 +157,10 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
     uint8 private constant _CASH_LEG = 2;
     // Revert data kept from a failing leg; a longer reason is cut (a token cannot grief with size).
     uint256 private constant _MAX_REASON = 256;
+    // Gas a leg's token call, or a contract party's ERC-1271 check, may use: generous for an honest
+    // token or wallet, small enough that one bad party cannot starve the rest of a batch.
+    uint256 private constant _LEG_GAS = 300_000;
+    uint256 private constant _SIGNATURE_GAS = 100_000;
 
     /// @param admin Receives the admin and settlement agent roles.
     constructor(address admin) EIP712("bondledger DvPSettlement", "1") {
@@ -158,15 +170,26 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
 
     // ------------------------------------------------------------------ listing
 
-    /// @notice Lists a security or cash token on the venue (or removes it): only listed tokens settle.
+    /// @notice Lists a security token on the venue (or removes it): only listed securities settle.
     function setListed(address token, bool listed) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _listed[token] = listed;
         emit TokenListed(token, listed);
     }
 
-    /// @notice Whether `token` may settle on this venue.
+    /// @notice Lists a cash token on the venue (or removes it): only listed cash pays.
+    function setCashListed(address token, bool listed) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _cashListed[token] = listed;
+        emit CashTokenListed(token, listed);
+    }
+
+    /// @notice Whether security token `token` may settle on this venue.
     function isListed(address token) external view returns (bool) {
         return _listed[token];
+    }
+
+    /// @notice Whether cash token `token` may pay on this venue.
+    function isCashListed(address token) external view returns (bool) {
+        return _cashListed[token];
     }
 
     // ------------------------------------------------------------------ primary issuance
@@ -274,7 +297,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         bytes32 id = instructionId(ins);
         if (party != ins.seller && party != ins.buyer) revert NotAParty(party, id);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CANCEL_TYPEHASH, id)));
-        if (!SignatureChecker.isValidSignatureNow(party, digest, signature)) revert BadCancelSignature(party, id);
+        if (!_validSignature(party, digest, signature)) revert BadCancelSignature(party, id);
         _cancel(id, ins, party);
     }
 
@@ -324,11 +347,9 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         if (block.timestamp < ins.settlementDate) return SettlementFailure.NOT_YET_DUE;
         if (isNonceUsed(ins.nonce)) return SettlementFailure.NONCE_USED;
         if (_cancelled[id]) return SettlementFailure.CANCELLED;
-        if (!_listed[ins.securityToken] || !_listed[ins.cashToken]) return SettlementFailure.TOKEN_NOT_LISTED;
-        if (!SignatureChecker.isValidSignatureNow(ins.seller, id, sellerSig)) {
-            return SettlementFailure.BAD_SELLER_SIGNATURE;
-        }
-        if (!SignatureChecker.isValidSignatureNow(ins.buyer, id, buyerSig)) return SettlementFailure.BAD_BUYER_SIGNATURE;
+        if (!_listed[ins.securityToken] || !_cashListed[ins.cashToken]) return SettlementFailure.TOKEN_NOT_LISTED;
+        if (!_validSignature(ins.seller, id, sellerSig)) return SettlementFailure.BAD_SELLER_SIGNATURE;
+        if (!_validSignature(ins.buyer, id, buyerSig)) return SettlementFailure.BAD_BUYER_SIGNATURE;
         return SettlementFailure.OK;
     }
 
@@ -343,11 +364,12 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         if (!ok) revert LegFailed(leg, ret);
     }
 
-    /// @dev A call that copies at most {_MAX_REASON} bytes of what it returns.
+    /// @dev A call with at most {_LEG_GAS} that copies at most {_MAX_REASON} bytes of what it returns.
     function _boundedCall(address target, bytes memory data) private returns (bool ok, bytes memory ret) {
         uint256 max = _MAX_REASON;
+        uint256 gasLimit = _LEG_GAS;
         assembly ("memory-safe") {
-            ok := call(gas(), target, 0, add(data, 0x20), mload(data), 0, 0)
+            ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
             let size := returndatasize()
             if gt(size, max) { size := max }
             ret := mload(0x40)
@@ -357,8 +379,21 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         }
     }
 
-    /// @dev Which leg refused and why, in the token's reason codes ({TransferReason}). Anything
-    /// not recognised exactly (selector and length) is LEG_REVERTED without a token reason.
+    /// @dev An EOA's ECDSA signature, or a contract party's ERC-1271 answer given bounded gas.
+    function _validSignature(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
+        if (signer.code.length == 0) {
+            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+            return err == ECDSA.RecoverError.NoError && recovered == signer;
+        }
+        (bool ok, bytes memory ret) = signer.staticcall{gas: _SIGNATURE_GAS}(
+            abi.encodeCall(IERC1271.isValidSignature, (digest, signature))
+        );
+        return ok && ret.length >= 32 && bytes4(bytes32(ret)) == IERC1271.isValidSignature.selector;
+    }
+
+    /// @dev Which leg refused and why, in the token's reason codes ({TransferReason}). A leg's
+    /// failure not recognised exactly (selector and length) is that leg's refusal with reason 0;
+    /// anything but {LegFailed} (the self-call ran out of gas) is LEG_REVERTED.
     function _classify(bytes memory err) private pure returns (uint8, uint8) {
         if (err.length < 4 || bytes4(err) != LegFailed.selector) return (SettlementFailure.LEG_REVERTED, 0);
         (uint8 leg, bytes memory inner) = abi.decode(_tail(err), (uint8, bytes));
@@ -366,7 +401,11 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         if (inner.length < 4) return (failure, 0);
         bytes4 selector = bytes4(inner);
         if (leg == _SECURITY_LEG && selector == ISecurityToken.TransferRestricted.selector && inner.length == 132) {
-            (,,, uint256 tokenReason) = abi.decode(_tail(inner), (address, address, uint256, uint256));
+            // Read only the last word (the reason) by hand: abi.decode would revert on dirty words.
+            uint256 tokenReason;
+            assembly ("memory-safe") {
+                tokenReason := mload(add(inner, 132))
+            }
             return (failure, tokenReason <= type(uint8).max ? uint8(tokenReason) : 0);
         }
         if (selector == IERC20Errors.ERC20InsufficientBalance.selector && inner.length == 100) {

@@ -10,6 +10,8 @@ import {DvPSettlement, SettlementFailure} from "../../contracts/DvPSettlement.so
 import {IInvestorRegistry} from "../../contracts/interfaces/IInvestorRegistry.sol";
 import {ISecurityToken, TransferReason} from "../../contracts/interfaces/ISecurityToken.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @dev The numbers the venue reports, written out here (not read from the contract) so that a
 /// renumbering of either table, which the Python layer mirrors, fails these tests.
@@ -88,7 +90,7 @@ library Predict {
 
     /// What the venue knows of an instruction besides its fields.
     struct State {
-        bool listed; // both its security and its cash token
+        bool listed; // its security token listed as a security, and its cash token as cash
         bool nonceUsed; // its nonce settled an instruction (this one or another)
         bool cancelled; // a party cancelled its id
         bool sellerSigOk;
@@ -129,8 +131,9 @@ library Predict {
 
     /// The two legs of a valid instruction: bonds first (hook, then balance), then cash
     /// (an ERC-20 transferFrom spends the allowance before it checks the balance). The cash token
-    /// is the books' one; a listed security token other than `bond` can only be that cash token,
-    /// which has no settlementTransfer: the security leg fails with no token reason.
+    /// is the books' one; a security token other than `bond` that got this far can only be that
+    /// cash token, which the admin also listed as a security: it has no settlementTransfer, so the
+    /// security leg fails with no token reason.
     function legs(BondToken bond, InvestorRegistry registry, DvPSettlement.Instruction memory ins, Books memory b)
         internal
         view
@@ -235,7 +238,8 @@ contract HostileToken {
     }
 }
 
-/// @dev A token whose every call succeeds with these return data, and moves nothing.
+/// @dev A token (or a contract party) whose every call succeeds with these return data, and
+/// moves nothing.
 contract AnsweringToken {
     bytes internal answer;
 
@@ -256,6 +260,51 @@ contract GasBurner {
     fallback() external {
         assembly {
             invalid()
+        }
+    }
+}
+
+/// @dev A token or contract party that spends `work` gas on every call, then answers `answer`.
+contract SlowAnswer {
+    uint256 internal immutable work;
+    bytes internal answer;
+
+    constructor(uint256 work_, bytes memory answer_) {
+        work = work_;
+        answer = answer_;
+    }
+
+    fallback() external {
+        uint256 start = gasleft();
+        while (start - gasleft() < work) {}
+        bytes memory r = answer;
+        assembly ("memory-safe") {
+            return(add(r, 32), mload(r))
+        }
+    }
+}
+
+/// @dev An honest ERC-1271 contract wallet: it vouches for what its owner's key signed, and
+/// says so with the magic value 0x1626ba7e (else 0xffffffff).
+contract OwnedWallet {
+    address public immutable owner;
+
+    constructor(address owner_) {
+        owner = owner_;
+    }
+
+    function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(hash, signature);
+        return err == ECDSA.RecoverError.NoError && recovered == owner ? bytes4(0x1626ba7e) : bytes4(0xffffffff);
+    }
+}
+
+/// @dev A contract whose every call returns its own call data (a pass-through stub).
+contract Echo {
+    fallback() external {
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            return(0, calldatasize())
         }
     }
 }
@@ -583,7 +632,7 @@ contract DvPSecondaryTest is SecondaryFixture {
         // Another venue (listing the same bond and cash) computes another id: the signatures do not carry over.
         DvPSettlement other = new DvPSettlement(address(this));
         other.setListed(address(bond), true);
-        other.setListed(address(hkd), true);
+        other.setCashListed(address(hkd), true);
         bytes32 otherId = other.instructionId(ins);
         assertTrue(otherId != id, "ids differ across venues");
         vm.expectRevert(
@@ -768,7 +817,9 @@ contract DvPSecondaryTest is SecondaryFixture {
         assertRefused(ins, strangers, strangers, Code.CANCELLED, 0);
         ins.nonce = ++lastNonce;
         assertRefused(ins, strangers, strangers, Code.TOKEN_NOT_LISTED, 0);
-        dvp.setListed(address(usd), true);
+        dvp.setListed(address(usd), true); // as a security: it still may not pay
+        assertRefused(ins, strangers, strangers, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setCashListed(address(usd), true);
         assertRefused(ins, strangers, strangers, Code.BAD_SELLER_SIGNATURE, 0);
         (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
         assertRefused(ins, sellerSig, strangers, Code.BAD_BUYER_SIGNATURE, 0);
@@ -857,19 +908,19 @@ contract DvPSecondaryTest is SecondaryFixture {
         assertEq(bond.balanceOf(buyer), BONDS, "the buyer did not keep them");
     }
 
-    /// A cash token must be listed; one the admin listed that has no code, answers `false` or
-    /// answers something shorter than a word fails the cash leg, with no token reason.
+    /// A cash token must be listed as cash; one the admin listed that has no code, answers
+    /// `false` or answers something shorter than a word fails the cash leg, with no token reason.
     function test_aCashTokenWithoutCodeOrAnsweringFalseFailsTheCashLeg() public {
         DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
         ins.cashToken = address(0xCA5);
         assertRefused(ins, Code.TOKEN_NOT_LISTED, 0);
-        dvp.setListed(address(0xCA5), true);
+        dvp.setCashListed(address(0xCA5), true);
         assertRefused(ins, Code.CASH_LEG_REFUSED, 0);
 
         bytes[3] memory answers = [abi.encode(false), bytes(hex"01"), abi.encodePacked(uint128(1))];
         for (uint256 i = 0; i < answers.length; ++i) {
             AnsweringToken token = new AnsweringToken(answers[i]);
-            dvp.setListed(address(token), true);
+            dvp.setCashListed(address(token), true);
             DvPSettlement.Instruction memory answered = trade(seller, buyer, 1);
             answered.cashToken = address(token);
             assertRefused(answered, Code.CASH_LEG_REFUSED, 0);
@@ -884,7 +935,7 @@ contract DvPSecondaryTest is SecondaryFixture {
         bytes[2] memory answers = [bytes(""), abi.encode(uint256(2))];
         for (uint256 i = 0; i < answers.length; ++i) {
             AnsweringToken token = new AnsweringToken(answers[i]);
-            dvp.setListed(address(token), true);
+            dvp.setCashListed(address(token), true);
             DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
             ins.cashToken = address(token);
             (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
@@ -896,15 +947,33 @@ contract DvPSecondaryTest is SecondaryFixture {
 
     // ---------------------------------------------------------------- the venue's own refusals
 
+    /// A security token must be listed as a security: another bond, or the venue's own bond once
+    /// delisted, is refused, and so is either of them listed as cash only.
     function test_anUnlistedSecurityTokenIsRefused() public {
         BondToken other = deployBond(address(this));
         other.mint(seller, 10);
         DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
         ins.securityToken = address(other);
-        assertRefused(ins, Code.TOKEN_NOT_LISTED, 0);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        assertRefused(ins, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setCashListed(address(other), true); // the wrong list
+        assertTrue(dvp.isCashListed(address(other)) && !dvp.isListed(address(other)), "listed as cash only");
+        assertRefused(ins, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.TokenListed(address(other), true);
+        dvp.setListed(address(other), true);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(other.balanceOf(buyer), 1, "listed as a security, it settles");
 
+        DvPSettlement.Instruction memory inBond = trade(seller, buyer, 1);
+        (sellerSig, buyerSig) = signBoth(inBond);
         dvp.setListed(address(bond), false);
-        assertRefused(trade(seller, buyer, 1), Code.TOKEN_NOT_LISTED, 0);
+        assertRefused(inBond, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setCashListed(address(bond), true);
+        assertRefused(inBond, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setListed(address(bond), true);
+        dvp.settle(inBond, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 1, "relisted as a security, the bond settles again");
     }
 
     function test_anUnlistedCashTokenIsRefused() public {
@@ -918,44 +987,93 @@ contract DvPSecondaryTest is SecondaryFixture {
         (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
         assertRefused(ins, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
 
-        // Only the admin lists.
+        // Only the admin lists, on either list: not the parties, a stranger or a settlement agent.
         bytes32 adminRole = dvp.DEFAULT_ADMIN_ROLE();
-        address[3] memory others = [seller, buyer, stranger];
+        address agent = address(0xA6E);
+        dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), agent);
+        address[4] memory others = [seller, buyer, stranger, agent];
         for (uint256 i = 0; i < others.length; ++i) {
             vm.prank(others[i]);
             vm.expectRevert(
                 abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, others[i], adminRole)
             );
+            dvp.setCashListed(address(usd), true);
+            vm.prank(others[i]);
+            vm.expectRevert(
+                abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, others[i], adminRole)
+            );
             dvp.setListed(address(usd), true);
+            vm.prank(others[i]);
+            vm.expectRevert(
+                abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, others[i], adminRole)
+            );
+            dvp.setCashListed(address(hkd), false);
         }
-        assertFalse(dvp.isListed(address(usd)), "still unlisted");
+        assertFalse(dvp.isCashListed(address(usd)) || dvp.isListed(address(usd)), "still unlisted");
+        assertTrue(dvp.isCashListed(address(hkd)), "HKD still listed");
         assertRefused(ins, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+
+        // Listed as a security, it still may not pay: the lists are separate.
+        vm.recordLogs();
+        dvp.setListed(address(usd), true);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "one event");
+        assertEq(logs[0].topics[0], DvPSettlement.TokenListed.selector, "TokenListed");
+        assertTrue(dvp.isListed(address(usd)) && !dvp.isCashListed(address(usd)), "a security, not cash");
+        assertRefused(ins, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setListed(address(usd), false);
 
         // Once the admin lists a second cash token, a trade may settle in it (the venue does not
         // tie the cash leg to the bond's own currency).
-        vm.expectEmit(true, true, true, true, address(dvp));
-        emit DvPSettlement.TokenListed(address(usd), true);
-        dvp.setListed(address(usd), true);
+        vm.recordLogs();
+        dvp.setCashListed(address(usd), true);
+        logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "one event");
+        assertEq(logs[0].emitter, address(dvp), "from the venue");
+        assertEq(logs[0].topics[0], DvPSettlement.CashTokenListed.selector, "CashTokenListed, not TokenListed");
+        assertEq(logs[0].topics[1], bytes32(uint256(uint160(address(usd)))), "the token");
+        assertEq(abi.decode(logs[0].data, (bool)), true, "listed");
+        assertTrue(dvp.isCashListed(address(usd)) && !dvp.isListed(address(usd)), "cash, not a security");
         dvp.settle(ins, sellerSig, buyerSig);
         assertEq(bond.balanceOf(buyer), BONDS + 10, "delivered");
         assertEq(usd.balanceOf(seller), 1_00, "paid in the newly listed USD");
         assertEq(bond.currency(), address(hkd), "though the bond is priced in HKD");
 
-        // Delisting the venue's HKD stops HKD trades, relisting it lets the same one settle.
+        // Delisting the venue's HKD as a security changes nothing (it never was one); delisting it
+        // as cash stops HKD trades, listing it as a security instead does not restart them, and
+        // relisting it as cash lets the same one settle.
         DvPSettlement.Instruction memory inHkd = trade(seller, buyer, 2);
         (sellerSig, buyerSig) = signBoth(inHkd);
         dvp.setListed(address(hkd), false);
+        assertTrue(dvp.isCashListed(address(hkd)), "still cash");
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.CashTokenListed(address(hkd), false);
+        dvp.setCashListed(address(hkd), false);
         assertRefused(inHkd, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
         dvp.setListed(address(hkd), true);
+        assertRefused(inHkd, sellerSig, buyerSig, Code.TOKEN_NOT_LISTED, 0);
+        dvp.setListed(address(hkd), false);
+        dvp.setCashListed(address(hkd), true);
         dvp.settle(inHkd, sellerSig, buyerSig);
         assertEq(hkd.balanceOf(seller), CASH + 2 * PRICE, "settled in HKD again");
     }
 
-    /// Listing is one list for both legs, so a listed cash token may be named as the security:
-    /// it has no settlementTransfer, and the security leg fails with no token reason.
-    function test_aListedCashTokenNamedAsTheSecurityFailsTheSecurityLeg() public {
+    /// The lists are separate, so a cash token cannot be named as the security, nor the bond as
+    /// cash. Only if the admin lists a cash token as a security as well does the venue try it,
+    /// and then it has no settlementTransfer: the security leg fails with no token reason.
+    function test_aCashTokenCannotBeNamedAsTheSecurityNorTheBondAsCash() public {
         DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
         ins.securityToken = address(hkd);
+        assertRefused(ins, Code.TOKEN_NOT_LISTED, 0);
+        DvPSettlement.Instruction memory paidInBonds = trade(seller, buyer, 1);
+        paidInBonds.cashToken = address(bond);
+        paidInBonds.cashAmount = 1;
+        assertRefused(paidInBonds, Code.TOKEN_NOT_LISTED, 0);
+        DvPSettlement.Instruction memory swapped = trade(seller, buyer, 1);
+        (swapped.securityToken, swapped.cashToken) = (address(hkd), address(bond));
+        assertRefused(swapped, Code.TOKEN_NOT_LISTED, 0);
+
+        dvp.setListed(address(hkd), true); // the admin's deliberate act
         assertRefused(ins, Code.SECURITY_LEG_REFUSED, 0);
     }
 
@@ -1318,13 +1436,13 @@ contract DvPSecondaryTest is SecondaryFixture {
         dvp.cancel(fake);
     }
 
-    /// Even once listed, a cash token cannot make a best-effort batch revert or pose as the
-    /// security leg: its revert data are kept to 256 bytes and read only if they match a known
-    /// error exactly; TransferRestricted is believed from the security leg only.
+    /// Even once listed as cash, a cash token cannot make a best-effort batch revert or pose as
+    /// the security leg: its revert data are kept to 256 bytes and read only if they match a known
+    /// error exactly; TransferRestricted (clean or dirty) is believed from the security leg only.
     function test_aHostileListedCashTokenCannotBreakABestEffortBatch() public {
         // A bare TransferRestricted selector (which the venue once decoded, and reverted on).
         HostileToken hostile = new HostileToken(abi.encodePacked(ISecurityToken.TransferRestricted.selector), 0);
-        dvp.setListed(address(hostile), true);
+        dvp.setCashListed(address(hostile), true);
         DvPSettlement.Instruction memory good1 = trade(seller, buyer, 10);
         DvPSettlement.Instruction memory poisoned = trade(seller2, buyer2, 1);
         poisoned.cashToken = address(hostile);
@@ -1355,14 +1473,17 @@ contract DvPSecondaryTest is SecondaryFixture {
         bytes memory restricted = abi.encodeWithSelector(
             ISecurityToken.TransferRestricted.selector, buyer2, seller2, uint256(1), Code.RECEIVER_FROZEN
         );
-        bytes[3] memory lies = [
+        bytes[4] memory lies = [
             restricted,
             abi.encodeWithSelector(DvPSettlement.LegFailed.selector, uint8(1), restricted),
-            abi.encodeWithSelector(DvPSettlement.SettlementRefused.selector, bytes32(0), uint8(6), uint8(7))
+            abi.encodeWithSelector(DvPSettlement.SettlementRefused.selector, bytes32(0), uint8(6), uint8(7)),
+            abi.encodeWithSelector(
+                ISecurityToken.TransferRestricted.selector, type(uint256).max, type(uint256).max, 1, Code.PAUSED
+            )
         ];
         for (uint256 i = 0; i < lies.length; ++i) {
             HostileToken liar = new HostileToken(lies[i], 0);
-            dvp.setListed(address(liar), true);
+            dvp.setCashListed(address(liar), true);
             DvPSettlement.Instruction memory ins = trade(seller2, buyer2, 1);
             ins.cashToken = address(liar);
             assertRefused(ins, Code.CASH_LEG_REFUSED, 0);
@@ -1377,7 +1498,7 @@ contract DvPSecondaryTest is SecondaryFixture {
         uint8[3] memory expected = [Code.INSUFFICIENT_BALANCE, Code.INSUFFICIENT_ALLOWANCE, 0];
         for (uint256 i = 0; i < errs.length; ++i) {
             HostileToken token = new HostileToken(errs[i], 0);
-            dvp.setListed(address(token), true);
+            dvp.setCashListed(address(token), true);
             DvPSettlement.Instruction memory ins = trade(seller2, buyer2, 1);
             ins.cashToken = address(token);
             assertRefused(ins, Code.CASH_LEG_REFUSED, expected[i]);
@@ -1385,7 +1506,7 @@ contract DvPSecondaryTest is SecondaryFixture {
 
         // A 100 KB revert reason (a TransferRestricted, then zeros): cut, and skipped like the rest.
         HostileToken huge = new HostileToken(restricted, 100_000);
-        dvp.setListed(address(huge), true);
+        dvp.setCashListed(address(huge), true);
         DvPSettlement.Instruction memory bloated = trade(seller2, buyer2, 1);
         bloated.cashToken = address(huge);
         l = list(trade(seller, buyer2, 1), bloated, trade(seller2, buyer, 1));
@@ -1396,109 +1517,366 @@ contract DvPSecondaryTest is SecondaryFixture {
         assertEq(hkd.balanceOf(address(dvp)) + bond.balanceOf(address(dvp)), 0, "the venue holds nothing");
     }
 
-    /// A token that burns all its gas fails its leg like any refusal (given enough gas; see the
-    /// FINDING below for the cost).
-    function test_aListedCashTokenThatBurnsItsGasFailsTheCashLeg() public {
+    /// A token that burns all its gas fails its leg like any refusal, and cheaply: a leg's call
+    /// gets 300,000 gas at most, so a settle given a million gas is refused properly.
+    function test_aListedTokenThatBurnsItsGasFailsItsLegWithinBoundedGas() public {
         GasBurner burner = new GasBurner();
+        dvp.setCashListed(address(burner), true);
         dvp.setListed(address(burner), true);
-        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
-        ins.cashToken = address(burner);
-        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
-        (bool ok, bytes memory ret) =
-            address(dvp).call{gas: 10_000_000}(abi.encodeCall(DvPSettlement.settle, (ins, sellerSig, buyerSig)));
-        assertFalse(ok, "refused");
-        assertEq(
-            keccak256(ret),
-            keccak256(
-                abi.encodeWithSelector(
-                    DvPSettlement.SettlementRefused.selector, dvp.instructionId(ins), Code.CASH_LEG_REFUSED, uint8(0)
-                )
-            ),
-            "as a cash leg failure"
-        );
+        DvPSettlement.Instruction memory asCash = trade(seller, buyer, 1);
+        asCash.cashToken = address(burner);
+        DvPSettlement.Instruction memory asSecurity = trade(seller, buyer, 1);
+        asSecurity.securityToken = address(burner);
+        DvPSettlement.Instruction[2] memory cases = [asCash, asSecurity];
+        uint8[2] memory reasons = [Code.CASH_LEG_REFUSED, Code.SECURITY_LEG_REFUSED];
+        for (uint256 i = 0; i < cases.length; ++i) {
+            (bytes memory sellerSig, bytes memory buyerSig) = signBoth(cases[i]);
+            uint256 gasBefore = gasleft();
+            (bool ok, bytes memory ret) =
+                address(dvp).call{gas: 1_000_000}(abi.encodeCall(DvPSettlement.settle, (cases[i], sellerSig, buyerSig)));
+            assertLe(gasBefore - gasleft(), 500_000, "the burner got a leg's gas, not the call's");
+            assertFalse(ok, "refused");
+            assertEq(
+                keccak256(ret),
+                keccak256(
+                    abi.encodeWithSelector(
+                        DvPSettlement.SettlementRefused.selector, dvp.instructionId(cases[i]), reasons[i], uint8(0)
+                    )
+                ),
+                "as a failure of the burner's leg"
+            );
+        }
         assertEq(bond.balanceOf(buyer), BONDS, "nothing delivered");
     }
 
-    // ---------------------------------------------------------------- findings
+    /// The bounds are generous for an honest token: a cash token that needs 250,000 gas for its
+    /// transferFrom settles; one that needs 350,000 fails the cash leg.
+    function test_aLegGetsAboutThreeHundredThousandGas() public {
+        SlowAnswer enough = new SlowAnswer(250_000, abi.encode(true));
+        SlowAnswer tooSlow = new SlowAnswer(350_000, abi.encode(true));
+        dvp.setCashListed(address(enough), true);
+        dvp.setCashListed(address(tooSlow), true);
+        DvPSettlement.Instruction memory ins = trade(seller, buyer, 1);
+        ins.cashToken = address(tooSlow);
+        assertRefused(ins, Code.CASH_LEG_REFUSED, 0);
+        ins = trade(seller, buyer, 1);
+        ins.cashToken = address(enough);
+        (bytes memory sellerSig, bytes memory buyerSig) = signBoth(ins);
+        dvp.settle(ins, sellerSig, buyerSig);
+        assertEq(bond.balanceOf(buyer), BONDS + 1, "settled against the slow but honest token");
+    }
 
-    /// FINDING: `_classify` believes a TransferRestricted of exactly 132 bytes from the security
-    /// leg and abi-decodes it; the decoder reverts on an address word with dirty high bits, and
-    /// nothing catches that revert. Listing is one list for both legs, so a cash token the admin
-    /// listed (here one that refuses every call this way) can be named as the *security* token:
-    /// a best-effort batch then reverts whole, with no reason (the good instruction does not
-    /// settle), and a single settle reverts without SettlementRefused. The same token can also
-    /// pick the "security leg" reason the venue reports (a clean TransferRestricted).
-    function test_FINDING_aListedTokenNamedAsTheSecurityCanStillRevertABestEffortBatch() public {
+    /// Listing is two lists, so a token the admin listed as cash (here one that refuses every
+    /// call with a TransferRestricted whose address words are dirty, which abi.decode would revert
+    /// on) cannot be named as the security: TOKEN_NOT_LISTED, and the batch around it settles.
+    /// Even a security token the admin listed that refuses so cannot revert a best-effort batch:
+    /// the venue reads only the reason word (the token's own word, as from any listed security;
+    /// one that does not fit a reason code is no reason).
+    function test_aHostileTokenNamedAsTheSecurityCannotRevertABestEffortBatch() public {
         HostileToken dirty = new HostileToken(
             abi.encodeWithSelector(
                 ISecurityToken.TransferRestricted.selector, uint256(1) << 160, buyer2, uint256(1), Code.PAUSED
             ),
             0
         );
-        dvp.setListed(address(dirty), true); // listed as a cash token
+        dvp.setCashListed(address(dirty), true);
         DvPSettlement.Instruction memory good = trade(seller, buyer, 10);
         DvPSettlement.Instruction memory poisoned = trade(seller2, buyer2, 1);
         poisoned.securityToken = address(dirty);
         DvPSettlement.Instruction[] memory l = list(good, poisoned);
         (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        assertRefused(poisoned, sellerSigs[1], buyerSigs[1], Code.TOKEN_NOT_LISTED, 0);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(poisoned), Code.TOKEN_NOT_LISTED, 0);
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 1, "the good one settled");
+        assertEq(bond.balanceOf(buyer), BONDS + 10, "delivered");
 
-        Predict.Books memory before = books();
-        (bool ok, bytes memory ret) =
-            address(dvp).call(abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true)));
-        assertFalse(ok, "the best-effort batch reverted");
-        assertEq(ret.length, 0, "with no reason at all");
-        assertBooks(before, "and the good instruction did not settle");
-        assertFalse(dvp.isNonceUsed(good.nonce), "the good nonce is free");
-        (ok, ret) = address(dvp).call(abi.encodeCall(DvPSettlement.settle, (poisoned, sellerSigs[1], buyerSigs[1])));
-        assertFalse(ok, "a single settle reverts");
-        assertEq(ret.length, 0, "without SettlementRefused");
-
-        HostileToken liar = new HostileToken(
-            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, seller2, buyer2, uint256(1), Code.PAUSED),
-            0
+        // Listed as a security too: its refusal is the security leg's, with the reason word.
+        dvp.setListed(address(dirty), true);
+        DvPSettlement.Instruction memory good1 = trade(seller, buyer, 10);
+        poisoned = trade(seller2, buyer2, 1);
+        poisoned.securityToken = address(dirty);
+        DvPSettlement.Instruction memory good2 = trade(seller2, buyer, 20);
+        l = list(good1, poisoned, good2);
+        (sellerSigs, buyerSigs) = signAll(l);
+        Predict.Books memory expected = books();
+        Predict.move(expected, good1);
+        Predict.move(expected, good2);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(
+            dvp.instructionId(good1), seller, buyer, address(bond), 10, address(hkd), 10 * PRICE, good1.nonce
         );
-        dvp.setListed(address(liar), true);
-        DvPSettlement.Instruction memory misreported = trade(seller2, buyer2, 1);
-        misreported.securityToken = address(liar);
-        assertRefused(misreported, Code.SECURITY_LEG_REFUSED, Code.PAUSED);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(poisoned), Code.SECURITY_LEG_REFUSED, Code.PAUSED);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(
+            dvp.instructionId(good2), seller2, buyer, address(bond), 20, address(hkd), 20 * PRICE, good2.nonce
+        );
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 2, "the good ones settled");
+        assertBooks(expected, "exactly the good ones moved");
+        assertFalse(dvp.isNonceUsed(poisoned.nonce), "the poisoned nonce is free");
+        assertRefused(poisoned, sellerSigs[1], buyerSigs[1], Code.SECURITY_LEG_REFUSED, Code.PAUSED);
+        l = list(trade(seller, buyer, 1), poisoned);
+        (sellerSigs, buyerSigs) = signAll(l);
+        expectRefused(dvp.instructionId(poisoned), Code.SECURITY_LEG_REFUSED, Code.PAUSED);
+        dvp.settleBatch(l, sellerSigs, buyerSigs, false);
         assertFalse(bond.paused(), "though no bond is paused");
+
+        // Every word dirty, and reason words that do or do not fit a reason code; a TransferRestricted
+        // a byte too short or too long is not one.
+        bytes memory allDirty = abi.encodeWithSelector(
+            ISecurityToken.TransferRestricted.selector, type(uint256).max, type(uint256).max, type(uint256).max, 7
+        );
+        bytes[6] memory replies = [
+            allDirty,
+            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, seller2, buyer2, 1, 255),
+            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, seller2, buyer2, 1, 256),
+            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, seller2, buyer2, 1, type(uint256).max),
+            bytes.concat(allDirty, hex"00"),
+            abi.encodePacked(
+                ISecurityToken.TransferRestricted.selector, type(uint256).max, type(uint256).max, uint256(1), uint248(7)
+            )
+        ];
+        uint8[6] memory tokenReasons = [7, 255, 0, 0, 0, 0];
+        for (uint256 i = 0; i < replies.length; ++i) {
+            HostileToken hostile = new HostileToken(replies[i], 0);
+            dvp.setListed(address(hostile), true);
+            DvPSettlement.Instruction memory bad = trade(seller2, buyer2, 1);
+            bad.securityToken = address(hostile);
+            DvPSettlement.Instruction memory fine = trade(seller, buyer2, 1);
+            l = list(bad, fine);
+            (sellerSigs, buyerSigs) = signAll(l);
+            vm.expectEmit(true, true, true, true, address(dvp));
+            emit DvPSettlement.SettlementFailed(dvp.instructionId(bad), Code.SECURITY_LEG_REFUSED, tokenReasons[i]);
+            assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 1, "the batch around it settled");
+            assertRefused(bad, sellerSigs[0], buyerSigs[0], Code.SECURITY_LEG_REFUSED, tokenReasons[i]);
+        }
+        assertEq(bond.balanceOf(buyer2), BONDS + replies.length, "every fine one settled");
+        assertEq(hkd.balanceOf(address(dvp)) + bond.balanceOf(address(dvp)), 0, "the venue holds nothing");
     }
 
-    /// FINDING: every external call the venue makes while settling forwards all its gas (the
-    /// ERC-1271 check of a contract party's signature, and both legs), so by the 63/64 rule a
-    /// party contract whose isValidSignature burns its gas leaves the rest of a batch 1/64 of the
-    /// gas. No listing is needed: any contract may be named as a party, and its signature is
-    /// checked before anything else about it. Here sixteen instructions that settle within
-    /// ~0.7M gas cannot settle with a whole 30M-gas block when the burner leads the batch
-    /// (it would take some 64 times their cost). A listed cash token that burns its gas does the
-    /// same from the cash leg.
-    function test_FINDING_aContractPartyThatBurnsGasStarvesTheRestOfABestEffortBatch() public {
+    // ---------------------------------------------------------------- contract parties (ERC-1271)
+
+    uint256 internal constant WALLET_OWNER_KEY = 0x0A11E7;
+
+    /// A registered HK institutional contract wallet owned by WALLET_OWNER_KEY, holding bonds and
+    /// cash, which has approved the venue.
+    function contractWallet() internal returns (OwnedWallet wallet) {
+        wallet = new OwnedWallet(vm.addr(WALLET_OWNER_KEY));
+        register(address(wallet), "wallet", "HK", INSTITUTIONAL);
+        bond.mint(address(wallet), BONDS);
+        hkd.mint(address(wallet), CASH);
+        vm.prank(address(wallet));
+        hkd.approve(address(dvp), type(uint256).max);
+    }
+
+    /// A contract wallet is a party like any other: its owner's key signs, the venue asks the
+    /// wallet (ERC-1271), and the instruction settles, with the wallet selling or buying, singly
+    /// or in a batch with EOAs. A signature by any other key is refused as that party's.
+    function test_anHonestContractWalletCanBeAPartyAndSettles() public {
+        OwnedWallet wallet = contractWallet();
+        assertEq(bytes32(IERC1271.isValidSignature.selector), bytes32(bytes4(0x1626ba7e)), "the magic value");
+
+        DvPSettlement.Instruction memory sale = trade(address(wallet), buyer, 10);
+        bytes32 saleId = dvp.instructionId(sale);
+        bytes memory walletSig = sign(WALLET_OWNER_KEY, saleId);
+        bytes memory buyerSig = sign(BUYER_KEY, saleId);
+        assertRefused(sale, sign(STRANGER_KEY, saleId), buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        assertRefused(sale, sign(SELLER_KEY, saleId), buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        assertRefused(sale, "", buyerSig, Code.BAD_SELLER_SIGNATURE, 0);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionSettled(
+            saleId, address(wallet), buyer, address(bond), 10, address(hkd), 10 * PRICE, sale.nonce
+        );
+        dvp.settle(sale, walletSig, buyerSig);
+        assertEq(bond.balanceOf(address(wallet)), BONDS - 10, "the wallet delivered");
+        assertEq(hkd.balanceOf(address(wallet)), CASH + 10 * PRICE, "and was paid");
+        assertRefused(sale, walletSig, buyerSig, Code.NONCE_USED, 0);
+
+        // Buying, in a best-effort batch next to an EOA trade, and next to one with a bad wallet signature.
+        DvPSettlement.Instruction memory purchase = trade(seller2, address(wallet), 4);
+        DvPSettlement.Instruction memory forged = trade(seller, address(wallet), 1);
+        DvPSettlement.Instruction[] memory l = list(trade(seller, buyer2, 2), purchase, forged);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAllAllowingContracts(l);
+        buyerSigs[1] = sign(WALLET_OWNER_KEY, dvp.instructionId(purchase));
+        buyerSigs[2] = sign(BUYER_KEY, dvp.instructionId(forged));
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(forged), Code.BAD_BUYER_SIGNATURE, 0);
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 2, "the EOA trade and the wallet's purchase");
+        assertEq(bond.balanceOf(address(wallet)), BONDS - 10 + 4, "the wallet received");
+        assertEq(hkd.balanceOf(address(wallet)), CASH + 10 * PRICE - 4 * PRICE, "and paid");
+    }
+
+    /// A contract wallet cancels by signature like a key holder (the venue asks the wallet), and
+    /// a cancellation signed by another key is refused.
+    function test_aContractWalletCancelsBySignature() public {
+        OwnedWallet wallet = contractWallet();
+        DvPSettlement.Instruction memory ins = trade(address(wallet), buyer, 3);
+        bytes32 id = dvp.instructionId(ins);
+        bytes32 digest = Typed.cancelDigest(id, address(dvp));
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.BadCancelSignature.selector, address(wallet), id));
+        dvp.cancelBySig(ins, address(wallet), sign(STRANGER_KEY, digest));
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.BadCancelSignature.selector, address(wallet), id));
+        dvp.cancelBySig(ins, address(wallet), sign(WALLET_OWNER_KEY, id)); // the instruction, not Cancel
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.InstructionCancelled(id, address(wallet), ins.nonce);
+        vm.prank(stranger);
+        dvp.cancelBySig(ins, address(wallet), sign(WALLET_OWNER_KEY, digest));
+        assertRefused(ins, sign(WALLET_OWNER_KEY, id), sign(BUYER_KEY, id), Code.CANCELLED, 0);
+    }
+
+    /// Only the exact magic value, as a well-formed bytes4 answer of a call that did not revert,
+    /// vouches for a signature. Here the wallet is unregistered and holds nothing, so an accepted
+    /// signature shows as the bond's refusal of the seller rather than as a bad signature.
+    function test_aContractPartyAnsweringAWrongMagicValueIsRefused() public {
+        bytes[8] memory wrong = [
+            abi.encode(bytes4(0xffffffff)),
+            abi.encode(bytes4(0x1626ba7f)), // one bit off
+            abi.encode(uint256(0x1626ba7e)), // the magic right-aligned
+            abi.encode(true),
+            abi.encode(bytes32(0)),
+            bytes(""),
+            abi.encodePacked(bytes4(0x1626ba7e)), // four bytes, not a word
+            abi.encodePacked(bytes31(bytes4(0x1626ba7e))) // a byte short of a word
+        ];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            AnsweringToken party = new AnsweringToken(wrong[i]);
+            DvPSettlement.Instruction memory sale = trade(address(party), buyer, 1);
+            assertRefused(sale, "", sign(BUYER_KEY, dvp.instructionId(sale)), Code.BAD_SELLER_SIGNATURE, 0);
+            DvPSettlement.Instruction memory purchase = trade(seller, address(party), 1);
+            assertRefused(purchase, sign(SELLER_KEY, dvp.instructionId(purchase)), "", Code.BAD_BUYER_SIGNATURE, 0);
+        }
+        // Reverting with the magic value is no answer either.
+        HostileToken reverter = new HostileToken(abi.encode(bytes4(0x1626ba7e)), 0);
+        DvPSettlement.Instruction memory ins = trade(address(reverter), buyer, 1);
+        assertRefused(ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.BAD_SELLER_SIGNATURE, 0);
+
+        // The right answer passes the signature check and reaches the bond.
+        AnsweringToken yes = new AnsweringToken(abi.encode(bytes4(0x1626ba7e)));
+        ins = trade(address(yes), buyer, 1);
+        assertRefused(
+            ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.SECURITY_LEG_REFUSED, Code.SENDER_NOT_REGISTERED
+        );
+    }
+
+    /// A contract party's answer gets 100,000 gas: plenty for an honest wallet (one that needs
+    /// 80,000 is believed), and no more (one that needs 120,000 is refused).
+    function test_aContractPartyGetsAHundredThousandGasToAnswer() public {
+        SlowAnswer enough = new SlowAnswer(80_000, abi.encode(bytes4(0x1626ba7e)));
+        SlowAnswer tooSlow = new SlowAnswer(120_000, abi.encode(bytes4(0x1626ba7e)));
+        DvPSettlement.Instruction memory ins = trade(address(tooSlow), buyer, 1);
+        assertRefused(ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.BAD_SELLER_SIGNATURE, 0);
+        ins = trade(seller, address(tooSlow), 1);
+        assertRefused(ins, sign(SELLER_KEY, dvp.instructionId(ins)), "", Code.BAD_BUYER_SIGNATURE, 0);
+        ins = trade(address(enough), buyer, 1);
+        assertRefused(
+            ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.SECURITY_LEG_REFUSED, Code.SENDER_NOT_REGISTERED
+        );
+    }
+
+    // ---------------------------------------------------------------- gas: one party cannot starve a batch
+
+    /// Gas-burning contract parties, as seller or as buyer, ahead of and among fourteen good
+    /// instructions: the batch settles the good ones within a normal 30M-gas block, at about the
+    /// cost of the good ones alone plus a bounded 100,000 gas or so per burner, and reports each
+    /// burner's instruction as a bad signature of its party. A signed cancellation naming the
+    /// burner is refused the same way.
+    function test_aGasBurningContractPartyFailsOnlyItsOwnInstruction() public {
         GasBurner burner = new GasBurner();
         DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](16);
         for (uint256 i = 1; i < l.length; ++i) {
             l[i] = trade(i % 2 == 0 ? seller : seller2, i % 3 == 0 ? buyer : buyer2, 1);
         }
         l[0] = trade(address(burner), buyer, 1);
+        l[8] = trade(seller, address(burner), 1);
         (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAllAllowingContracts(l);
+        uint256 goodOnly = costOfGoodBatch(14);
+        uint256 boughtBefore = bond.balanceOf(buyer) + bond.balanceOf(buyer2);
 
-        Predict.Books memory before = books();
-        (bool ok,) = address(dvp).call{gas: 30_000_000}(
-            abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true))
-        );
-        assertFalse(ok, "a whole block's gas is not enough");
-        assertBooks(before, "nothing settled");
-
-        // With 100M gas it goes through: the burner is reported as a bad signature.
         vm.expectEmit(true, true, true, true, address(dvp));
         emit DvPSettlement.SettlementFailed(dvp.instructionId(l[0]), Code.BAD_SELLER_SIGNATURE, 0);
-        (ok,) = address(dvp).call{gas: 100_000_000}(
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(l[8]), Code.BAD_BUYER_SIGNATURE, 0);
+        uint256 gasBefore = gasleft();
+        (bool ok, bytes memory ret) = address(dvp).call{gas: 30_000_000}(
             abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true))
         );
-        assertTrue(ok, "settles given 64 times the gas");
-        assertEq(bond.balanceOf(buyer) + bond.balanceOf(buyer2), 2 * BONDS + 15, "all fifteen good ones settled");
+        uint256 used = gasBefore - gasleft();
+        assertTrue(ok, "a block's gas is enough");
+        assertEq(abi.decode(ret, (uint256)), 14, "all fourteen good ones settled");
+        assertEq(bond.balanceOf(buyer) + bond.balanceOf(buyer2), boughtBefore + 14, "delivered");
+        assertFalse(dvp.isNonceUsed(l[0].nonce) || dvp.isNonceUsed(l[8].nonce), "the burners' nonces are free");
+        assertLe(used, goodOnly + 2 * 150_000, "each burner cost at most its party's bounded check");
+
+        bytes32 burnersId = dvp.instructionId(l[0]);
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.BadCancelSignature.selector, address(burner), burnersId));
+        dvp.cancelBySig{gas: 300_000}(l[0], address(burner), "");
     }
 
-    /// Fifteen fresh good instructions, without the burner, cost well under 30M / 64.
+    /// A hundred burners ahead of one good instruction still fit in a block.
+    function test_aHundredGasBurningPartiesDoNotStarveABatch() public {
+        GasBurner burner = new GasBurner();
+        DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](101);
+        for (uint256 i = 0; i < 100; ++i) {
+            l[i] = i % 2 == 0 ? trade(address(burner), buyer, 1) : trade(seller, address(burner), 1);
+        }
+        l[100] = trade(seller2, buyer2, 7);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAllAllowingContracts(l);
+        (bool ok, bytes memory ret) = address(dvp).call{gas: 30_000_000}(
+            abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true))
+        );
+        assertTrue(ok, "a block's gas is enough");
+        assertEq(abi.decode(ret, (uint256)), 1, "the good one settled");
+        assertEq(bond.balanceOf(buyer2), BONDS + 7, "delivered");
+    }
+
+    /// A gas-burning token the admin listed as cash, or as a security, fails only its own
+    /// instruction in a best-effort batch run with a block's gas, at a bounded cost.
+    function test_aGasBurningListedTokenFailsOnlyItsOwnInstruction() public {
+        GasBurner burner = new GasBurner();
+        dvp.setCashListed(address(burner), true);
+        dvp.setListed(address(burner), true);
+        uint256 goodOnly = costOfGoodBatch(14);
+        DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](16);
+        for (uint256 i = 1; i < l.length; ++i) {
+            l[i] = trade(i % 2 == 0 ? seller : seller2, i % 3 == 0 ? buyer : buyer2, 1);
+        }
+        l[0] = trade(seller, buyer, 1);
+        l[0].cashToken = address(burner);
+        l[8] = trade(seller2, buyer, 1);
+        l[8].securityToken = address(burner);
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(l[0]), Code.CASH_LEG_REFUSED, 0);
+        vm.expectEmit(true, true, true, true, address(dvp));
+        emit DvPSettlement.SettlementFailed(dvp.instructionId(l[8]), Code.SECURITY_LEG_REFUSED, 0);
+        uint256 gasBefore = gasleft();
+        (bool ok, bytes memory ret) = address(dvp).call{gas: 30_000_000}(
+            abi.encodeCall(DvPSettlement.settleBatch, (l, sellerSigs, buyerSigs, true))
+        );
+        uint256 used = gasBefore - gasleft();
+        assertTrue(ok, "a block's gas is enough");
+        assertEq(abi.decode(ret, (uint256)), 14, "all fourteen good ones settled");
+        assertLe(used, goodOnly + 2 * 450_000, "each burner cost at most a bounded leg");
+        assertEq(hkd.balanceOf(address(dvp)) + bond.balanceOf(address(dvp)), 0, "the venue holds nothing");
+    }
+
+    /// The gas a best-effort batch of `n` fresh good instructions uses (they settle, between
+    /// other parties than the tests' own so the books those tests look at are not touched:
+    /// retail holds no bonds, so they go the other way).
+    function costOfGoodBatch(uint256 n) internal returns (uint256 used) {
+        DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            l[i] = trade(i % 2 == 0 ? buyer : buyer2, i % 3 == 0 ? seller : seller2, 1);
+        }
+        (bytes[] memory sellerSigs, bytes[] memory buyerSigs) = signAll(l);
+        uint256 gasBefore = gasleft();
+        assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), n, "the good batch settled");
+        used = gasBefore - gasleft();
+    }
+
+    /// Fifteen fresh good instructions settle in well under a million gas: a block holds many.
     function test_fifteenInstructionsSettleWithinAFractionOfABlock() public {
         DvPSettlement.Instruction[] memory l = new DvPSettlement.Instruction[](15);
         for (uint256 i = 0; i < l.length; ++i) {
@@ -1509,7 +1887,6 @@ contract DvPSecondaryTest is SecondaryFixture {
         assertEq(dvp.settleBatch(l, sellerSigs, buyerSigs, true), 15, "all settle");
         uint256 used = gasBefore - gasleft();
         assertLe(used, 1_000_000, "well within a block");
-        assertTrue(used > 30_000_000 / 64, "yet more than a 64th of one");
     }
 
     /// Like signAll, with an empty signature for a party that holds no key (a contract).
@@ -1527,12 +1904,39 @@ contract DvPSecondaryTest is SecondaryFixture {
         }
     }
 
+    // ---------------------------------------------------------------- findings
+
+    /// FINDING: the venue's own ERC-1271 check believes any answer whose first four bytes are the
+    /// magic value: it compares `bytes4(bytes32(ret))`, not the whole word as OpenZeppelin's
+    /// SignatureChecker (which it replaced) does, nor as a Solidity caller decoding a `bytes4`
+    /// would (that refuses dirty padding). So a contract party whose answer merely starts with
+    /// 0x1626ba7e vouches for every signature: here one that answers the magic value with dirty
+    /// padding, and a pass-through stub that echoes its call data (whose first four bytes are the
+    /// isValidSignature selector, i.e. the magic value). An echoing contract registered as an
+    /// investor has its bonds sold on an instruction nobody signed for it.
+    function test_FINDING_aContractPartyWhoseAnswerMerelyStartsWithTheMagicValueIsBelieved() public {
+        AnsweringToken dirty = new AnsweringToken(bytes.concat(bytes4(0x1626ba7e), bytes28(uint224(1))));
+        DvPSettlement.Instruction memory ins = trade(address(dirty), buyer, 1);
+        assertRefused(
+            ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.SECURITY_LEG_REFUSED, Code.SENDER_NOT_REGISTERED
+        ); // past the signature check, with no signature at all
+
+        Echo echo = new Echo();
+        register(address(echo), "echo", "HK", INSTITUTIONAL);
+        bond.mint(address(echo), 5);
+        DvPSettlement.Instruction memory sale = trade(address(echo), buyer, 5);
+        sale.cashAmount = 0;
+        dvp.settle(sale, "", sign(BUYER_KEY, dvp.instructionId(sale)));
+        assertEq(bond.balanceOf(address(echo)), 0, "the echoing contract's bonds were sold without its signature");
+        assertEq(bond.balanceOf(buyer), BONDS + 5, "to the buyer, for nothing");
+    }
+
     // ---------------------------------------------------------------- fuzz
 
     /// Random parties (eligible, retail, unregistered, the same wallet twice), quantities, prices,
     /// cash, allowances and troubles (frozen, KYC lapsed, expired, not yet due, either token
-    /// delisted, cancelled): balances of each token are conserved, and the outcome is exactly
-    /// what the independent oracle predicts.
+    /// delisted or both listed on the wrong list, cancelled): balances of each token are
+    /// conserved, and the outcome is exactly what the independent oracle predicts.
     function testFuzz_aSettlementConservesBalancesAndMatchesThePrediction(
         uint256 roles,
         uint256 quantity,
@@ -1563,7 +1967,7 @@ contract DvPSecondaryTest is SecondaryFixture {
         uint256 bondsBefore = sumOf(expected.who, true);
         uint256 cashBefore = sumOf(expected.who, false);
         Predict.State memory st = Predict.State({
-            listed: dvp.isListed(address(bond)) && dvp.isListed(address(hkd)),
+            listed: t & (64 | 256 | 1024) == 0,
             nonceUsed: false,
             cancelled: t & 512 != 0,
             sellerSigOk: true,
@@ -1605,11 +2009,12 @@ contract DvPSecondaryTest is SecondaryFixture {
 
     /// Five times in eight none, two one, one any set: 1 seller short, 2 allowance limited,
     /// 4 buyer frozen, 8 seller frozen, 16 buyer's KYC lapsed, 32 expired, 64 bond delisted,
-    /// 128 not yet due (1 s to 3 days ahead), 256 cash delisted, 512 cancelled by a party.
+    /// 128 not yet due (1 s to 3 days ahead), 256 cash delisted, 512 cancelled by a party,
+    /// 1024 the lists swapped (the bond listed as cash only, HKD as a security only).
     function makeTrouble(DvPSettlement.Instruction memory ins, uint256 trouble) internal returns (uint256 t) {
         uint256 mode = trouble % 8;
-        if (mode < 2) t = 1 << ((trouble >> 3) % 10);
-        else if (mode == 2) t = (trouble >> 3) & 0x3ff;
+        if (mode < 2) t = 1 << ((trouble >> 3) % 11);
+        else if (mode == 2) t = (trouble >> 3) & 0x7ff;
         if (t & 4 != 0) bond.setAddressFrozen(ins.buyer, true);
         if (t & 8 != 0) bond.setAddressFrozen(ins.seller, true);
         if (t & 16 != 0 && investorIdOf[ins.buyer] != 0) {
@@ -1618,7 +2023,15 @@ contract DvPSecondaryTest is SecondaryFixture {
         }
         if (t & 64 != 0) dvp.setListed(address(bond), false);
         if (t & 128 != 0) ins.settlementDate = uint64(block.timestamp + 1 + (trouble >> 120) % 3 days);
-        if (t & 256 != 0) dvp.setListed(address(hkd), false);
+        if (t & 256 != 0) dvp.setCashListed(address(hkd), false);
+        if (t & 1024 != 0) {
+            dvp.setListed(address(bond), false);
+            dvp.setCashListed(address(hkd), false);
+            dvp.setCashListed(address(bond), true);
+            dvp.setListed(address(hkd), true);
+        }
+        assertEq(dvp.isListed(address(bond)), t & (64 | 1024) == 0, "the bond's listing");
+        assertEq(dvp.isCashListed(address(hkd)), t & (256 | 1024) == 0, "HKD's listing");
     }
 
     function setCash(address who, uint256 amount) internal {
@@ -1633,8 +2046,9 @@ contract DvPSecondaryTest is SecondaryFixture {
 }
 
 /// @dev What the invariant fuzzer calls: create-and-sign instructions, settle them (singly and in
-/// batches of both modes), cancel them (directly and by signature), freeze and unfreeze, move time
-/// on and top up cash and allowances. Refusals are caught, never bubbled. Before every settlement
+/// batches of both modes), cancel them (directly and by signature), freeze and unfreeze, list and
+/// delist (the bond as a security, HKD as cash or as a security), move time on and top up cash and
+/// allowances. Refusals are caught, never bubbled. Before every settlement
 /// or cancellation the handler predicts the outcome with {Predict} and its own record of used
 /// nonces and cancelled ids, and counts each disagreement (outcome, reason or balance movement)
 /// in a ghost.
@@ -1669,6 +2083,10 @@ contract SecondaryHandler is Base {
     uint256 public ghostWrongMovement;
     uint256 public nextNonce = 41;
     uint256 public currentTime;
+    // The handler's own record of the venue's two lists (the bond is never listed as cash).
+    bool public bondListed = true; // as a security
+    bool public hkdCashListed = true;
+    bool public hkdListedAsSecurity;
 
     // How much actually happened (to see the campaign is not vacuous).
     mapping(bytes32 action => uint256) public succeeded;
@@ -1739,11 +2157,11 @@ contract SecondaryHandler is Base {
     // ---------------------------------------------------------------- actions
 
     /// The seller and buyer sign a new instruction. Three in four are clean (two different
-    /// eligible investors, valid signatures, the listed bond against HKD, something to deliver);
-    /// the rest are wild: any parties (retail, the unregistered key holder, oneself), one in five
-    /// with a bad signature, one in eight naming the (listed) cash token as the security, one in
-    /// eight paying in the unlisted USD, one in eight reusing an earlier instruction's nonce,
-    /// possibly empty. Three in four are due at once, the others one or two days on; each
+    /// eligible investors, valid signatures, the bond against HKD, something to deliver); the
+    /// rest are wild: any parties (retail, the unregistered key holder, oneself), one in five
+    /// with a bad signature, one in eight naming the cash token as the security, one in eight
+    /// paying in the bond, one in eight paying in the unlisted USD, one in eight reusing an
+    /// earlier instruction's nonce, possibly empty. Three in four are due at once, the others one or two days on; each
     /// expires an hour to ten days from now.
     function create(uint256 parties, uint256 quantity, uint256 cashAmount, uint256 life, uint256 mode) external {
         if (ids.length >= MAX_INSTRUCTIONS) return;
@@ -1764,7 +2182,9 @@ contract SecondaryHandler is Base {
             buyer: actors[b],
             securityToken: wild && (mode >> 2) % 8 == 0 ? address(hkd) : address(bond),
             quantity: bound(quantity, wild ? 0 : 1, 60),
-            cashToken: wild && (mode >> 2) % 8 == 7 ? address(usd) : address(hkd),
+            cashToken: wild && (mode >> 2) % 8 == 7
+                ? address(usd)
+                : wild && (mode >> 2) % 8 == 6 ? address(bond) : address(hkd),
             cashAmount: bound(cashAmount, 0, 30 * PRICE),
             tradeDate: uint64(today),
             settlementDate: uint64(today + (lag < 6 ? 0 : lag - 5) * 1 days),
@@ -1951,6 +2371,25 @@ contract SecondaryHandler is Base {
         ++succeeded["freeze"];
     }
 
+    /// The venue's admin lists or delists (`(mode >> 2) % 3`): 0 the bond as a security, 1 HKD as
+    /// cash (each delisted when `mode % 4 == 0`, else listed), 2 HKD as a security as well (listed
+    /// when `mode % 4 == 0`, else delisted).
+    function setListing(uint256 mode) external {
+        uint256 which = (mode >> 2) % 3;
+        bool on = mode % 4 != 0;
+        if (which == 0) {
+            bondListed = on;
+            dvp.setListed(address(bond), on);
+        } else if (which == 1) {
+            hkdCashListed = on;
+            dvp.setCashListed(address(hkd), on);
+        } else {
+            hkdListedAsSecurity = !on;
+            dvp.setListed(address(hkd), !on);
+        }
+        ++succeeded["listing"];
+    }
+
     /// Time only moves forward, up to two days a step: instructions fall due and expire, a short
     /// KYC lapses.
     function warp(uint256 seconds_) external {
@@ -1974,9 +2413,14 @@ contract SecondaryHandler is Base {
 
     // ---------------------------------------------------------------- the oracle
 
-    /// The venue lists the bond and HKD only (USD never).
-    function listed(address token) internal view returns (bool) {
-        return token == address(bond) || token == address(hkd);
+    /// By the handler's record: the bond, and HKD if the admin chose, are listed as securities;
+    /// HKD alone may be listed as cash (the bond never is, USD never on either list).
+    function securityListed(address token) internal view returns (bool) {
+        return token == address(bond) ? bondListed : token == address(hkd) && hkdListedAsSecurity;
+    }
+
+    function cashListed(address token) internal view returns (bool) {
+        return token == address(hkd) && hkdCashListed;
     }
 
     function predict(uint256 i, Predict.Books memory b, uint256[] memory batchNonces, uint256 used)
@@ -1990,7 +2434,7 @@ contract SecondaryHandler is Base {
             if (batchNonces[j] == ins.nonce) nonceUsed = true;
         }
         Predict.State memory st = Predict.State({
-            listed: listed(ins.securityToken) && listed(ins.cashToken),
+            listed: securityListed(ins.securityToken) && cashListed(ins.cashToken),
             nonceUsed: nonceUsed,
             cancelled: cancelled[ids[i]],
             sellerSigOk: sellerSigOk[i],
@@ -2117,6 +2561,7 @@ contract DvPSecondaryInvariantTest is SecondaryFixture {
 
         handler = new SecondaryHandler(dvp, bond, hkd, usd, registry, keyed, keys);
         dvp.grantRole(dvp.SETTLEMENT_AGENT_ROLE(), address(handler));
+        dvp.grantRole(dvp.DEFAULT_ADMIN_ROLE(), address(handler));
         bond.grantRole(bond.AGENT_ROLE(), address(handler));
         hkd.grantRole(hkd.MINTER_ROLE(), address(handler));
         bondsAtStart = sumOf(keyed, true);
@@ -2202,11 +2647,36 @@ contract DvPSecondaryInvariantTest is SecondaryFixture {
         handler.create(0 | (2 << 8), 0, 0, 2 days, 1); // #7 seller -> buyer2, 1 bond
         handler.settle(0); // #7: RECEIVER_KYC_EXPIRED
         handler.settle(5); // #2: EXPIRED
+        // Listing: HKD listed as a security too, then named as one; HKD delisted as cash.
+        handler.setListing(2 << 2); // HKD listed as a security
+        handler.create(0 | (2 << 8), 1, 0, 2 days, 0); // #8 wild: seller -> buyer, HKD named as the security
+        handler.settle(0); // #8: SECURITY_LEG_REFUSED, no token reason (HKD has no settlementTransfer)
+        handler.setListing(1 << 2); // HKD delisted as cash
+        handler.settle(0); // #8: TOKEN_NOT_LISTED
+        handler.setListing((1 << 2) | 1); // HKD relisted as cash
+        handler.setListing((2 << 2) | 1); // HKD no longer listed as a security
+        handler.create(0 | (2 << 8), 1, 0, 2 days, 6 << 2); // #9 wild: seller -> buyer, paid in bonds
+        handler.settle(0); // #9: TOKEN_NOT_LISTED (the bond is no cash)
+        handler.settle(17); // #8: TOKEN_NOT_LISTED (HKD is no security)
+        handler.setListing(0); // the bond delisted
+        handler.create(0 | (1 << 8), 0, 0, 2 days, 1); // #10 seller -> buyer, 1 bond for nothing
+        handler.settle(0); // #10: TOKEN_NOT_LISTED
+        handler.setListing(1); // the bond relisted
+        handler.settle(0); // #10 settles
+        assertTrue(
+            handler.bondListed() && handler.hkdCashListed() && !handler.hkdListedAsSecurity(), "listed as at the start"
+        );
+        assertTrue(
+            dvp.isListed(address(bond)) && dvp.isCashListed(address(hkd)) && !dvp.isListed(address(hkd))
+                && !dvp.isCashListed(address(bond)),
+            "the venue agrees"
+        );
 
-        assertEq(handler.instructionCount(), 8, "instructions");
-        assertEq(handler.succeeded("create"), 8, "created");
-        assertEq(handler.succeeded("settle"), 3, "single settles");
-        assertEq(handler.succeeded("refused"), 8, "single refusals");
+        assertEq(handler.instructionCount(), 11, "instructions");
+        assertEq(handler.succeeded("create"), 11, "created");
+        assertEq(handler.succeeded("listing"), 6, "listings");
+        assertEq(handler.succeeded("settle"), 4, "single settles");
+        assertEq(handler.succeeded("refused"), 13, "single refusals");
         assertEq(handler.succeeded("batchBestEffort"), 1, "best-effort batches");
         assertEq(handler.succeeded("batchSettled"), 1, "settled in batches");
         assertEq(handler.succeeded("batchRefused"), 1, "refused batches");
@@ -2216,12 +2686,13 @@ contract DvPSecondaryInvariantTest is SecondaryFixture {
         assertEq(handler.refusals(Code.NONCE_USED), 2, "NONCE_USED");
         assertEq(handler.refusals(Code.CANCELLED), 1, "CANCELLED");
         assertEq(handler.refusals(Code.NOT_YET_DUE), 1, "NOT_YET_DUE");
-        assertEq(handler.refusals(Code.SECURITY_LEG_REFUSED), 3, "SECURITY_LEG_REFUSED");
+        assertEq(handler.refusals(Code.SECURITY_LEG_REFUSED), 4, "SECURITY_LEG_REFUSED");
+        assertEq(handler.refusals(Code.TOKEN_NOT_LISTED), 4, "TOKEN_NOT_LISTED");
         assertEq(handler.refusals(Code.CASH_LEG_REFUSED), 1, "CASH_LEG_REFUSED");
         assertEq(handler.refusals(Code.EXPIRED), 1, "EXPIRED");
-        assertEq(bond.balanceOf(seller), BONDS - 11, "seller's bonds");
+        assertEq(bond.balanceOf(seller), BONDS - 12, "seller's bonds");
         assertEq(bond.balanceOf(seller2), BONDS - 7, "seller2's bonds");
-        assertEq(bond.balanceOf(buyer), BONDS + 12, "buyer's bonds");
+        assertEq(bond.balanceOf(buyer), BONDS + 13, "buyer's bonds");
         assertEq(bond.balanceOf(buyer2), BONDS + 6, "buyer2's bonds");
         assertEq(hkd.balanceOf(buyer), CASH - 500_000_00 - 100_000_00, "buyer's cash");
         assertEq(hkd.balanceOf(seller2), CASH + 250_000_00 + 100_000_00, "seller2's cash");
@@ -2232,6 +2703,7 @@ contract DvPSecondaryInvariantTest is SecondaryFixture {
         assertEq(handler.settlements(handler.ids(3)), 0, "#3 never");
         assertEq(handler.settlements(handler.ids(4)), 1, "#4 settled");
         assertEq(handler.settlements(handler.ids(5)), 0, "#5 never");
+        assertEq(handler.settlements(handler.ids(10)), 1, "#10 settled once relisted");
         invariant_settlementConservesBalancesAndTheVenueHoldsNothing();
         invariant_anInstructionSettlesAtMostOnceNeverAfterCancellationAndAsPredicted();
     }

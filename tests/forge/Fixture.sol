@@ -43,7 +43,7 @@ abstract contract Fixture is Base {
         dvp = new DvPSettlement(address(this));
         bond = deployBond(address(this));
         dvp.setListed(address(bond), true);
-        dvp.setListed(address(hkd), true);
+        dvp.setCashListed(address(hkd), true);
 
         register(alice, "alice", "HK", INSTITUTIONAL);
         registry.addWallet(keccak256("alice"), alice2);
