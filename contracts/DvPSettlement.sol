@@ -11,6 +11,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
+import {IFundToken} from "./interfaces/IFundToken.sol";
 
 /**
  * @title SettlementFailure
@@ -46,7 +47,8 @@ library SettlementFailure {
  *
  * Primary issuance: a settlement agent who is also a minter of the (listed) token submits
  * allocations; for each, the investor's cash goes to the token's treasury and the new tokens
- * are minted to the investor. An allocation id settles once per token.
+ * are minted to the investor. An allocation id settles once per token. ETF creations and
+ * redemptions by authorized participants settle here too, units against cash at the fund's NAV.
  *
  * Secondary trades: both parties sign the same EIP-712 {Instruction} (so investors need no gas)
  * and the agent submits it. Its id is the EIP-712 digest both signed. Each instruction carries a
@@ -119,6 +121,28 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         address cashToken,
         uint256 cashAmount,
         address treasury
+    );
+
+    /// @notice An authorized participant created units of a fund against cash.
+    event CreationSettled(
+        address indexed fund,
+        address indexed participant,
+        uint256 creationUnits,
+        uint256 units,
+        address cashToken,
+        uint256 cashAmount,
+        uint256 navPerUnit
+    );
+
+    /// @notice An authorized participant redeemed units of a fund for cash.
+    event RedemptionSettled(
+        address indexed fund,
+        address indexed participant,
+        uint256 creationUnits,
+        uint256 units,
+        address cashToken,
+        uint256 cashAmount,
+        uint256 navPerUnit
     );
 
     /// @notice An instruction settled: both legs moved in this transaction.
@@ -209,7 +233,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
             revert NotIssuer(msg.sender, address(token));
         }
         mapping(bytes32 => bool) storage settled = _allocationSettled[address(token)];
-        IERC20 cash = IERC20(token.currency());
+        IERC20 cash = IERC20(_listedCurrency(token));
         address treasury = token.treasury();
         for (uint256 i = 0; i < allocations.length; ++i) {
             Allocation calldata a = allocations[i];
@@ -226,6 +250,44 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
     /// @notice Whether an allocation id of `token` has settled.
     function isAllocationSettled(address token, bytes32 allocationId) external view returns (bool) {
         return _allocationSettled[token][allocationId];
+    }
+
+    // ------------------------------------------------------------------ ETF creation and redemption
+
+    /**
+     * @notice An authorized participant creates `creationUnits` creation units of `fund`: the
+     * units are minted to it and it pays their cash, at the fund's latest NAV (rounded up), to
+     * the fund's cash account, in one transaction. The fund checks the participant and the NAV.
+     */
+    function settleCreation(IFundToken fund, address ap, uint256 creationUnits)
+        external
+        nonReentrant
+        onlyRole(SETTLEMENT_AGENT_ROLE)
+    {
+        if (!_listed[address(fund)]) revert TokenNotListed(address(fund));
+        IERC20 cash = IERC20(_listedCurrency(fund));
+        (uint256 units, uint256 cashAmount) = fund.mintCreation(ap, creationUnits);
+        cash.safeTransferFrom(ap, fund.treasury(), cashAmount);
+        (uint256 navPerUnit,) = fund.nav();
+        emit CreationSettled(address(fund), ap, creationUnits, units, address(cash), cashAmount, navPerUnit);
+    }
+
+    /**
+     * @notice An authorized participant redeems `creationUnits` creation units of `fund`: the
+     * units are burned and the fund's cash account pays their cash, at the latest NAV (rounded
+     * down), in one transaction. The fund's cash account authorizes this venue for payouts.
+     */
+    function settleRedemption(IFundToken fund, address ap, uint256 creationUnits)
+        external
+        nonReentrant
+        onlyRole(SETTLEMENT_AGENT_ROLE)
+    {
+        if (!_listed[address(fund)]) revert TokenNotListed(address(fund));
+        IERC20 cash = IERC20(_listedCurrency(fund));
+        (uint256 units, uint256 cashAmount) = fund.burnRedemption(ap, creationUnits);
+        cash.safeTransferFrom(fund.treasury(), ap, cashAmount);
+        (uint256 navPerUnit,) = fund.nav();
+        emit RedemptionSettled(address(fund), ap, creationUnits, units, address(cash), cashAmount, navPerUnit);
     }
 
     // ------------------------------------------------------------------ secondary settlement
@@ -353,6 +415,12 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         return SettlementFailure.OK;
     }
 
+    /// @dev The token's currency, which must be a listed cash token: no authorization is spent on other cash.
+    function _listedCurrency(ISecurityToken token) private view returns (address currency) {
+        currency = token.currency();
+        if (!_cashListed[currency]) revert TokenNotListed(currency);
+    }
+
     /// @dev Calls one leg; on failure re-raises its (bounded) revert data as {LegFailed}.
     function _callLeg(uint8 leg, address token, bytes memory data) private {
         (bool ok, bytes memory ret) = _boundedCall(token, data);
@@ -388,7 +456,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         (bool ok, bytes memory ret) = signer.staticcall{gas: _SIGNATURE_GAS}(
             abi.encodeCall(IERC1271.isValidSignature, (digest, signature))
         );
-        return ok && ret.length >= 32 && bytes4(bytes32(ret)) == IERC1271.isValidSignature.selector;
+        // The whole word must be the magic value, as OpenZeppelin's SignatureChecker requires.
+        return ok && ret.length >= 32 && bytes32(ret) == bytes32(IERC1271.isValidSignature.selector);
     }
 
     /// @dev Which leg refused and why, in the token's reason codes ({TransferReason}). A leg's

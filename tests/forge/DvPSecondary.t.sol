@@ -1906,29 +1906,21 @@ contract DvPSecondaryTest is SecondaryFixture {
 
     // ---------------------------------------------------------------- findings
 
-    /// FINDING: the venue's own ERC-1271 check believes any answer whose first four bytes are the
-    /// magic value: it compares `bytes4(bytes32(ret))`, not the whole word as OpenZeppelin's
-    /// SignatureChecker (which it replaced) does, nor as a Solidity caller decoding a `bytes4`
-    /// would (that refuses dirty padding). So a contract party whose answer merely starts with
-    /// 0x1626ba7e vouches for every signature: here one that answers the magic value with dirty
-    /// padding, and a pass-through stub that echoes its call data (whose first four bytes are the
-    /// isValidSignature selector, i.e. the magic value). An echoing contract registered as an
-    /// investor has its bonds sold on an instruction nobody signed for it.
-    function test_FINDING_aContractPartyWhoseAnswerMerelyStartsWithTheMagicValueIsBelieved() public {
+    /// A contract party vouches only with the exact magic word (as OpenZeppelin's SignatureChecker):
+    /// an answer that merely starts with 0x1626ba7e, or a stub echoing its call data (which starts
+    /// with the isValidSignature selector), signs for nothing.
+    function test_aContractPartyMustAnswerTheWholeMagicWord() public {
         AnsweringToken dirty = new AnsweringToken(bytes.concat(bytes4(0x1626ba7e), bytes28(uint224(1))));
         DvPSettlement.Instruction memory ins = trade(address(dirty), buyer, 1);
-        assertRefused(
-            ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.SECURITY_LEG_REFUSED, Code.SENDER_NOT_REGISTERED
-        ); // past the signature check, with no signature at all
+        assertRefused(ins, "", sign(BUYER_KEY, dvp.instructionId(ins)), Code.BAD_SELLER_SIGNATURE, 0);
 
         Echo echo = new Echo();
         register(address(echo), "echo", "HK", INSTITUTIONAL);
         bond.mint(address(echo), 5);
         DvPSettlement.Instruction memory sale = trade(address(echo), buyer, 5);
         sale.cashAmount = 0;
-        dvp.settle(sale, "", sign(BUYER_KEY, dvp.instructionId(sale)));
-        assertEq(bond.balanceOf(address(echo)), 0, "the echoing contract's bonds were sold without its signature");
-        assertEq(bond.balanceOf(buyer), BONDS + 5, "to the buyer, for nothing");
+        assertRefused(sale, "", sign(BUYER_KEY, dvp.instructionId(sale)), Code.BAD_SELLER_SIGNATURE, 0);
+        assertEq(bond.balanceOf(address(echo)), 5, "the echoing contract keeps its bonds");
     }
 
     // ---------------------------------------------------------------- fuzz

@@ -338,18 +338,15 @@ contract DvPSettlementTest is Fixture {
         dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
     }
 
-    /// FINDING: primary issuance pays in the token's own currency without asking the venue's cash
-    /// list, which only secondary trades consult. With HKD delisted as cash (so that no trade may
-    /// pay in it), allocations of the listed bond still pull investors' HKD to the treasury:
-    /// `setCashListed`'s "only listed cash pays" does not hold for issuance, and delisting a cash
-    /// token (say, a compromised one) does not stop the venue spending authorizations on it.
-    function test_FINDING_primaryIssuancePaysInACashTokenDelistedAsCash() public {
+    /// Primary issuance pays only in a listed cash token: delisting a (say, compromised) cash token
+    /// stops the venue spending authorizations on it.
+    function test_primaryIssuanceRefusesACurrencyDelistedAsCash() public {
         dvp.setCashListed(address(hkd), false);
-        assertFalse(dvp.isCashListed(address(hkd)) || dvp.isListed(address(hkd)), "HKD is on neither list");
-        dvp.settleIssuance(bond, batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40)));
-        assertEq(hkd.balanceOf(issuer), 140 * PRICE, "the treasury was paid in the delisted HKD");
-        assertEq(hkd.balanceOf(alice), FUNDS - 100 * PRICE, "alice's HKD authorization was spent");
-        assertEq(bond.balanceOf(alice) + bond.balanceOf(bob), 140, "and the bonds minted");
+        DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
+        uint256[] memory before = snapshot();
+        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.TokenNotListed.selector, address(hkd)));
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
     }
 
     /// Allocation ids are kept per token: another token's allocations cannot squat a bond's ids.
