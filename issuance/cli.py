@@ -28,8 +28,9 @@ from issuance.inputs import parse_address, read_allocations, read_investors
 from issuance.investors import import_investors
 from issuance.issue import issue_bond
 from issuance.schedule import coupon_schedule
+from issuance import etf as etf_ops
 from issuance import trading
-from issuance.termsheet import load_termsheet
+from issuance.termsheet import load_etf_termsheet, load_termsheet
 from ledger import devnet as devnet_ops
 from ledger import indexer, keys, views
 from ledger.errors import BondledgerError, InputError
@@ -37,6 +38,7 @@ from ledger.money import from_minor, parse_amount
 from ledger.reconcile import reconcile as reconcile_register
 
 FORMATS = click.Choice(["table", "json", "csv"])
+WRAPPED = {"basis": 48, "reason": 40, "name": 40}
 TABLE_OR_JSON = click.Choice(["table", "json"])
 
 
@@ -71,7 +73,9 @@ def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
     else:
         if title:
             click.echo(title)
-        click.echo(tabulate(rows, headers="keys", disable_numparse=True) if rows else "(none)")
+        # Long prose (a legal basis, a reason) wraps; hashes and amounts never do.
+        widths = [WRAPPED.get(k) for k in rows[0]] if rows else None
+        click.echo(tabulate(rows, headers="keys", disable_numparse=True, maxcolwidths=widths) if rows else "(none)")
 
 
 class Progress:
@@ -82,6 +86,8 @@ class Progress:
         self.label, self.bar = label, None
 
     def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return  # logs and pipes get the result, not a bar
         if self.bar is None:
             self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr, show_pos=True)
             self.bar.__enter__()
@@ -345,6 +351,72 @@ def schedule(termsheet, fmt):
     emit(rows, fmt)
 
 
+# ---------------------------------------------------------------------- ETFs
+
+
+@cli.group()
+def etf():
+    """Tokenized ETFs: launch, NAV, creation and redemption by authorized participants."""
+
+
+@etf.command("launch")
+@click.argument("termsheet", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def etf_launch(opts, termsheet, fmt):
+    """Launch the fund in TERMSHEET ([etf] and [restrictions]) and list it for settlement."""
+    ts = load_etf_termsheet(termsheet)
+    inst = etf_ops.launch(opts.context(), ts)
+    if fmt == "json":
+        click.echo(json.dumps({"fund_code": inst.isin, "address": inst.address}))
+    else:
+        click.echo(f"{inst.isin} {inst.address}")
+
+
+@etf.command("nav")
+@click.argument("fund")
+@click.argument("value")
+@pass_options
+def etf_nav(opts, fund, value):
+    """Publish FUND's NAV per unit, VALUE in currency units (e.g. 25.4321)."""
+    nav = parse_amount(value, "VALUE")
+    block = etf_ops.publish_nav(opts.context(), fund.upper(), nav)
+    click.echo(f"{fund.upper()} NAV {nav} published at block {block}")
+
+
+def _flow_command(kind: str):
+    @click.argument("fund")
+    @click.option("--ap", "ap", required=True, help="The authorized participant's investor id.")
+    @click.option("--units", type=int, required=True, help="Units: a whole number of creation units.")
+    @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+    @pass_options
+    def command(opts, fund, ap, units, fmt):
+        result = (etf_ops.create if kind == "create" else etf_ops.redeem)(opts.context(), fund.upper(), ap, units)
+        out = {
+            "fund_code": result.fund_code,
+            "participant": ap,
+            "units": result.units,
+            "cash_amount": str(result.cash),
+            "currency": result.currency,
+            "nav": str(result.nav),
+            "tx_hash": result.tx_hash,
+        }
+        if fmt == "json":
+            click.echo(json.dumps(out))
+        else:
+            emit([out], "table")
+
+    return command
+
+
+etf.command("create", help="An authorized participant creates UNITS of FUND, paying cash at the latest NAV.")(
+    _flow_command("create")
+)
+etf.command("redeem", help="An authorized participant redeems UNITS of FUND for cash at the latest NAV.")(
+    _flow_command("redeem")
+)
+
+
 # ---------------------------------------------------------------------- secondary trades
 
 
@@ -353,7 +425,7 @@ def schedule(termsheet, fmt):
 @click.option("--seller", required=True, help="Seller's investor id.")
 @click.option("--buyer", required=True, help="Buyer's investor id.")
 @click.option("--quantity", required=True, type=int, help="Tokens (bonds: denominations).")
-@click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or per unit (funds).")
+@click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or price per unit (funds).")
 @click.option("--trade-date", type=click.DateTime(["%Y-%m-%d"]), help="Default: today on the chain's clock (Hong Kong).")
 @click.option("--settlement-date", type=click.DateTime(["%Y-%m-%d"]), help="Default: trade date + 2 business days.")
 @click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
@@ -362,7 +434,10 @@ def schedule(termsheet, fmt):
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):
-    """Capture a trade of ISIN and print its settlement instruction (cash includes accrued interest)."""
+    """Capture a trade of ISIN (or a fund code) and print its settlement instruction.
+
+    Bonds: --price is clean, per 100 of principal; the cash adds accrued interest. Funds: --price is per unit.
+    """
     value = parse_amount(price, "--price")
     wallets = [address_arg(w, f"--{who}-wallet") if w else None for w, who in ((seller_wallet, "seller"), (buyer_wallet, "buyer"))]
     row = trading.capture_trade(
@@ -455,7 +530,10 @@ def register_holders(opts, isin, as_of_block, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
     block, rows = views.holders(opts.context().register, isin.upper(), as_of_block)
     emit(
-        [{"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": str(h.principal)} for h in rows],
+        [
+            {"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)}
+            for h in rows
+        ],
         fmt,
         title=f"{isin.upper()} holders as of block {block}",
     )
@@ -482,6 +560,32 @@ def register_transfers(opts, isin, fmt):
         for t in views.transfers(opts.context().register, isin.upper())
     ]
     emit(rows, fmt)
+
+
+@register.command("instruments")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_instruments(opts, fmt):
+    """Every bond and fund in the register, with its units outstanding at the indexed block."""
+    emit(views.instruments(opts.context().register), fmt)
+
+
+@register.command("nav")
+@click.argument("fund")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_nav(opts, fund, fmt):
+    """FUND's NAV history, as published on chain."""
+    emit(etf_ops.nav_history(opts.context(), fund.upper()), fmt)
+
+
+@register.command("flows")
+@click.argument("fund")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_flows(opts, fund, fmt):
+    """FUND's creations and redemptions by authorized participants."""
+    emit(etf_ops.flows(opts.context(), fund.upper()), fmt)
 
 
 @register.command("settlements")

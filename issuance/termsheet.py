@@ -18,7 +18,7 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ledger.errors import InputError
-from ledger.money import to_minor
+from ledger.money import nav_to_e6, to_minor
 
 DAY_COUNTS = ("ACT/365F", "ACT/360", "30/360", "ACT/ACT")
 #: ERC-7092 dayCountBasis: 0 ACT/ACT, 1 30/360, 2 ACT/360, 3 ACT/365, 4 30/365
@@ -146,6 +146,41 @@ class TermSheet(Strict):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
+class Etf(Strict):
+    fund_code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9.\-]{1,19}$")
+    name: str = Field(min_length=1, max_length=100)
+    currency: Currency
+    creation_unit: int = Field(gt=0)  # units per creation unit
+    nav_max_age: int = Field(gt=0, le=31 * 86_400)  # seconds a published NAV stays usable
+    initial_nav: Decimal = Field(gt=0)  # per unit, currency units
+    # Additions (optional): the token symbol and the fund manager's name.
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,11}$")
+    manager: str = Field(default="the fund manager", min_length=1)
+
+    @model_validator(mode="after")
+    def _nav_precision(self) -> "Etf":
+        try:
+            nav_to_e6(self.initial_nav, self.currency, "initial_nav")
+        except InputError as exc:
+            raise _field_error("initial_nav", str(exc).split(": ", 1)[1]) from None
+        return self
+
+    @property
+    def token_symbol(self) -> str:
+        return self.symbol or "ETF" + "".join(c for c in self.fund_code if c.isalnum())[:8]
+
+
+class EtfTermSheet(Strict):
+    etf: Etf
+    restrictions: Restrictions = Restrictions()
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
 class _FieldError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
@@ -173,21 +208,37 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{'.'.join(loc).replace('.[', '[')}: {message}"
 
 
-def parse_termsheet(text: str, source: str = "termsheet") -> TermSheet:
+def _parse(text: str, source: str, model):
     try:
         raw = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return TermSheet.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{source}: {describe_validation_error(exc)}") from None
 
 
-def load_termsheet(path: str | Path) -> TermSheet:
-    path = Path(path)
+def _read(path: str | Path) -> str:
     try:
-        text = path.read_text()
+        return Path(path).read_text()
     except OSError as exc:
         raise InputError(f"{path}: cannot read term sheet: {exc.strerror}") from None
-    return parse_termsheet(text, path.name)
+
+
+def parse_termsheet(text: str, source: str = "termsheet") -> TermSheet:
+    return _parse(text, source, TermSheet)
+
+
+def load_termsheet(path: str | Path) -> TermSheet:
+    """A bond term sheet ([bond], [green], [restrictions])."""
+    return parse_termsheet(_read(path), Path(path).name)
+
+
+def parse_etf_termsheet(text: str, source: str = "termsheet") -> EtfTermSheet:
+    return _parse(text, source, EtfTermSheet)
+
+
+def load_etf_termsheet(path: str | Path) -> EtfTermSheet:
+    """An ETF term sheet ([etf], [restrictions])."""
+    return parse_etf_termsheet(_read(path), Path(path).name)

@@ -130,16 +130,20 @@ def capture_trade(
         raise InputError(f"--price: {price} must be positive")
     if seller_id == buyer_id:
         raise InputError(f"--buyer: {buyer_id} is also the seller")
-    ts = TermSheet.model_validate_json(inst.termsheet)
     trade_date = trade_date or chain_date(ctx)
-    cal = calendar(ts.bond.calendar)
+    ts = TermSheet.model_validate_json(inst.termsheet) if inst.kind == "bond" else None
+    cal = calendar(ts.bond.calendar if ts else "HK")
     if settlement_date is None:
         settlement_date = _py(cal.advance(_ql(trade_date), SETTLEMENT_DAYS, ql.Days))
     if settlement_date < trade_date:
         raise InputError(f"--settlement-date: {settlement_date} is before the trade date {trade_date}")
     if expiry_days < 1:
         raise InputError(f"--expiry-days: {expiry_days} must be at least 1")
-    cash, accrued = cash_for(ts, quantity, price, settlement_date)
+    if ts:  # bonds: a clean price per 100 of principal, plus accrued interest
+        cash, accrued = cash_for(ts, quantity, price, settlement_date)
+    else:  # fund units: a price per unit
+        cash = int((price * quantity).scaleb(minor_exponent(inst.currency)).to_integral_value(ROUND_HALF_UP))
+        accrued = 0
 
     with ctx.register.session() as s:
         seller_wallets = _wallets_of(s, seller_id)
@@ -150,7 +154,7 @@ def capture_trade(
         seller = _pick_wallet(candidates, seller_wallet, "seller", seller_id)
         buyer = _pick_wallet(_wallets_of(s, buyer_id), buyer_wallet, "buyer", buyer_id)
         last_nonce = s.exec(select(func.max(models.Instruction.nonce))).one()
-    token = ctx.chain.contract("BondToken", inst.address)
+    token = ctx.chain.contract("BondToken" if inst.kind == "bond" else "FundToken", inst.address)
     ok, reason = token.functions.canTransfer(seller, buyer, quantity).call()
     if not ok:
         raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")

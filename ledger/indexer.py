@@ -31,7 +31,13 @@ CHUNK_BLOCKS = 5_000
 HONG_KONG = timezone(timedelta(hours=8), "HKT")
 
 #: contract kind -> the artifact whose ABI decodes its events
-KIND_ARTIFACT = {"registry": "InvestorRegistry", "dvp": "DvPSettlement", "cash": "CashToken", "bond": "BondToken"}
+KIND_ARTIFACT = {
+    "registry": "InvestorRegistry",
+    "dvp": "DvPSettlement",
+    "cash": "CashToken",
+    "bond": "BondToken",
+    "fund": "FundToken",
+}
 
 
 @dataclass
@@ -128,15 +134,20 @@ def _bytes2_text(hex_value: str) -> str:
 
 
 SETTLEMENT_EVENTS = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled", "SettlementFailed": "failed"}
+FUND_FLOW_EVENTS = {"CreationSettled": "creation", "RedemptionSettled": "redemption"}
 
 
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
     """Writes decoded logs (in chain order) to the register's tables."""
-    transfers, registrations, issuances, settlements, others = [], [], [], [], []
+    transfers, registrations, issuances, settlements, flows, navs, others = [], [], [], [], [], [], []
     for log in logs:
         a, proof = log.args, log.proof
         if log.event in SETTLEMENT_EVENTS:
             settlements.append(log)
+        elif log.event in FUND_FLOW_EVENTS:
+            flows.append(log)
+        elif log.event == "NavPublished":
+            navs.append({**proof, "fund": log.contract, "nav_e6": a["navPerUnit"], "published_at": a["timestamp"]})
         elif log.event == "Transfer":
             transfers.append({**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]})
         elif log.kind == "registry" and log.event in ("InvestorUpdated", "InvestorRemoved", "WalletAdded", "WalletRemoved"):
@@ -160,12 +171,60 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
         (models.Transfer, transfers),
         (models.Registration, registrations),
         (models.Issuance, issuances),
+        (models.NavRecord, navs),
         (models.TokenEvent, others),
     ):
         if rows:
             session.execute(insert(model.__table__), rows)
     if settlements:
         _apply_settlements(session, settlements)
+    if flows:
+        _apply_fund_flows(session, flows)
+
+
+def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
+    """Creations and redemptions, each with its duty assessment (the market-maker waiver)."""
+    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
+    currencies = {c.address: c.label for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash"))}
+    rows, duties = [], []
+    for log in logs:
+        a, proof, kind = log.args, log.proof, FUND_FLOW_EVENTS[log.event]
+        rows.append(
+            {
+                **proof,
+                "kind": kind,
+                "fund": a["fund"],
+                "participant": a["participant"],
+                "creation_units": a["creationUnits"],
+                "units": a["units"],
+                "cash_token": a["cashToken"],
+                "cash_amount": a["cashAmount"],
+                "nav_e6": a["navPerUnit"],
+            }
+        )
+        currency = currencies.get(a["cashToken"], "?")
+        traded = _hk_date(proof["block_timestamp"])
+        assessment = stampduty.assess("etf_creation_redemption", a["cashAmount"], traded, 10 ** CURRENCIES.get(currency, 2))
+        fund = instruments.get(a["fund"])
+        duties.append(
+            {
+                **proof,
+                "instruction_id": f"{kind}:{proof['tx_hash']}:{proof['log_index']}",
+                "isin": fund.isin if fund else None,
+                "instrument_class": assessment.instrument_class,
+                "treatment": assessment.treatment,
+                "currency": currency,
+                "consideration": assessment.consideration,
+                "duty_without_relief": assessment.duty_without_relief,
+                "duty_buyer": assessment.duty_buyer,
+                "duty_seller": assessment.duty_seller,
+                "basis": assessment.basis,
+                "rule_version": assessment.rule_version,
+                "trade_date": traded,
+            }
+        )
+    session.execute(insert(models.FundFlow.__table__), rows)
+    session.execute(insert(models.DutyAssessment.__table__), duties)
 
 
 def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:

@@ -121,18 +121,21 @@ class AuditLog(SQLModel, table=True):
 
 
 class Instrument(SQLModel, table=True):
+    """A bond (keyed by its ISIN) or a fund (keyed by its fund code), with its term sheet."""
+
     __tablename__ = "instruments"
-    isin: str = Field(primary_key=True)
-    kind: str  # bond
+    isin: str = Field(primary_key=True)  # the ISIN of a bond, the fund code of a fund
+    kind: str  # bond | fund
     name: str
     symbol: str
     issuer: str
     currency: str
     address: str = Field(unique=True)
-    denomination: int = Field(sa_column=Column(BigInteger, nullable=False))  # minor units
-    issue_size: int = Field(sa_column=Column(BigInteger, nullable=False))  # minor units
-    issue_date: date
-    maturity_date: date
+    denomination: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # bonds: minor units
+    issue_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # bonds: minor units
+    issue_date: date | None = None
+    maturity_date: date | None = None
+    creation_unit: int | None = None  # funds: units per creation unit
     termsheet: str = Field(sa_column=Column(Text, nullable=False))  # the validated term sheet, JSON
     termsheet_sha256: str
     created_at: datetime = Field(default_factory=utcnow)
@@ -297,3 +300,34 @@ class DutyAssessment(ChainProof, table=True):
     basis: str = Field(sa_column=Column(Text, nullable=False))
     rule_version: str
     trade_date: date
+
+
+# ---------------------------------------------------------------------- funds
+
+
+class NavRecord(ChainProof, table=True):
+    """Every NAV a fund manager published."""
+
+    __tablename__ = "nav_history"
+    __table_args__ = _proof_constraint("nav_history")
+    id: int | None = Field(default=None, primary_key=True)
+    fund: str = Field(index=True)  # the fund token's address
+    nav_e6: int = _amount()  # NAV per unit, cash base units x 10^6
+    published_at: int
+
+
+class FundFlow(ChainProof, table=True):
+    """A creation or a redemption of fund units by an authorized participant, settled DvP."""
+
+    __tablename__ = "fund_flows"
+    __table_args__ = _proof_constraint("fund_flows")
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # creation | redemption
+    fund: str = Field(index=True)
+    participant: str
+    creation_units: int
+    units: int = _amount()
+    cash_token: str
+    cash_amount: int = _amount()
+    nav_e6: int = _amount()
+

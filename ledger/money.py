@@ -41,3 +41,20 @@ def from_minor(minor: int, currency: str) -> Decimal:
     """Minor units -> currency units, with exactly the currency's decimal places."""
     exponent = minor_exponent(currency)
     return Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+#: A fund's NAV per unit is kept in base units of its cash token times this (FundToken.NAV_SCALE).
+NAV_SCALE = 10**6
+
+
+def nav_to_e6(nav: Decimal, currency: str, field: str = "NAV") -> int:
+    """NAV per unit in currency units -> cash base units x NAV_SCALE; refuses finer precision."""
+    scaled = nav.scaleb(minor_exponent(currency)) * NAV_SCALE
+    if scaled != scaled.to_integral_value():
+        raise InputError(f"{field}: {nav} {currency} has more than {minor_exponent(currency) + 6} decimal places")
+    return int(scaled)
+
+
+def nav_from_e6(nav_e6: int, currency: str) -> Decimal:
+    return (Decimal(nav_e6) / NAV_SCALE).scaleb(-minor_exponent(currency)).normalize()
+

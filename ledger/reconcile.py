@@ -21,7 +21,7 @@ from ledger.views import ZERO_ADDRESS, as_of, balances
 
 @dataclass
 class Break:
-    kind: str  # balance | supply | issuance
+    kind: str  # balance | supply | issuance | nav
     subject: str  # a wallet, the instrument, an allocation id
     register: int | None
     chain: int | None
@@ -45,7 +45,7 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     inst = register.instrument(isin)
     check_checkpoint(register, chain)
     block = as_of(register, None)
-    token = chain.contract("BondToken", inst.address)
+    token = chain.contract("BondToken" if inst.kind == "bond" else "FundToken", inst.address)
     t = models.Transfer
     with register.session() as s:
         reg = balances(s, inst.address, block)
@@ -67,12 +67,27 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
             result.breaks.append(Break("balance", w, reg.get(w, 0), on_chain[w]))
     if result.supply_register != supply_chain:
         result.breaks.append(Break("supply", isin, result.supply_register, supply_chain))
+    if inst.kind == "fund":
+        _check_nav(register, chain, inst, token, block, result)
     minted = _chain_mints(chain, inst.address, sorted({row.tx_hash for row in issuances}))
     for row in issuances:
         on_chain = minted.get((row.tx_hash, row.investor))
         if on_chain != row.quantity:
             result.breaks.append(Break("issuance", row.allocation_id, row.quantity, on_chain))
     return result
+
+
+def _check_nav(register: Register, chain: Chain, inst, token, block: int, result: "Reconciliation") -> None:
+    """A fund's latest NAV in the register must be the one on chain at the indexed block."""
+    n = models.NavRecord
+    with register.session() as s:
+        last = s.exec(
+            select(n).where(n.fund == inst.address, n.block_number <= block).order_by(n.block_number.desc(), n.log_index.desc()).limit(1)
+        ).first()
+    on_chain, _ = token.functions.nav().call(block_identifier=block)
+    registered = last.nav_e6 if last else None
+    if registered != on_chain:
+        result.breaks.append(Break("nav", inst.isin, registered, on_chain))
 
 
 _TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()

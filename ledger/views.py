@@ -24,7 +24,7 @@ class Holder:
     investor_id: str | None
     wallet: str
     quantity: int
-    principal: Decimal
+    principal: Decimal | None  # bonds: quantity x denomination; funds: None (see the NAV)
 
 
 def as_of(register: Register, block: int | None) -> int:
@@ -84,7 +84,7 @@ def holders(register: Register, isin: str, as_of_block: int | None = None) -> tu
         bal = balances(s, inst.address, block)
         ids = investor_ids_at(s, list(bal), block)
     rows = [
-        Holder(ids[w], w, q, from_minor(q * inst.denomination, inst.currency))
+        Holder(ids[w], w, q, from_minor(q * inst.denomination, inst.currency) if inst.denomination else None)
         for w, q in sorted(bal.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return block, rows
@@ -129,3 +129,28 @@ def stamp_duty(register: Register, date_from: date | None = None, date_to: date 
         }
         for r in rows
     ]
+
+
+def instruments(register: Register) -> list[dict]:
+    """Every instrument with its units outstanding at the indexed block."""
+    block = register.indexed_block()
+    with register.session() as s:
+        rows = s.exec(select(models.Instrument).order_by(models.Instrument.kind, models.Instrument.isin)).all()
+        out = []
+        for inst in rows:
+            outstanding = sum(balances(s, inst.address, block).values()) if block >= 0 else 0
+            out.append(
+                {
+                    "isin": inst.isin,
+                    "kind": inst.kind,
+                    "name": inst.name,
+                    "symbol": inst.symbol,
+                    "currency": inst.currency,
+                    "address": inst.address,
+                    "outstanding": outstanding,
+                    "issuer": inst.issuer,
+                    "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
+                }
+            )
+    return out
+
