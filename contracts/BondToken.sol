@@ -10,7 +10,9 @@ import {IERC7092, IERC7092ESG} from "./interfaces/IERC7092.sol";
  * @title BondToken
  * @notice A permissioned bond: ERC-20 with 0 decimals where one token is one minimum
  * denomination, plus the ERC-7092 interface. Green bonds carry their framework document and
- * use-of-proceeds categories on chain.
+ * use-of-proceeds categories on chain. Its life: coupon record dates are record-date snapshots
+ * a paying agent pays on; from maturity (or an early call) it closes to transfers and mints, and
+ * the paying agent redeems it, burning what it pays.
  * @dev Units. ERC-20 functions (`transfer`, `balanceOf`, `totalSupply`, `approve`, `allowance`)
  * count tokens. ERC-7092 functions (`principalOf`, `transfer`/`transferFrom` with data,
  * `decreaseAllowance` and the batch functions) take principal in base units of the currency
@@ -62,6 +64,14 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
     error InvalidDayCountBasis(uint8 dayCountBasis);
     error PrincipalNotMultipleOfDenomination(uint256 principal);
     error AllowanceBelowDecrease(address spender, uint256 allowance, uint256 decrease);
+    error NotFullyRedeemed(uint256 outstanding);
+
+    /// @notice Redemption began: `early` when the issuer called the bond before maturity.
+    event RedemptionStarted(bool early);
+    /// @notice Every token has been redeemed and burned.
+    event BondRedeemed();
+
+    bool private _redeemed;
 
     constructor(TokenConfig memory cfg, BondTerms memory terms, GreenTerms memory green) SecurityToken(cfg) {
         if (terms.denomination == 0) revert InvalidDenomination();
@@ -272,6 +282,30 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
         return true;
     }
 
+    // ------------------------------------------------------------------ redemption
+
+    /// @notice Closes the bond to transfers and mints for redemption (at maturity, or early on a call).
+    function startRedemption() external onlyRole(PAYING_AGENT_ROLE) {
+        if (!closed()) {
+            _close();
+            emit RedemptionStarted(block.timestamp < _maturityDate);
+        }
+    }
+
+    /// @notice Marks the bond redeemed once no token is left.
+    function markRedeemed() external onlyRole(PAYING_AGENT_ROLE) {
+        if (totalSupply() != 0) revert NotFullyRedeemed(totalSupply());
+        if (!_redeemed) {
+            _redeemed = true;
+            emit BondRedeemed();
+        }
+    }
+
+    /// @notice Whether every token has been redeemed.
+    function isRedeemed() external view returns (bool) {
+        return _redeemed;
+    }
+
     /// @inheritdoc SecurityToken
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
         return interfaceId == type(IERC7092).interfaceId || interfaceId == type(IERC7092ESG).interfaceId
@@ -280,11 +314,12 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Minting stops at maturity and never takes supply past the issue volume.
-    function _checkInstrument(address from, address, uint256 value) internal view override returns (uint8) {
-        if (from == address(0)) {
-            if (block.timestamp >= _maturityDate) return TransferReason.INSTRUMENT_CLOSED;
-            if ((totalSupply() + value) * _denomination > _issueVolume) return TransferReason.SUPPLY_CAP_EXCEEDED;
+    /// @dev From maturity, or once redemption starts, nothing moves but burns; minting never takes
+    /// supply past the issue volume.
+    function _checkInstrument(address from, address to, uint256 value) internal view override returns (uint8) {
+        if (to != address(0) && (block.timestamp >= _maturityDate || closed())) return TransferReason.INSTRUMENT_CLOSED;
+        if (from == address(0) && (totalSupply() + value) * _denomination > _issueVolume) {
+            return TransferReason.SUPPLY_CAP_EXCEEDED;
         }
         return TransferReason.OK;
     }

@@ -23,7 +23,7 @@ contract InvestorRegistry is IInvestorRegistry, AccessControl, Multicall {
     /// @notice Upper bound on wallets per investor, which bounds the refresh loop.
     uint256 public constant MAX_WALLETS_PER_INVESTOR = 16;
 
-    uint8 private constant _MAX_CATEGORY = 15;
+    uint8 private constant _MAX_CATEGORY = 7; // tokens allow categories as a one-byte mask
 
     struct Investor {
         bytes2 country;
@@ -58,7 +58,7 @@ contract InvestorRegistry is IInvestorRegistry, AccessControl, Multicall {
      * @notice Registers an investor, or updates its record; its wallets follow.
      * @param investorId keccak256 of the investor's register id.
      * @param country ISO 3166-1 alpha-2 code in upper case.
-     * @param category Investor category (1..15), see {IInvestorRegistry}.
+     * @param category Investor category (1..7), see {IInvestorRegistry}.
      * @param kycExpiry Unix seconds from which the investor's KYC is no longer valid.
      */
     function setInvestor(bytes32 investorId, bytes2 country, uint8 category, uint40 kycExpiry)

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {IInvestorRegistry, EligibilityWord} from "./interfaces/IInvestorRegistry.sol";
 import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
 
@@ -16,9 +17,17 @@ import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
  * registry call per transfer returning both parties' packed records, the instrument's
  * configuration packed into the slot Pausable already uses, and frozen-wallet lookups skipped
  * while no wallet of this token is frozen.
+ *
+ * Record dates: a token may carry a schedule of record times (a bond's coupon record dates).
+ * When one passes, a snapshot opens by itself (on the next balance change, or on
+ * {openDueSnapshots}); from then on the first change of each balance records what it was, so
+ * {balanceOfAt} answers the holding at the record time however the token moves afterwards. A
+ * paying agent closes a snapshot once it has paid on it; while none is open, transfers pay
+ * nothing for the feature.
  */
 abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausable {
     using EligibilityWord for uint256;
+    using Checkpoints for Checkpoints.Trace208;
 
     /// @notice Transfer agent: freeze, forced transfer, wallet recovery, pause.
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
@@ -28,6 +37,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     bytes32 public constant BURNER_ROLE = keccak256("BURNER_ROLE");
     /// @notice A settlement venue that moves holders' tokens on their signed instruction.
     bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+    /// @notice A paying agent: closes record-date snapshots it has paid on; redeems.
+    bytes32 public constant PAYING_AGENT_ROLE = keccak256("PAYING_AGENT_ROLE");
 
     /// @notice Everything a token is configured with at deployment.
     struct TokenConfig {
@@ -38,15 +49,26 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         address currency; // the cash token
         address treasury; // the issuer's or fund's cash account
         address settlement; // a DvP venue: minter and settlement roles; zero for none
-        uint16 categoryMask; // bit c set = investor category c may receive
+        address payingAgent; // paying agent and burner roles; zero for none
+        uint8 categoryMask; // bit c set = investor category c (1..7) may receive
         bytes2[] allowedJurisdictions; // empty = any country
+        uint64[] recordTimes; // ascending unix times whose holdings are snapshotted; may be empty
     }
 
-    // These four pack into the slot of Pausable's `_paused`, so the hot path reads one slot.
+    // These pack into the slot of Pausable's `_paused`, so the hot path reads one slot.
     IInvestorRegistry private _registry;
-    uint16 private _categoryMask;
+    uint8 private _categoryMask;
     bool private _jurisdictionsRestricted;
-    uint32 private _frozenCount;
+    uint16 private _frozenCount;
+    uint40 private _nextRecordTime; // type(uint40).max when no record time is ahead
+    uint8 private _openSnapshots;
+    bool private _closed; // no more transfers or mints (e.g. a bond being redeemed)
+
+    uint64[] private _recordTimes;
+    uint256 private _snapshotCount; // snapshots opened: snapshot k is record time k - 1
+    mapping(uint256 snapshotId => bool) private _snapshotClosed;
+    mapping(address account => Checkpoints.Trace208) private _balanceCheckpoints;
+    Checkpoints.Trace208 private _supplyCheckpoints;
 
     address private immutable _currency;
     address private _treasury;
@@ -69,7 +91,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     /// @notice The investor registry consulted by the hook changed.
     event RegistryUpdated(address indexed registry);
     /// @notice The set of investor categories that may receive changed.
-    event CategoryMaskUpdated(uint16 categoryMask);
+    event CategoryMaskUpdated(uint8 categoryMask);
     /// @notice Whether receivers' countries are restricted changed.
     event JurisdictionRestrictionUpdated(bool restricted);
     /// @notice A country was allowed or disallowed.
@@ -86,12 +108,20 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     event DocumentUpdated(bytes32 indexed _name, string _uri, bytes32 _documentHash);
     /// @notice A document was removed (ERC-1643).
     event DocumentRemoved(bytes32 indexed _name, string _uri, bytes32 _documentHash);
+    /// @notice A record time passed: holdings as of `recordTime` are kept as snapshot `snapshotId`.
+    event SnapshotOpened(uint256 indexed snapshotId, uint256 recordTime);
+    /// @notice A paying agent has paid on a snapshot and released it.
+    event SnapshotClosed(uint256 indexed snapshotId);
+    /// @notice The instrument closed: no more transfers or mints (burns only).
+    event InstrumentClosed();
 
     error ZeroAddress();
     error InvalidCountry(bytes2 country);
     error NotSameInvestor(address lostWallet, address newWallet);
     error DocumentNotFound(bytes32 name);
     error LengthMismatch();
+    error RecordTimesNotAscending();
+    error SnapshotNotOpen(uint256 snapshotId);
 
     constructor(TokenConfig memory cfg) ERC20(cfg.name, cfg.symbol) {
         if (cfg.admin == address(0) || address(cfg.registry) == address(0) || cfg.currency == address(0)) {
@@ -105,6 +135,15 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
             _grantRole(MINTER_ROLE, cfg.settlement);
             _grantRole(SETTLEMENT_ROLE, cfg.settlement);
         }
+        if (cfg.payingAgent != address(0)) {
+            _grantRole(PAYING_AGENT_ROLE, cfg.payingAgent);
+            _grantRole(BURNER_ROLE, cfg.payingAgent);
+        }
+        for (uint256 i = 1; i < cfg.recordTimes.length; ++i) {
+            if (cfg.recordTimes[i] <= cfg.recordTimes[i - 1]) revert RecordTimesNotAscending();
+        }
+        _recordTimes = cfg.recordTimes;
+        _nextRecordTime = cfg.recordTimes.length > 0 ? uint40(cfg.recordTimes[0]) : type(uint40).max;
         _currency = cfg.currency;
         _setRegistry(cfg.registry);
         _setTreasury(cfg.treasury == address(0) ? cfg.admin : cfg.treasury);
@@ -121,6 +160,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     function _update(address from, address to, uint256 value) internal virtual override {
         uint8 reason = _agentAction ? _checkAgentMove(to) : _check(from, to, value);
         if (reason != TransferReason.OK) revert TransferRestricted(from, to, value, reason);
+        if (block.timestamp >= _nextRecordTime) _openDueSnapshots();
+        if (_openSnapshots != 0) _recordBeforeChange(from, to);
         super._update(from, to, value);
     }
 
@@ -154,7 +195,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         if (expiry == 0) return TransferReason.RECEIVER_NOT_REGISTERED;
         if (expiry <= block.timestamp) return TransferReason.RECEIVER_KYC_EXPIRED;
         if (anyFrozen && _frozen[to]) return TransferReason.RECEIVER_FROZEN;
-        if (_categoryMask & (uint16(1) << r.category()) == 0) return TransferReason.CATEGORY_NOT_ALLOWED;
+        uint8 category = r.category();
+        if (category > 7 || _categoryMask & (uint8(1) << category) == 0) return TransferReason.CATEGORY_NOT_ALLOWED;
         if (_jurisdictionsRestricted && !_jurisdictionAllowed[r.country()]) {
             return TransferReason.JURISDICTION_NOT_ALLOWED;
         }
@@ -235,6 +277,54 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         emit WalletRecovered(lostWallet, newWallet, investorId);
     }
 
+    // ------------------------------------------------------------------ record-date snapshots
+
+    /// @notice Opens the snapshots of every record time that has passed (anyone may; idempotent).
+    function openDueSnapshots() external {
+        if (block.timestamp >= _nextRecordTime) _openDueSnapshots();
+    }
+
+    /// @notice Releases a snapshot the paying agent has paid on: it answers no more queries.
+    function closeSnapshot(uint256 snapshotId) external onlyRole(PAYING_AGENT_ROLE) {
+        if (snapshotId == 0 || snapshotId > _snapshotCount || _snapshotClosed[snapshotId]) {
+            revert SnapshotNotOpen(snapshotId);
+        }
+        _snapshotClosed[snapshotId] = true;
+        --_openSnapshots;
+        emit SnapshotClosed(snapshotId);
+    }
+
+    /// @notice `account`'s balance at the record time of snapshot `snapshotId` (open, or due).
+    function balanceOfAt(address account, uint256 snapshotId) external view returns (uint256) {
+        _requireQueryable(snapshotId);
+        (bool found, uint256 value) = _lookup(_balanceCheckpoints[account], snapshotId);
+        return found ? value : balanceOf(account);
+    }
+
+    /// @notice The total supply at the record time of snapshot `snapshotId` (open, or due).
+    function totalSupplyAt(uint256 snapshotId) external view returns (uint256) {
+        _requireQueryable(snapshotId);
+        (bool found, uint256 value) = _lookup(_supplyCheckpoints, snapshotId);
+        return found ? value : totalSupply();
+    }
+
+    /// @notice The record times, in order: snapshot k is record time k - 1.
+    function recordTimes() external view returns (uint64[] memory) {
+        return _recordTimes;
+    }
+
+    /// @notice How many snapshots have opened.
+    function snapshotCount() external view returns (uint256) {
+        return _snapshotCount;
+    }
+
+    /// @notice Whether snapshot `snapshotId` answers queries: its record time has passed and no
+    /// paying agent has closed it.
+    function isSnapshotOpen(uint256 snapshotId) public view returns (bool) {
+        return snapshotId != 0 && snapshotId <= _recordTimes.length && block.timestamp >= _recordTimes[snapshotId - 1]
+            && !_snapshotClosed[snapshotId];
+    }
+
     // ------------------------------------------------------------------ configuration
 
     /// @notice Points the hook at another investor registry.
@@ -244,7 +334,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     /// @notice Sets which investor categories may receive (bit c = category c).
-    function setCategoryMask(uint16 mask) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setCategoryMask(uint8 mask) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setCategoryMask(mask);
     }
 
@@ -321,7 +411,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     /// @notice Which investor categories may receive (bit c = category c).
-    function categoryMask() external view returns (uint16) {
+    function categoryMask() external view returns (uint8) {
         return _categoryMask;
     }
 
@@ -335,6 +425,11 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         return _jurisdictionAllowed[country];
     }
 
+    /// @notice Whether the instrument has closed to transfers and mints.
+    function closed() public view returns (bool) {
+        return _closed;
+    }
+
     /// @notice Whether `wallet` is frozen (ERC-3643 name).
     function isFrozen(address wallet) external view returns (bool) {
         return _frozen[wallet];
@@ -346,6 +441,48 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev Closes the instrument to transfers and mints for good (a bond's redemption).
+    function _close() internal {
+        _closed = true;
+        emit InstrumentClosed();
+    }
+
+    function _openDueSnapshots() private {
+        uint256 count = _snapshotCount;
+        uint256 n = _recordTimes.length;
+        while (count < n && block.timestamp >= _recordTimes[count]) {
+            ++count;
+            ++_openSnapshots;
+            emit SnapshotOpened(count, _recordTimes[count - 1]);
+        }
+        _snapshotCount = count;
+        _nextRecordTime = count < n ? uint40(_recordTimes[count]) : type(uint40).max;
+    }
+
+    /// @dev Keeps a balance (and the supply) as it was before its first change since the latest snapshot.
+    function _recordBeforeChange(address from, address to) private {
+        uint48 current = uint48(_snapshotCount);
+        if (from != address(0)) _record(_balanceCheckpoints[from], current, balanceOf(from));
+        if (to != address(0)) _record(_balanceCheckpoints[to], current, balanceOf(to));
+        if (from == address(0) || to == address(0)) _record(_supplyCheckpoints, current, totalSupply());
+    }
+
+    function _record(Checkpoints.Trace208 storage trace, uint48 current, uint256 value) private {
+        (bool exists, uint48 last,) = trace.latestCheckpoint();
+        if (!exists || last < current) trace.push(current, uint208(value));
+    }
+
+    /// @dev The first value recorded at or after `snapshotId`: what the balance was at its record time.
+    function _lookup(Checkpoints.Trace208 storage trace, uint256 snapshotId) private view returns (bool, uint256) {
+        (bool exists, uint48 last,) = trace.latestCheckpoint();
+        if (!exists || last < snapshotId) return (false, 0);
+        return (true, trace.lowerLookup(uint48(snapshotId)));
+    }
+
+    function _requireQueryable(uint256 snapshotId) private view {
+        if (!isSnapshotOpen(snapshotId)) revert SnapshotNotOpen(snapshotId);
+    }
 
     function _setDocument(bytes32 name_, string memory uri, bytes32 documentHash) internal {
         if (_documents[name_].timestamp == 0) _documentNames.push(name_);
@@ -371,7 +508,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         emit TreasuryUpdated(treasury_);
     }
 
-    function _setCategoryMask(uint16 mask) private {
+    function _setCategoryMask(uint8 mask) private {
         _categoryMask = mask;
         emit CategoryMaskUpdated(mask);
     }

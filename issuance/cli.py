@@ -29,6 +29,8 @@ from issuance.investors import import_investors
 from issuance.issue import issue_bond
 from issuance.schedule import coupon_schedule
 from issuance import etf as etf_ops
+from issuance import green as green_ops
+from issuance import lifecycle
 from issuance import trading
 from issuance.termsheet import load_etf_termsheet, load_termsheet
 from ledger import devnet as devnet_ops
@@ -351,6 +353,95 @@ def schedule(termsheet, fmt):
     emit(rows, fmt)
 
 
+# ---------------------------------------------------------------------- bond lifecycle
+
+
+def _run_out(run) -> dict:
+    return {
+        "isin": run.isin,
+        "kind": run.kind,
+        "coupon": run.coupon_id or None,
+        "payment_date": run.payment_date.isoformat() if run.payment_date else None,
+        "holders_paid": run.holders_paid,
+        "paid": str(run.paid),
+        "total_paid": str(run.total_paid),
+        "complete": run.complete,
+        "residue": str(run.residue),
+        "currency": run.currency,
+    }
+
+
+@cli.group()
+def coupon():
+    """Coupons: paid on chain to the holders of record."""
+
+
+@coupon.command("pay")
+@click.argument("isin")
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="The coupon paying on this date (default: the earliest due and unpaid).")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def coupon_pay(opts, isin, on, fmt):
+    """Pay one coupon of ISIN to its holders of record, in batches; safe to re-run."""
+    with Progress("paying") as progress:
+        run = lifecycle.pay_coupon(opts.context(), isin.upper(), on.date() if on else None, progress)
+    out = _run_out(run)
+    click.echo(json.dumps(out) if fmt == "json" else tabulate([out], headers="keys", disable_numparse=True))
+
+
+@cli.command()
+@click.argument("isin")
+@click.option("--call", is_flag=True, help="Redeem before maturity on the issuer's call (at the term sheet's call price plus accrued interest).")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def redeem(opts, isin, call, fmt):
+    """Redeem ISIN: pay every holder its principal and burn its bonds; mark the bond redeemed."""
+    with Progress("redeeming") as progress:
+        run = lifecycle.redeem(opts.context(), isin.upper(), call, progress)
+    out = _run_out(run)
+    click.echo(json.dumps(out) if fmt == "json" else tabulate([out], headers="keys", disable_numparse=True))
+
+
+@cli.group()
+def green():
+    """Green bond reporting: allocation of proceeds to the framework's categories."""
+
+
+@green.command("allocate")
+@click.argument("isin")
+@click.option("--category", required=True, help="One of the bond's use-of-proceeds categories.")
+@click.option("--amount", required=True, help="Currency units.")
+@click.option("--project", required=True, help="The project funded.")
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Default: the chain's date.")
+@pass_options
+def green_allocate(opts, isin, category, amount, project, on):
+    """Record an allocation of ISIN's proceeds to a project."""
+    value = parse_amount(amount, "--amount")
+    row = green_ops.allocate(opts.context(), isin.upper(), category, value, project, on.date() if on else None)
+    click.echo(f"allocated {value} to {row.project} ({row.category})")
+
+
+@green.command("report")
+@click.argument("isin")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def green_report(opts, isin, fmt):
+    """The allocation report of ISIN (ICMA Green Bond Principles): allocated vs unallocated per category."""
+    report = green_ops.report(opts.context(), isin.upper())
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['isin']} green bond allocation report ({report['currency']})")
+    click.echo(f"framework: {report['framework_uri']} (sha256 {report['framework_sha256']})")
+    emit(report["categories"], "table")
+    click.echo(
+        f"net proceeds {report['net_proceeds']}; allocated {report['allocated']} ({report['allocated_percent']}%); "
+        f"unallocated {report['unallocated']}"
+    )
+    if report["allocations"]:
+        emit(report["allocations"], "table")
+
+
 # ---------------------------------------------------------------------- ETFs
 
 
@@ -586,6 +677,24 @@ def register_nav(opts, fund, fmt):
 def register_flows(opts, fund, fmt):
     """FUND's creations and redemptions by authorized participants."""
     emit(etf_ops.flows(opts.context(), fund.upper()), fmt)
+
+
+@register.command("payments")
+@click.argument("isin")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_payments(opts, isin, fmt):
+    """Every coupon and principal payment of ISIN to each holder, with its proof."""
+    emit(lifecycle.payments(opts.context(), isin.upper()), fmt)
+
+
+@register.command("coupons")
+@click.argument("isin")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_coupons(opts, isin, fmt):
+    """ISIN's coupons: due on the holdings of record vs declared and paid, and the rounding residue."""
+    emit(views.coupons(opts.context().register, isin.upper()), fmt)
 
 
 @register.command("settlements")

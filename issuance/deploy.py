@@ -1,5 +1,5 @@
-"""Deploying the shared contracts: the investor registry, the DvP settlement venue and one
-cash token per currency. Re-running deploys only what this register does not have yet."""
+"""Deploying the shared contracts: the investor registry, the DvP settlement venue, the paying
+agent and one cash token per currency. Re-running deploys only what this register lacks."""
 
 from collections.abc import Callable
 
@@ -21,9 +21,13 @@ def _deploy(ctx: Context, artifact: str, kind: str, label: str, *args) -> str:
 
 
 def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> dict[str, str]:
-    """Registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR): label -> address."""
+    """Registry, DvP settlement, paying agent and cash tokens (HKD, CNH, USD, EUR): label -> address."""
     operator = ctx.signer.address
-    plan = [("InvestorRegistry", "registry", "InvestorRegistry", operator), ("DvPSettlement", "dvp", "DvPSettlement", operator)]
+    plan = [
+        ("InvestorRegistry", "registry", "InvestorRegistry", operator),
+        ("DvPSettlement", "dvp", "DvPSettlement", operator),
+        ("PayingAgent", "paying_agent", "PayingAgent", operator),
+    ]
     plan += [("CashToken", "cash", code, code, f"Tokenized {code}", operator) for code in CURRENCIES]
     deployed = {}
     for artifact, kind, label, *args in plan:

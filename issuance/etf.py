@@ -61,8 +61,10 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         cash,
         operator,  # treasury: the fund's cash account
         dvp.address,
+        "0x" + "00" * 20,  # no paying agent: the fund pays no coupons
         category_mask(ts.restrictions.professional_investors_only),
         [c.encode() for c in ts.restrictions.allowed_jurisdictions],
+        [],  # no record dates
     )
     terms = (etf.fund_code, etf.creation_unit, etf.nav_max_age, nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"))
     contract, receipt = ctx.signer.deploy("FundToken", config, terms, what=f"launch fund {etf.fund_code}")

@@ -27,6 +27,7 @@ from web3 import Web3
 from issuance.context import Context
 from issuance.inputs import AllocationRow
 from issuance.investors import id_hash, registry_contract
+from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger import indexer, models
 from ledger.codes import Reason, category_mask
@@ -141,6 +142,7 @@ def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
     bond, green, registry = ts.bond, ts.green, ctx.register.require_contract("registry").address
     cash = ctx.register.require_contract("cash", bond.currency).address
     dvp = ctx.register.require_contract("dvp").address
+    paying_agent = ctx.register.require_contract("paying_agent").address
     operator = ctx.signer.address
     config = (
         bond.name,
@@ -150,8 +152,11 @@ def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
         cash,
         operator,  # treasury: the issuer's cash account
         dvp,
+        paying_agent,
         category_mask(ts.restrictions.professional_investors_only),
         [c.encode() for c in ts.restrictions.allowed_jurisdictions],
+        # Coupon record dates: the bond keeps its holders of record on chain for each.
+        [record_time(p.record_date) for p in coupon_schedule(bond)],
     )
     terms = (
         bond.isin,
@@ -184,6 +189,19 @@ def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
                 termsheet_sha256=ts.sha256(),
             )
         )
+        for n, period in enumerate(coupon_schedule(bond), start=1):
+            s.add(
+                models.ScheduledCoupon(
+                    isin=bond.isin,
+                    coupon_id=n,
+                    accrual_start=period.accrual_start,
+                    accrual_end=period.accrual_end,
+                    record_date=period.record_date,
+                    record_time=record_time(period.record_date),
+                    payment_date=period.payment_date,
+                    amount_per_denomination=str(period.amount_per_denomination),
+                )
+            )
         indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, receipt)
         ctx.register.audit(s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()})
         s.commit()

@@ -11,7 +11,7 @@ regular period it belongs to, divided by the frequency.
 
 import warnings
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import QuantLib as ql
@@ -29,6 +29,7 @@ class CouponPeriod:
     accrual_end: date
     payment_date: date
     amount_per_denomination: Decimal  # currency units
+    record_date: date  # holders at the end of this day (Hong Kong time) are paid
 
     def as_dict(self) -> dict:
         return {
@@ -36,7 +37,17 @@ class CouponPeriod:
             "accrual_end": self.accrual_end.isoformat(),
             "payment_date": self.payment_date.isoformat(),
             "amount_per_denomination": str(self.amount_per_denomination),
+            "record_date": self.record_date.isoformat(),
         }
+
+
+HONG_KONG_UTC_OFFSET = timedelta(hours=8)
+
+
+def record_time(record_date: date) -> int:
+    """The unix time holdings are fixed for a record date: the end of that day in Hong Kong."""
+    end = datetime.combine(record_date + timedelta(days=1), time(0), tzinfo=timezone(HONG_KONG_UTC_OFFSET))
+    return int(end.timestamp())
 
 
 def _ql(d: date) -> ql.Date:
@@ -109,7 +120,8 @@ def coupon_schedule(bond: Bond) -> list[CouponPeriod]:
         fraction = year_fraction(bond, start, end, regular_start)
         payment = _py(cal.adjust(_ql(end), convention))
         amount = bond.denomination * rate * fraction
-        periods.append(CouponPeriod(start, end, payment, _quantize(amount, bond.currency)))
+        record = _py(cal.advance(_ql(payment), -bond.record_date_offset, ql.Days))
+        periods.append(CouponPeriod(start, end, payment, _quantize(amount, bond.currency), record))
     _warn_calendar_coverage(cal, [p.payment_date for p in periods])
     return periods
 

@@ -123,6 +123,13 @@ class Bond(Strict):
         return int(self.coupon_rate * 10**4)
 
 
+class Call(Strict):
+    """An issuer's call: it may redeem the whole bond early, from a date, at a price."""
+
+    first_call_date: date
+    call_price: Decimal = Field(gt=0, le=200)  # per 100 of principal
+
+
 class Green(Strict):
     framework_uri: str = Field(min_length=1, max_length=2000)
     framework_sha256: Sha256
@@ -138,6 +145,13 @@ class TermSheet(Strict):
     bond: Bond
     green: Green | None = None
     restrictions: Restrictions = Restrictions()
+    call: Call | None = None
+
+    @model_validator(mode="after")
+    def _call_within_life(self) -> "TermSheet":
+        if self.call and not self.bond.issue_date < self.call.first_call_date < self.bond.maturity_date:
+            raise _field_error("call.first_call_date", f"{self.call.first_call_date} is not between issue and maturity")
+        return self
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

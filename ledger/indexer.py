@@ -37,6 +37,7 @@ KIND_ARTIFACT = {
     "cash": "CashToken",
     "bond": "BondToken",
     "fund": "FundToken",
+    "paying_agent": "PayingAgent",
 }
 
 
@@ -135,6 +136,7 @@ def _bytes2_text(hex_value: str) -> str:
 
 SETTLEMENT_EVENTS = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled", "SettlementFailed": "failed"}
 FUND_FLOW_EVENTS = {"CreationSettled": "creation", "RedemptionSettled": "redemption"}
+PAYMENT_EVENTS = {"CouponDeclared", "CouponPaid", "CouponCompleted", "RedemptionDeclared", "PrincipalPaid", "RedemptionCompleted"}
 
 
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
@@ -146,6 +148,8 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
             settlements.append(log)
         elif log.event in FUND_FLOW_EVENTS:
             flows.append(log)
+        elif log.kind == "paying_agent" and log.event in PAYMENT_EVENTS:
+            _apply_payment(session, log)
         elif log.event == "NavPublished":
             navs.append({**proof, "fund": log.contract, "nav_e6": a["navPerUnit"], "published_at": a["timestamp"]})
         elif log.event == "Transfer":
@@ -180,6 +184,51 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
         _apply_settlements(session, settlements)
     if flows:
         _apply_fund_flows(session, flows)
+
+
+def _apply_payment(session: Session, log: DecodedLog) -> None:
+    """The paying agent's events: declarations and completions of coupons and of the redemption,
+    and every payment to a holder."""
+    a, proof = log.args, log.proof
+    c = models.CouponRecord
+    if log.event in ("CouponPaid", "PrincipalPaid"):
+        coupon = log.event == "CouponPaid"
+        session.execute(
+            insert(models.Payment.__table__),
+            [
+                {
+                    **proof,
+                    "bond": a["bond"],
+                    "kind": "coupon" if coupon else "redemption",
+                    "coupon_id": a["couponId"] if coupon else 0,
+                    "holder": a["holder"],
+                    "quantity": a["quantity"],
+                    "amount": a["amount"],
+                }
+            ],
+        )
+    elif log.event in ("CouponDeclared", "RedemptionDeclared"):
+        coupon = log.event == "CouponDeclared"
+        session.add(
+            models.CouponRecord(
+                bond=a["bond"],
+                coupon_id=a["couponId"] if coupon else 0,
+                kind="coupon" if coupon else "redemption",
+                amount_per_token=a["amountPerToken"],
+                payment_time=a["paymentTime"] if coupon else proof["block_timestamp"],
+                early=a.get("early", False),
+                declared_block=proof["block_number"],
+                declared_tx=proof["tx_hash"],
+            )
+        )
+        session.flush()
+    else:  # CouponCompleted, RedemptionCompleted
+        coupon_id = a["couponId"] if log.event == "CouponCompleted" else 0
+        record = session.exec(select(c).where(c.bond == a["bond"], c.coupon_id == coupon_id)).one()
+        record.completed, record.paid_quantity, record.paid_amount = True, a["quantity"], a["amount"]
+        record.completed_block, record.completed_tx = proof["block_number"], proof["tx_hash"]
+        session.add(record)
+        session.flush()
 
 
 def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:

@@ -331,3 +331,70 @@ class FundFlow(ChainProof, table=True):
     cash_amount: int = _amount()
     nav_e6: int = _amount()
 
+
+
+# ---------------------------------------------------------------------- bond lifecycle
+
+
+class CouponRecord(SQLModel, table=True):
+    """A coupon (or a redemption, coupon_id 0) the paying agent declared, and when it completed."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (UniqueConstraint("bond", "coupon_id", name="uq_coupon"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bond: str = Field(index=True)
+    coupon_id: int  # the record-date snapshot id; 0 for the redemption
+    kind: str  # coupon | redemption
+    amount_per_token: int = _amount()  # cash base units x PayingAgent.AMOUNT_SCALE
+    payment_time: int
+    early: bool = False  # redemption on an issuer's call
+    declared_block: int
+    declared_tx: str
+    completed: bool = False
+    paid_quantity: int | None = Field(default=None, sa_column=Column(TokenAmount(), nullable=True))
+    paid_amount: int | None = Field(default=None, sa_column=Column(TokenAmount(), nullable=True))
+    completed_block: int | None = None
+    completed_tx: str | None = None
+
+
+class Payment(ChainProof, table=True):
+    """Cash the paying agent paid a holder: a coupon, or principal on redemption."""
+
+    __tablename__ = "payments"
+    __table_args__ = _proof_constraint("payments")
+    id: int | None = Field(default=None, primary_key=True)
+    bond: str = Field(index=True)
+    kind: str  # coupon | redemption
+    coupon_id: int  # 0 for a redemption
+    holder: str = Field(index=True)
+    quantity: int = _amount()
+    amount: int = _amount()  # cash base units
+
+
+class GreenAllocation(SQLModel, table=True):
+    """Proceeds of a green bond allocated to a project in one of its framework's categories."""
+
+    __tablename__ = "green_allocations"
+    id: int | None = Field(default=None, primary_key=True)
+    isin: str = Field(index=True)
+    category: str
+    project: str
+    amount: int = _amount()  # minor units of the bond's currency
+    allocated_on: date
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduledCoupon(SQLModel, table=True):
+    """A bond's coupon schedule as issued (an off-chain fact): what falls due, and when."""
+
+    __tablename__ = "coupon_schedule"
+    __table_args__ = (UniqueConstraint("isin", "coupon_id", name="uq_scheduled_coupon"),)
+    id: int | None = Field(default=None, primary_key=True)
+    isin: str = Field(index=True)
+    coupon_id: int  # 1-based; the bond's record-date snapshot id
+    accrual_start: date
+    accrual_end: date
+    record_date: date
+    record_time: int  # unix: the end of the record date in Hong Kong
+    payment_date: date
+    amount_per_denomination: str  # Decimal, currency units

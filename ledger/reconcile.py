@@ -8,6 +8,8 @@ made on chain. Zero breaks is the normal state; each break names what differs.
 """
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 
 from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
@@ -16,12 +18,14 @@ from ledger import models
 from ledger.chain import Chain
 from ledger.db import Register
 from ledger.indexer import check_checkpoint
-from ledger.views import ZERO_ADDRESS, as_of, balances
+from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
+from ledger.indexer import HONG_KONG
+from ledger.money import minor_exponent, to_minor
 
 
 @dataclass
 class Break:
-    kind: str  # balance | supply | issuance | nav
+    kind: str  # balance | supply | issuance | nav | coupon_unpaid | coupon_rate | coupon_quantity | coupon_payments
     subject: str  # a wallet, the instrument, an allocation id
     register: int | None
     chain: int | None
@@ -69,6 +73,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
         result.breaks.append(Break("supply", isin, result.supply_register, supply_chain))
     if inst.kind == "fund":
         _check_nav(register, chain, inst, token, block, result)
+    else:
+        _check_coupons(register, chain, inst, block, result)
     minted = _chain_mints(chain, inst.address, sorted({row.tx_hash for row in issuances}))
     for row in issuances:
         on_chain = minted.get((row.tx_hash, row.investor))
@@ -88,6 +94,31 @@ def _check_nav(register: Register, chain: Chain, inst, token, block: int, result
     registered = last.nav_e6 if last else None
     if registered != on_chain:
         result.breaks.append(Break("nav", inst.isin, registered, on_chain))
+
+
+def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "Reconciliation") -> None:
+    """Cash paid against the schedule: every coupon due by the indexed block is declared at the
+    scheduled amount, completed, paid on the holdings of record, and its payments add up."""
+    chain_time = int(chain.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+    today = datetime.fromtimestamp(chain_time, HONG_KONG).date()
+    for row in coupons(register, inst.isin):
+        if date.fromisoformat(row["payment_date"]) > today:
+            continue
+        subject = f"coupon {row['coupon']} ({row['payment_date']})"
+        expected = int(Decimal(row["amount_per_denomination"]).scaleb(minor_exponent(inst.currency)) * AMOUNT_SCALE)
+        if row["status"] != "paid":
+            result.breaks.append(Break("coupon_unpaid", subject, to_minor(Decimal(row["paid"]), inst.currency), None))
+            continue
+        if row["declared_per_token"] != expected:
+            result.breaks.append(Break("coupon_rate", subject, expected, row["declared_per_token"]))
+        with register.session() as s:
+            record = s.exec(
+                select(models.CouponRecord).where(models.CouponRecord.bond == inst.address, models.CouponRecord.coupon_id == row["coupon"])
+            ).one()
+        if record.paid_quantity != row["quantity_of_record"]:
+            result.breaks.append(Break("coupon_quantity", subject, row["quantity_of_record"], record.paid_quantity))
+        if to_minor(Decimal(row["paid"]), inst.currency) != record.paid_amount:
+            result.breaks.append(Break("coupon_payments", subject, to_minor(Decimal(row["paid"]), inst.currency), record.paid_amount))
 
 
 _TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()

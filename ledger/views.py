@@ -154,3 +154,52 @@ def instruments(register: Register) -> list[dict]:
             )
     return out
 
+
+def balances_before_time(session: Session, token: str, timestamp: int) -> dict[str, int]:
+    """Every non-zero balance of `token` as a record time `timestamp` fixes it: after every block
+    stamped before it (a block stamped at the record time already comes after the snapshot)."""
+    t = models.Transfer
+    last = session.exec(select(func.max(t.block_number)).where(t.token == token, t.block_timestamp < timestamp)).one()
+    return balances(session, token, last) if last is not None else {}
+
+
+AMOUNT_SCALE = 10**10  # PayingAgent.AMOUNT_SCALE
+
+
+def coupons(register: Register, isin: str) -> list[dict]:
+    """Each scheduled coupon: what was due (exactly, on the register's holdings at the record
+    date) against what the paying agent declared and paid, and the rounding residue."""
+    inst = register.instrument(isin)
+    with register.session() as s:
+        schedule = s.exec(select(models.ScheduledCoupon).where(models.ScheduledCoupon.isin == isin).order_by(models.ScheduledCoupon.coupon_id)).all()
+        declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
+        paid = dict(
+            s.exec(
+                select(models.Payment.coupon_id, func.sum(models.Payment.amount))
+                .where(models.Payment.bond == inst.address, models.Payment.kind == "coupon")
+                .group_by(models.Payment.coupon_id)
+            ).all()
+        )
+        rows = []
+        for c in schedule:
+            quantity = sum(balances_before_time(s, inst.address, c.record_time).values())
+            per_denomination = Decimal(c.amount_per_denomination)
+            due = per_denomination * quantity
+            record = declared.get(c.coupon_id)
+            paid_amount = from_minor(int(paid.get(c.coupon_id) or 0), inst.currency)
+            rows.append(
+                {
+                    "coupon": c.coupon_id,
+                    "record_date": c.record_date.isoformat(),
+                    "payment_date": c.payment_date.isoformat(),
+                    "amount_per_denomination": c.amount_per_denomination,
+                    "quantity_of_record": quantity,
+                    "due": str(due.quantize(Decimal("1e-10")).normalize()),
+                    "paid": str(paid_amount),
+                    "residue": str((due - paid_amount).quantize(Decimal("1e-10")).normalize()) if record and record.completed else None,
+                    "status": "paid" if record and record.completed else "paying" if record else "not declared",
+                    "declared_per_token": record.amount_per_token if record else None,
+                }
+            )
+    return rows
+

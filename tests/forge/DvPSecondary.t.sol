@@ -122,7 +122,7 @@ library Predict {
         if (r.kycExpiry == 0) return Code.RECEIVER_NOT_REGISTERED;
         if (r.kycExpiry <= block.timestamp) return Code.RECEIVER_KYC_EXPIRED;
         if (bond.isFrozen(to)) return Code.RECEIVER_FROZEN;
-        if (bond.categoryMask() & (uint16(1) << r.category) == 0) return Code.CATEGORY_NOT_ALLOWED;
+        if (bond.categoryMask() & (uint256(1) << r.category) == 0) return Code.CATEGORY_NOT_ALLOWED;
         if (bond.jurisdictionsRestricted() && !bond.isJurisdictionAllowed(r.country)) {
             return Code.JURISDICTION_NOT_ALLOWED;
         }

@@ -15,7 +15,7 @@ abstract contract Fixture is Base {
     uint8 internal constant RETAIL = 1;
     uint8 internal constant PROFESSIONAL = 2;
     uint8 internal constant INSTITUTIONAL = 4;
-    uint16 internal constant PROFESSIONAL_MASK = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5);
+    uint8 internal constant PROFESSIONAL_MASK = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5);
 
     uint256 internal constant DENOMINATION = 50_000_00; // HK$50,000 in cents
     uint256 internal constant ISSUE_VOLUME = 2_000_000_000_00; // HK$2bn in cents
@@ -69,8 +69,10 @@ abstract contract Fixture is Base {
                 currency: address(hkd),
                 treasury: issuer,
                 settlement: address(dvp),
+                payingAgent: address(0),
                 categoryMask: PROFESSIONAL_MASK,
-                allowedJurisdictions: countries
+                allowedJurisdictions: countries,
+                recordTimes: new uint64[](0)
             }),
             BondToken.BondTerms({
                 isin: "HK0000987654",

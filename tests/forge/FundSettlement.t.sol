@@ -31,8 +31,10 @@ contract FundSettlementTest is Fixture {
                 currency: address(hkd),
                 treasury: issuer,
                 settlement: address(dvp),
+                payingAgent: address(0),
                 categoryMask: PROFESSIONAL_MASK,
-                allowedJurisdictions: none
+                allowedJurisdictions: none,
+                recordTimes: new uint64[](0)
             }),
             FundToken.FundTerms({fundCode: "03999", creationUnit: UNIT, navMaxAge: 1 days, initialNav: NAV})
         );

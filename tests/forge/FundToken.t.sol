@@ -37,8 +37,10 @@ contract FundTokenTest is Fixture {
                 currency: address(hkd),
                 treasury: issuer,
                 settlement: address(this),
+                payingAgent: address(0),
                 categoryMask: PROFESSIONAL_MASK,
-                allowedJurisdictions: none
+                allowedJurisdictions: none,
+                recordTimes: new uint64[](0)
             }),
             FundToken.FundTerms({fundCode: "03999", creationUnit: UNIT, navMaxAge: MAX_AGE, initialNav: nav})
         );

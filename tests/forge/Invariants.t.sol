@@ -48,7 +48,7 @@ contract BondHandler is Base {
     function mayReceive(address to) public view returns (bool) {
         IInvestorRegistry.Eligibility memory e = registry.eligibility(to);
         if (!registeredAndCurrent(to) || bond.isFrozen(to)) return false;
-        if (bond.categoryMask() & (uint16(1) << e.category) == 0) return false;
+        if (bond.categoryMask() & (uint256(1) << e.category) == 0) return false;
         if (bond.jurisdictionsRestricted() && !bond.isJurisdictionAllowed(e.country)) return false;
         return true;
     }

@@ -173,6 +173,7 @@ def test_schedule_prints_the_coupon_dates_and_amounts(world):
         "accrual_end": "2024-08-07",
         "payment_date": "2024-08-07",
         "amount_per_denomination": "947.397260274",
+        "record_date": "2024-08-06",  # one Hong Kong business day before payment
     }
     assert rows[-1]["payment_date"] == "2026-02-09"
     assert sum(Decimal(p["amount_per_denomination"]) for p in rows) == Decimal("3805.2054794521")

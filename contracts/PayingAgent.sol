@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IBondLifecycle} from "./interfaces/IBondLifecycle.sol";
+
+/**
+ * @title PayingAgent
+ * @notice Pays a bond's coupons and principal from the issuer's cash account (which authorizes
+ * this contract) to the holders of record, in batches, each holder at most once.
+ * @dev A coupon is declared on its record-date snapshot with an amount per token; holders are paid
+ * their snapshot balance times it, rounded down to the cash token's base unit (the issuer keeps the
+ * residue). When the quantities paid reach the snapshot's total supply the coupon is complete and
+ * the snapshot released: no holder missed, none paid twice, whatever order and however many
+ * batches (a re-run after a crash skips who was paid). Redemption closes the bond to transfers,
+ * then pays each holder's tokens at the declared amount and burns them in the same transaction.
+ */
+contract PayingAgent is AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice May declare and pay (the issuer's paying agent).
+    bytes32 public constant PAYING_AGENT_ROLE = keccak256("PAYING_AGENT_ROLE");
+
+    /// @notice Amounts per token are in base units of the cash token times this.
+    uint256 public constant AMOUNT_SCALE = 1e10;
+
+    struct Payment {
+        uint256 amountPerToken; // cash base units x AMOUNT_SCALE
+        uint256 paymentTime; // coupons: not payable before
+        uint256 paidQuantity;
+        uint256 paidAmount;
+        bool declared;
+        bool complete;
+    }
+
+    mapping(address bond => mapping(uint256 couponId => Payment)) private _coupons;
+    mapping(address bond => mapping(uint256 couponId => mapping(address holder => bool))) private _couponPaid;
+    mapping(address bond => Payment) private _redemptions;
+
+    /// @notice Coupon `couponId` (= the bond's record-date snapshot id) will pay `amountPerToken`.
+    event CouponDeclared(address indexed bond, uint256 indexed couponId, uint256 amountPerToken, uint256 paymentTime);
+    /// @notice A holder of record was paid its coupon.
+    event CouponPaid(
+        address indexed bond, uint256 indexed couponId, address indexed holder, uint256 quantity, uint256 amount
+    );
+    /// @notice Every holder of record has been paid.
+    event CouponCompleted(address indexed bond, uint256 indexed couponId, uint256 quantity, uint256 amount);
+    /// @notice The bond will be redeemed at `amountPerToken`; `early` on an issuer's call.
+    event RedemptionDeclared(address indexed bond, uint256 amountPerToken, bool early);
+    /// @notice A holder's tokens were redeemed: paid and burned.
+    event PrincipalPaid(address indexed bond, address indexed holder, uint256 quantity, uint256 amount);
+    /// @notice Every token has been redeemed.
+    event RedemptionCompleted(address indexed bond, uint256 quantity, uint256 amount);
+
+    error AlreadyDeclared(address bond, uint256 couponId);
+    error NotDeclared(address bond, uint256 couponId);
+    error RecordDateNotPassed(address bond, uint256 couponId);
+    error NotYetPayable(uint256 paymentTime);
+    error PaymentComplete(address bond, uint256 couponId);
+
+    /// @param admin Receives the admin and paying agent roles.
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAYING_AGENT_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ coupons
+
+    /**
+     * @notice Declares coupon `couponId` of `bond`: its record time must have passed (the holders
+     * of record are the bond's snapshot `couponId`); it pays `amountPerToken` from `paymentTime`.
+     */
+    function declareCoupon(IBondLifecycle bond, uint256 couponId, uint256 amountPerToken, uint256 paymentTime)
+        external
+        onlyRole(PAYING_AGENT_ROLE)
+    {
+        Payment storage p = _coupons[address(bond)][couponId];
+        if (p.declared) revert AlreadyDeclared(address(bond), couponId);
+        bond.openDueSnapshots();
+        if (!bond.isSnapshotOpen(couponId)) revert RecordDateNotPassed(address(bond), couponId);
+        p.declared = true;
+        p.amountPerToken = amountPerToken;
+        p.paymentTime = paymentTime;
+        emit CouponDeclared(address(bond), couponId, amountPerToken, paymentTime);
+    }
+
+    /// @notice Pays coupon `couponId` to `holders` not paid yet; completes it when all are.
+    function payCoupon(IBondLifecycle bond, uint256 couponId, address[] calldata holders)
+        external
+        nonReentrant
+        onlyRole(PAYING_AGENT_ROLE)
+    {
+        Payment storage p = _coupons[address(bond)][couponId];
+        if (!p.declared) revert NotDeclared(address(bond), couponId);
+        if (p.complete) revert PaymentComplete(address(bond), couponId);
+        if (block.timestamp < p.paymentTime) revert NotYetPayable(p.paymentTime);
+        IERC20 cash = IERC20(bond.currency());
+        address treasury = bond.treasury();
+        mapping(address => bool) storage paid = _couponPaid[address(bond)][couponId];
+        for (uint256 i = 0; i < holders.length; ++i) {
+            address holder = holders[i];
+            if (paid[holder]) continue;
+            uint256 quantity = bond.balanceOfAt(holder, couponId);
+            if (quantity == 0) continue;
+            paid[holder] = true;
+            uint256 amount = quantity * p.amountPerToken / AMOUNT_SCALE;
+            p.paidQuantity += quantity;
+            p.paidAmount += amount;
+            cash.safeTransferFrom(treasury, holder, amount);
+            emit CouponPaid(address(bond), couponId, holder, quantity, amount);
+        }
+        if (p.paidQuantity == bond.totalSupplyAt(couponId)) {
+            p.complete = true;
+            bond.closeSnapshot(couponId);
+            emit CouponCompleted(address(bond), couponId, p.paidQuantity, p.paidAmount);
+        }
+    }
+
+    /// @notice The state of coupon `couponId` of `bond`.
+    function coupon(address bond, uint256 couponId) external view returns (Payment memory) {
+        return _coupons[bond][couponId];
+    }
+
+    /// @notice Whether `holder` has been paid coupon `couponId` of `bond`.
+    function isCouponPaid(address bond, uint256 couponId, address holder) external view returns (bool) {
+        return _couponPaid[bond][couponId][holder];
+    }
+
+    // ------------------------------------------------------------------ redemption
+
+    /**
+     * @notice Declares `bond`'s redemption at `amountPerToken` and closes it to transfers: at
+     * maturity, or before it on the issuer's call.
+     */
+    function declareRedemption(IBondLifecycle bond, uint256 amountPerToken) external onlyRole(PAYING_AGENT_ROLE) {
+        Payment storage p = _redemptions[address(bond)];
+        if (p.declared) revert AlreadyDeclared(address(bond), 0);
+        p.declared = true;
+        p.amountPerToken = amountPerToken;
+        bond.startRedemption();
+        emit RedemptionDeclared(address(bond), amountPerToken, block.timestamp < bond.maturityDate());
+    }
+
+    /// @notice Redeems `holders`' tokens: pays each its tokens at the declared amount and burns them.
+    function redeem(IBondLifecycle bond, address[] calldata holders) external nonReentrant onlyRole(PAYING_AGENT_ROLE) {
+        Payment storage p = _redemptions[address(bond)];
+        if (!p.declared) revert NotDeclared(address(bond), 0);
+        if (p.complete) revert PaymentComplete(address(bond), 0);
+        IERC20 cash = IERC20(bond.currency());
+        address treasury = bond.treasury();
+        for (uint256 i = 0; i < holders.length; ++i) {
+            address holder = holders[i];
+            uint256 quantity = bond.balanceOf(holder);
+            if (quantity == 0) continue;
+            uint256 amount = quantity * p.amountPerToken / AMOUNT_SCALE;
+            p.paidQuantity += quantity;
+            p.paidAmount += amount;
+            bond.burn(holder, quantity);
+            cash.safeTransferFrom(treasury, holder, amount);
+            emit PrincipalPaid(address(bond), holder, quantity, amount);
+        }
+        if (bond.totalSupply() == 0) {
+            p.complete = true;
+            bond.markRedeemed();
+            emit RedemptionCompleted(address(bond), p.paidQuantity, p.paidAmount);
+        }
+    }
+
+    /// @notice The state of `bond`'s redemption.
+    function redemption(address bond) external view returns (Payment memory) {
+        return _redemptions[bond];
+    }
+}

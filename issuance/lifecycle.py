@@ -1,0 +1,267 @@
+"""A bond's life after issue: coupons to the holders of record, and redemption.
+
+Coupons follow `bondledger schedule`. Each coupon's record date is a snapshot the bond keeps on
+chain (its record times are fixed at deployment), so the holders paid are those the chain says
+held at the end of the record date, whatever traded since. `coupon pay` declares the coupon to
+the paying agent (the amount per token, from the schedule), checks the issuer's cash covers
+every holder before paying anyone, then pays in batches; the paying agent pays each holder at
+most once and completes the coupon only when the quantities paid reach the record-date supply,
+so a re-run after a crash pays exactly who is left.
+
+Rounding: a holder's coupon is its quantity times the amount per denomination, rounded DOWN to
+the currency's minor unit (a holder is never paid more than it is due); the issuer keeps the
+residue, which the register records per coupon (due exactly, less paid).
+
+Redemption at maturity pays the principal (the final coupon is paid as a coupon); an issuer's
+call redeems early at the call price plus accrued interest. Either closes the bond to transfers
+first, then pays and burns each holding in the same transaction. All of it on the chain's clock.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from sqlmodel import select
+
+from issuance.context import Context
+from issuance.issue import unix_midnight
+from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
+from issuance.termsheet import TermSheet
+from ledger import indexer, models
+from ledger.errors import BondledgerError, InputError
+from ledger.indexer import HONG_KONG
+from ledger.money import from_minor, minor_exponent
+from ledger.views import ZERO_ADDRESS
+
+AMOUNT_SCALE = 10**10  # PayingAgent.AMOUNT_SCALE
+PAYMENT_BATCH = 50
+MAX_ALLOWANCE = 2**256 - 1
+
+
+@dataclass
+class PaymentRun:
+    isin: str
+    kind: str  # coupon | redemption
+    coupon_id: int
+    payment_date: date | None
+    holders_paid: int
+    paid: Decimal  # this run, currency units
+    total_paid: Decimal  # all runs
+    complete: bool
+    residue: Decimal  # due exactly less paid (coupons, once complete)
+    currency: str
+
+
+def _bond(ctx: Context, isin: str):
+    inst = ctx.register.instrument(isin)
+    if inst.kind != "bond":
+        raise InputError(f"ISIN: {isin} is a {inst.kind}, not a bond")
+    return inst, TermSheet.model_validate_json(inst.termsheet), ctx.chain.contract("BondToken", inst.address)
+
+
+def _agent(ctx: Context):
+    return ctx.chain.contract("PayingAgent", ctx.register.require_contract("paying_agent").address)
+
+
+def per_token(amount_per_denomination: Decimal, currency: str) -> int:
+    """An amount per token (one denomination) as the paying agent takes it: base units x 10^10."""
+    scaled = amount_per_denomination.scaleb(minor_exponent(currency)) * AMOUNT_SCALE
+    if scaled != scaled.to_integral_value():
+        raise InputError(f"amount per denomination {amount_per_denomination} is finer than the paying agent's scale")
+    return int(scaled)
+
+
+def chain_day(ctx: Context) -> date:
+    return datetime.fromtimestamp(ctx.chain.now(), HONG_KONG).date()
+
+
+def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[str, int]:
+    """Every wallet the register has seen receive the bond, with its balance on chain at the
+    snapshot (or now); the quantities must add up to the chain's supply, or the register is
+    missing someone and nothing is paid."""
+    indexer.sync(ctx.register, ctx.chain)
+    t = models.Transfer
+    with ctx.register.session() as s:
+        wallets = sorted(set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS})
+    if snapshot is None:
+        calls = [("eth_call", [{"to": inst.address, "data": bond.encode_abi("balanceOf", [w])}, "latest"]) for w in wallets]
+        supply_call = ("eth_call", [{"to": inst.address, "data": bond.encode_abi("totalSupply", [])}, "latest"])
+    else:
+        calls = [("eth_call", [{"to": inst.address, "data": bond.encode_abi("balanceOfAt", [w, snapshot])}, "latest"]) for w in wallets]
+        supply_call = ("eth_call", [{"to": inst.address, "data": bond.encode_abi("totalSupplyAt", [snapshot])}, "latest"])
+    results = [int(r, 16) for r in ctx.chain.rpc_batch([*calls, supply_call])]
+    holdings = {w: q for w, q in zip(wallets, results[:-1]) if q}
+    if sum(holdings.values()) != results[-1]:
+        raise BondledgerError(
+            f"{inst.isin}: the register's holders hold {sum(holdings.values())} but the chain {results[-1]}; run `bondledger sync`"
+        )
+    return holdings
+
+
+def _ensure_allowance(ctx: Context, inst, bond, spender: str, needed: int) -> None:
+    """The issuer's cash account must hold and authorize what is due, or nothing is paid."""
+    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", inst.currency).address)
+    treasury = bond.functions.treasury().call()
+    balance = cash.functions.balanceOf(treasury).call()
+    if balance < needed:
+        raise BondledgerError(
+            f"{inst.isin}: the issuer's cash account holds {from_minor(balance, inst.currency)} {inst.currency}, "
+            f"short of the {from_minor(needed, inst.currency)} due; nothing was paid"
+        )
+    if cash.functions.allowance(treasury, spender).call() < needed:
+        if treasury != ctx.signer.address:
+            raise BondledgerError(f"{inst.isin}: the issuer's cash account has not authorized the paying agent")
+        ctx.signer.transact(cash.functions.approve(spender, MAX_ALLOWANCE), "authorize the paying agent")
+
+
+def _pay_in_batches(ctx, fn, holders: list[str], what: str, progress) -> None:
+    batches = [holders[i : i + PAYMENT_BATCH] for i in range(0, len(holders), PAYMENT_BATCH)] or [[]]
+    done = 0
+    for batch in batches:
+        ctx.signer.transact(fn(batch), what)
+        done += len(batch)
+        if progress:
+            progress(done, len(holders))
+
+
+# ---------------------------------------------------------------------- coupons
+
+
+def _coupon_to_pay(ctx: Context, inst, ts: TermSheet, agent, on: date | None) -> tuple[int, CouponPeriod]:
+    periods = coupon_schedule(ts.bond)
+    if not periods:
+        raise InputError(f"ISIN: {inst.isin} is a zero-coupon bond")
+    today = chain_day(ctx)
+    if on is not None:
+        matches = [i for i, p in enumerate(periods) if on in (p.payment_date, p.accrual_end)]
+        if not matches:
+            raise InputError(f"--date: {on} is not a coupon payment date of {inst.isin}")
+        index = matches[0]
+    else:
+        unpaid = [i for i, p in enumerate(periods) if not agent.functions.coupon(inst.address, i + 1).call()[5]]
+        if not unpaid:
+            raise InputError(f"ISIN: every coupon of {inst.isin} is paid")
+        index = unpaid[0]
+    period = periods[index]
+    if period.payment_date > today:
+        raise InputError(f"coupon {index + 1} of {inst.isin} is due {period.payment_date}; the chain's date is {today}")
+    return index + 1, period
+
+
+def pay_coupon(
+    ctx: Context, isin: str, on: date | None = None, progress: Callable[[int, int], None] | None = None
+) -> PaymentRun:
+    """Pays one coupon (the earliest due and unpaid, or the one paying on `on`) to the holders of record."""
+    inst, ts, bond = _bond(ctx, isin)
+    agent = _agent(ctx)
+    coupon_id, period = _coupon_to_pay(ctx, inst, ts, agent, on)
+    state = agent.functions.coupon(inst.address, coupon_id).call()
+    if state[5]:
+        raise InputError(f"coupon {coupon_id} of {isin} ({period.payment_date}) is already paid")
+    amount = state[0] if state[4] else per_token(period.amount_per_denomination, inst.currency)
+    # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
+    holdings = _holders_of_record(ctx, inst, bond, coupon_id)
+    unpaid = [w for w in holdings if not agent.functions.isCouponPaid(inst.address, coupon_id, w).call()]
+    due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
+    _ensure_allowance(ctx, inst, bond, agent.address, due)
+    if not state[4]:  # declare it to the paying agent
+        ctx.signer.transact(
+            agent.functions.declareCoupon(inst.address, coupon_id, amount, unix_midnight(period.payment_date)),
+            f"declare coupon {coupon_id} of {isin}",
+        )
+    paid_before = state[3]
+    _pay_in_batches(
+        ctx, lambda batch: agent.functions.payCoupon(inst.address, coupon_id, batch), unpaid, f"pay coupon {coupon_id} of {isin}", progress
+    )
+    after = agent.functions.coupon(inst.address, coupon_id).call()
+    exact = period.amount_per_denomination * sum(holdings.values())
+    paid_total = from_minor(after[3], inst.currency)
+    with ctx.register.session() as s:
+        ctx.register.audit(s, ctx.signer.address, "coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
+        s.commit()
+    indexer.sync(ctx.register, ctx.chain)
+    return PaymentRun(
+        isin, "coupon", coupon_id, period.payment_date, len(unpaid), from_minor(after[3] - paid_before, inst.currency),
+        paid_total, after[5], (exact - paid_total).normalize() if after[5] else Decimal(0), inst.currency,
+    )
+
+
+# ---------------------------------------------------------------------- redemption
+
+
+def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int, int], None] | None = None) -> PaymentRun:
+    """Redeems the bond: at maturity at par, or before it on the issuer's call (`call=True`)."""
+    inst, ts, bond = _bond(ctx, isin)
+    agent = _agent(ctx)
+    today, bond_terms = chain_day(ctx), ts.bond
+    state = agent.functions.redemption(inst.address).call()
+    if state[5]:
+        raise InputError(f"ISIN: {isin} is already redeemed")
+    # Every coupon whose record date has passed is owed before principal.
+    for i, p in enumerate(coupon_schedule(bond_terms)):
+        if ctx.chain.now() >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]:
+            raise InputError(f"coupon {i + 1} of {isin} ({p.payment_date}) is unpaid: `bondledger coupon pay {isin}` first")
+    denomination = Decimal(inst.denomination).scaleb(-minor_exponent(inst.currency))
+    if call:
+        if ts.call is None:
+            raise InputError(f"--call: {isin} has no call in its term sheet")
+        if today < ts.call.first_call_date:
+            raise InputError(f"--call: {isin} is callable from {ts.call.first_call_date}; the chain's date is {today}")
+        if today >= bond_terms.maturity_date:
+            raise InputError(f"--call: {isin} has matured; redeem it without --call")
+        price = denomination * ts.call.call_price / 100 + accrued_per_denomination(bond_terms, today)
+        price = price.quantize(Decimal(1).scaleb(-10), rounding=ROUND_FLOOR)
+    else:
+        if today < bond_terms.maturity_date:
+            raise InputError(f"ISIN: {isin} matures on {bond_terms.maturity_date}; the chain's date is {today} (use --call to redeem early)")
+        price = denomination
+    amount = per_token(price, inst.currency) if not state[4] else state[0]
+    holdings = _holders_of_record(ctx, inst, bond, None)
+    due = sum(q * amount // AMOUNT_SCALE for q in holdings.values())
+    _ensure_allowance(ctx, inst, bond, agent.address, due)
+    if not state[4]:  # declaring closes the bond to transfers
+        ctx.signer.transact(agent.functions.declareRedemption(inst.address, amount), f"declare the redemption of {isin}")
+    _pay_in_batches(ctx, lambda batch: agent.functions.redeem(inst.address, batch), list(holdings), f"redeem {isin}", progress)
+    after = agent.functions.redemption(inst.address).call()
+    with ctx.register.session() as s:
+        ctx.register.audit(s, ctx.signer.address, "redeem", {"isin": isin, "call": call, "holders": len(holdings)})
+        s.commit()
+    indexer.sync(ctx.register, ctx.chain)
+    return PaymentRun(
+        isin, "redemption", 0, today, len(holdings), from_minor(after[3] - state[3], inst.currency),
+        from_minor(after[3], inst.currency), after[5], Decimal(0), inst.currency,
+    )
+
+
+# ---------------------------------------------------------------------- the register's view
+
+
+def payments(ctx: Context, isin: str) -> list[dict]:
+    inst = ctx.register.instrument(isin)
+    p = models.Payment
+    with ctx.register.session() as s:
+        rows = s.exec(select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)).all()
+        wallets = {w.address: w.id_hash for w in s.exec(select(models.Wallet))}
+        names = dict(s.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
+        coupons = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
+    out = []
+    for r in rows:
+        c = coupons.get(r.coupon_id)
+        # A coupon's payment date is the one declared; a redemption's, the day it was paid.
+        when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
+        out.append(
+            {
+                "kind": r.kind,
+                "coupon": r.coupon_id or None,
+                "payment_date": datetime.fromtimestamp(when, HONG_KONG).date().isoformat(),
+                "investor_id": names.get(wallets.get(r.holder)),
+                "wallet": r.holder,
+                "quantity": r.quantity,
+                "amount": str(from_minor(r.amount, inst.currency)),
+                "currency": inst.currency,
+                "tx_hash": r.tx_hash,
+                "block_number": r.block_number,
+            }
+        )
+    return out
