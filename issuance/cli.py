@@ -572,7 +572,7 @@ def affirm(opts, instruction_id, private_key, dev_account):
 
 
 @cli.command()
-@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 200), default=50, show_default=True, help="Instructions per transaction (at most 200: a block holds about 300).")
 @click.option("--best-effort", is_flag=True, help="Skip instructions that cannot settle instead of refusing their batch.")
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options

@@ -302,8 +302,9 @@ def _b(hex_signature: str) -> bytes:
 
 
 def _gas_limit(instructions: int) -> int:
-    # About 70k gas an instruction settles in; the limit leaves room for cold slots and new holders.
-    return 150_000 * instructions + 100_000
+    # About 75k gas an instruction settles in; the limit leaves room for cold slots, new holders and
+    # the first transfer after a record date (which opens the snapshot and records both balances).
+    return min(250_000 * instructions + 200_000, 29_000_000)
 
 
 def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dict]]:

@@ -1,0 +1,286 @@
+"""A bond's life on a real anvil: coupons paid on chain to the holders of record, a trade in
+between, a re-run after an interrupted payment, redemption at maturity or on a call, and the
+register's record of every payment reconciled against the schedule. Time moves with anvil's
+clock, never the wall's."""
+
+from datetime import datetime, timezone
+from decimal import ROUND_FLOOR, Decimal
+
+import pytest
+from sqlalchemy import text
+
+from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
+from ledger import keys
+from ledger.chain import Signer
+from ledger.db import Register
+from issuance import lifecycle
+
+ISIN = "HK0000987658"
+NAMES = {1: "harbour_pension", 2: "kowloon_life", 3: "lion_rock", 4: "straits_capital", 5: "victoria_peak"}
+COUPON_1, COUPON_2 = Decimal("947.397260274"), Decimal("957.8082191781")
+
+
+def warp_to(world, day: str, hour: int = 2) -> None:
+    chain = world.chain()
+    chain.rpc("evm_setNextBlockTimestamp", [int(datetime.fromisoformat(day).replace(hour=hour, tzinfo=timezone.utc).timestamp())])
+    chain.rpc("evm_mine", [])
+
+
+def pay(world, *extra):
+    r = world.run("coupon", "pay", ISIN, *extra, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return r.json()
+
+
+def payments(world, kind="coupon", coupon=None):
+    rows = world.run("register", "payments", ISIN, "--format", "json").json()
+    return {r["investor_id"]: r for r in rows if r["kind"] == kind and (coupon is None or r["coupon"] == coupon)}
+
+
+def trade_all(world, seller: int, buyer: int, quantity: int, day: str, settle_on: str | None = None):
+    fund(world.run, buyer, str(quantity * 50_000))
+    r = world.run("trade", ISIN, "--seller", NAMES[seller], "--buyer", NAMES[buyer], "--quantity", quantity,
+                  "--price", "100", "--settlement-date", day, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    iid = r.json()["instruction_id"]
+    for index in (seller, buyer):
+        assert world.run("affirm", iid, "--dev-account", index).exit_code == 0
+    if settle_on:
+        warp_to(world, settle_on)
+    outcomes = world.run("settle", "--format", "json").json()
+    assert [o["status"] for o in outcomes] == ["settled"], outcomes
+
+
+def coupon_of(quantity: int, per_denomination: Decimal) -> str:
+    return str((per_denomination * quantity).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+
+
+# ---------------------------------------------------------------------- coupons
+
+
+def test_a_coupon_pays_every_holder_of_record_rounded_down(issued):
+    world, _ = issued
+    warp_to(world, "2024-08-07")
+    run = pay(world)
+    assert (run["coupon"], run["payment_date"], run["holders_paid"], run["complete"]) == (1, "2024-08-07", 5, True)
+    paid = payments(world, coupon=1)
+    assert paid["harbour_pension"]["amount"] == coupon_of(12_000, COUPON_1) == "11368767.12"
+    assert paid["victoria_peak"]["wallet"] == dev_address(5) and paid["victoria_peak"]["payment_date"] == "2024-08-07"
+    total = sum(Decimal(p["amount"]) for p in paid.values())
+    assert run["total_paid"] == str(total)
+    assert Decimal(run["residue"]) == COUPON_1 * 40_000 - total  # what rounding down kept, recorded
+    assert 0 <= Decimal(run["residue"]) < Decimal("0.05")
+
+
+def test_the_buyer_receives_the_next_coupon_and_the_seller_does_not(issued):
+    world, _ = issued
+    warp_to(world, "2024-08-07")
+    pay(world)
+    trade_all(world, 5, 3, 3_000, "2024-08-07")  # victoria_peak sells everything to lion_rock
+    warp_to(world, "2025-02-07")
+    pay(world)
+    second = payments(world, coupon=2)
+    assert "victoria_peak" not in second
+    assert second["lion_rock"]["quantity"] == 11_000
+    assert second["lion_rock"]["amount"] == coupon_of(11_000, COUPON_2)
+    assert payments(world, coupon=1)["victoria_peak"]["quantity"] == 3_000  # it held on the first record date
+
+
+def test_a_holder_of_record_who_sells_before_payment_is_still_paid(issued):
+    world, _ = issued
+    warp_to(world, "2024-08-06", hour=18)  # 02:00 on 7 Aug in Hong Kong: the record date has ended
+    trade_all(world, 5, 3, 3_000, "2024-08-07", settle_on="2024-08-07")
+    pay(world)
+    first = payments(world, coupon=1)
+    assert first["victoria_peak"]["quantity"] == 3_000 and first["lion_rock"]["quantity"] == 8_000
+
+
+def test_a_coupon_is_not_paid_before_its_date_nor_twice(issued):
+    world, _ = issued
+    r = world.run("coupon", "pay", ISIN)
+    assert r.exit_code == 2 and "coupon 1 of HK0000987658 is due 2024-08-07; the chain's date is 2024-02-07" in r.stderr
+    warp_to(world, "2024-08-07")
+    pay(world)
+    again = world.run("coupon", "pay", ISIN, "--date", "2024-08-07")
+    assert again.exit_code == 2 and "is already paid" in again.stderr
+    assert world.run("coupon", "pay", ISIN, "--date", "2024-08-08").exit_code == 2
+
+
+def test_a_rerun_after_an_interrupted_coupon_payment_pays_each_holder_once(issued, monkeypatch):
+    world, _ = issued
+    warp_to(world, "2024-08-07")
+    monkeypatch.setattr(lifecycle, "PAYMENT_BATCH", 2)
+    real = Signer.transact
+    calls = {"n": 0}
+
+    def crash_after_two_transactions(self, fn, what, gas=None):
+        if what.startswith("pay coupon"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("the operator's machine died")
+        return real(self, fn, what, gas)
+
+    monkeypatch.setattr(Signer, "transact", crash_after_two_transactions)
+    assert world.run("coupon", "pay", ISIN).exit_code == 1  # click reports the interrupt as "Aborted!"
+    assert world.run("sync").exit_code == 0
+    assert len(payments(world, coupon=1)) == 2, "the first batch landed"
+
+    monkeypatch.setattr(Signer, "transact", real)
+    run = pay(world)
+    assert run["holders_paid"] == 3 and run["complete"]
+    rows = world.run("register", "payments", ISIN, "--format", "json").json()
+    assert sorted(r["wallet"] for r in rows) == sorted(dev_address(i) for i in range(1, 6)), "each holder exactly once"
+
+
+def test_a_coupon_stops_before_paying_anyone_when_the_issuers_cash_falls_short(issued):
+    world, _ = issued
+    chain = world.chain()
+    hkd = chain.contract("CashToken", Register(world.db_url).require_contract("cash", "HKD").address)
+    operator = Signer(chain, keys.dev_account(0))
+    operator.transact(hkd.functions.transfer(dev_address(9), 1_990_000_000_00), "spend most of the proceeds")
+    warp_to(world, "2024-08-07")
+    assert world.run("sync").exit_code == 0
+    before = chain_state(world.rpc_url), register_counts(world.db_url)
+    r = world.run("coupon", "pay", ISIN)
+    assert r.exit_code == 1
+    assert "the issuer's cash account holds 10000000.00 HKD, short of the 37895890.40 due; nothing was paid" in r.stderr
+    assert (chain_state(world.rpc_url), register_counts(world.db_url)) == before
+
+
+def test_the_register_lists_due_and_paid_and_reconciles_against_the_schedule(issued):
+    world, _ = issued
+    warp_to(world, "2024-08-07")
+    assert world.run("sync").exit_code == 0  # reconcile compares at the indexed block
+    unpaid = world.run("reconcile", ISIN, "--format", "json")
+    assert unpaid.exit_code == 1
+    assert [b["kind"] for b in unpaid.json()["breaks"]] == ["coupon_unpaid"], "a coupon due and unpaid is a break"
+    pay(world)
+    assert world.run("reconcile", ISIN).exit_code == 0
+    [first, *rest] = world.run("register", "coupons", ISIN, "--format", "json").json()
+    assert (first["status"], first["quantity_of_record"], first["paid"]) == ("paid", 40_000, "37895890.40")
+    assert Decimal(first["due"]) - Decimal(first["paid"]) == Decimal(first["residue"])
+    assert [c["status"] for c in rest] == ["not declared"] * 3
+
+    with Register(world.db_url).engine.begin() as conn:
+        conn.execute(text("UPDATE payments SET amount = amount + 1 WHERE holder = :w"), {"w": dev_address(1)})
+    tampered = world.run("reconcile", ISIN, "--format", "json")
+    assert tampered.exit_code == 1 and "coupon_payments" in [b["kind"] for b in tampered.json()["breaks"]]
+
+
+# ---------------------------------------------------------------------- redemption
+
+
+def pay_all_coupons(world):
+    for day in ("2024-08-07", "2025-02-07", "2025-08-07", "2026-02-09"):
+        warp_to(world, day)
+        pay(world)
+
+
+def test_a_bond_from_issue_to_redemption_with_a_trade_in_between(issued):
+    world, out = issued
+    warp_to(world, "2024-08-07")
+    pay(world)
+    trade_all(world, 5, 3, 3_000, "2024-08-07")
+    for day in ("2025-02-07", "2025-08-07", "2026-02-09"):
+        warp_to(world, day)
+        pay(world)
+    assert world.run("cash", "mint", "HKD", dev_address(0), "400000000").exit_code == 0  # the issuer funds the principal
+    r = world.run("redeem", ISIN, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert (r.json()["total_paid"], r.json()["complete"]) == ("2000000000.00", True)
+
+    principal = payments(world, kind="redemption")
+    assert principal["lion_rock"]["amount"] == "550000000.00" and "victoria_peak" not in principal
+    assert world.run("register", "holders", ISIN, "--format", "json").json() == []
+    bond = world.chain().contract("BondToken", out["address"]).functions
+    assert bond.isRedeemed().call() and bond.totalSupply().call() == 0
+    assert world.run("reconcile", ISIN).exit_code == 0
+    again = world.run("redeem", ISIN)
+    assert again.exit_code == 2 and "is already redeemed" in again.stderr
+
+
+def test_redemption_waits_for_maturity_and_every_coupon(issued):
+    world, _ = issued
+    early = world.run("redeem", ISIN)
+    assert early.exit_code == 2 and "matures on 2026-02-07" in early.stderr
+    warp_to(world, "2026-02-09")
+    unpaid = world.run("redeem", ISIN)
+    assert unpaid.exit_code == 2 and "coupon 1 of HK0000987658 (2024-08-07) is unpaid" in unpaid.stderr
+    call = world.run("redeem", ISIN, "--call")
+    assert call.exit_code == 2
+
+
+def test_from_maturity_the_bond_no_longer_trades(issued):
+    world, out = issued
+    warp_to(world, "2026-02-07")
+    bond = world.chain().contract("BondToken", out["address"]).functions
+    ok, reason = bond.canTransfer(dev_address(1), dev_address(2), 1).call()
+    assert (ok, reason) == (False, 12)  # instrument closed
+    r = world.run("trade", ISIN, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 1, "--price", "100")
+    assert r.exit_code == 2
+
+
+@pytest.fixture
+def callable_bond(funded, tmp_path):
+    """The sample bond with an issuer's call from 2025-02-07 at 101."""
+    termsheet = tmp_path / "callable.toml"
+    termsheet.write_text((EXAMPLES / "green_bond_hkd.toml").read_text() + '\n[call]\nfirst_call_date = 2025-02-07\ncall_price = "101"\n')
+    r = funded.run("issue", termsheet, "--allocations", EXAMPLES / "allocations.csv", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return funded, r.json()
+
+
+def test_an_issuer_call_redeems_early_at_the_call_price_plus_accrued(callable_bond):
+    world, out = callable_bond
+    warp_to(world, "2024-08-07")
+    pay(world)
+    warp_to(world, "2024-12-02")
+    too_early = world.run("redeem", ISIN, "--call")
+    assert too_early.exit_code == 2 and "callable from 2025-02-07" in too_early.stderr
+    warp_to(world, "2025-02-07")
+    pay(world)
+    warp_to(world, "2025-03-07")
+    assert world.run("cash", "mint", "HKD", dev_address(0), "200000000").exit_code == 0
+    r = world.run("redeem", ISIN, "--call", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    # per denomination: 50,000 x 101% + 28 days of 3.8% ACT/365F on 50,000
+    per_denomination = Decimal(50_500) + Decimal(50_000) * Decimal("0.038") * 28 / 365
+    principal = payments(world, kind="redemption")
+    assert principal["harbour_pension"]["amount"] == str((per_denomination * 12_000).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+    bond = world.chain().contract("BondToken", out["address"]).functions
+    assert bond.isRedeemed().call() and bond.closed().call()
+
+
+# ---------------------------------------------------------------------- green bond reporting
+
+
+def test_green_allocations_are_reported_per_category_with_the_unallocated_balance(issued):
+    world, _ = issued
+    assert world.run("green", "allocate", ISIN, "--category", "clean_transportation", "--amount", "500000000", "--project", "Electric buses").exit_code == 0
+    assert world.run("green", "allocate", ISIN, "--category", "green_buildings", "--amount", "250000000.50", "--project", "Zero-carbon school").exit_code == 0
+    report = world.run("green", "report", ISIN, "--format", "json").json()
+    assert (report["net_proceeds"], report["allocated"], report["unallocated"]) == ("2000000000.00", "750000000.50", "1249999999.50")
+    categories = {c["category"]: c for c in report["categories"]}
+    assert len(categories) == 9, "every category of the framework, allocated or not"
+    assert categories["clean_transportation"] == {"category": "clean_transportation", "allocated": "500000000.00", "percent_of_proceeds": "25.00", "projects": 1}
+    assert categories["renewable_energy"]["allocated"] == "0.00"
+    assert report["framework_sha256"].startswith("62bcd247")
+    table = world.run("green", "report", ISIN).stdout
+    assert "unallocated 1249999999.50" in table
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--category", "coal", "--amount", "1", "--project", "X"], "--category: 'coal' is not one of HK0000987658's use-of-proceeds categories"),
+        (["--category", "green_buildings", "--amount", "2000000000.01", "--project", "X"], "is more than the 2000000000.00 of proceeds left to allocate"),
+        (["--category", "green_buildings", "--amount", "-5", "--project", "X"], "--amount: -5 must be positive"),
+        (["--category", "green_buildings", "--amount", "1.001", "--project", "X"], "--amount: 1.001 HKD has more than 2 decimal places"),
+    ],
+)
+def test_a_bad_allocation_is_refused(issued, args, expect):
+    world, _ = issued
+    before = register_counts(world.db_url)
+    r = world.run("green", "allocate", ISIN, *args)
+    assert r.exit_code == 2 and expect in r.stderr, r.stderr
+    assert register_counts(world.db_url) == before
