@@ -38,6 +38,7 @@ from ledger import indexer, keys, views
 from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, parse_amount
 from ledger.reconcile import reconcile as reconcile_register
+from ledger.db import Register
 
 FORMATS = click.Choice(["table", "json", "csv"])
 WRAPPED = {"basis": 48, "reason": 40, "name": 40}
@@ -56,6 +57,10 @@ class Options:
         if self._ctx is None:
             self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
         return self._ctx
+
+    def register(self) -> Register:
+        """The register alone, read-only: reading needs neither the chain nor write access."""
+        return Register(self.db, read_only=True)
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -615,11 +620,17 @@ def register():
 @register.command("holders")
 @click.argument("isin")
 @click.option("--as-of-block", type=int, help="Holders after this block (default: the indexed block).")
+@click.option("--as-of-date", type=click.DateTime(["%Y-%m-%d"]), help="Holders at the end of this day (Hong Kong).")
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options
-def register_holders(opts, isin, as_of_block, fmt):
+def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
-    block, rows = views.holders(opts.context().register, isin.upper(), as_of_block)
+    register = opts.register()
+    if as_of_date is not None:
+        if as_of_block is not None:
+            raise InputError("--as-of-date: give --as-of-block or --as-of-date, not both")
+        as_of_block = views.block_at(register, as_of_date.date())
+    block, rows = views.holders(register, isin.upper(), as_of_block)
     emit(
         [
             {"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)}
@@ -636,21 +647,7 @@ def register_holders(opts, isin, as_of_block, fmt):
 @pass_options
 def register_transfers(opts, isin, fmt):
     """Every transfer of ISIN with its chain proof (mints are from 0x0…0)."""
-    rows = [
-        {
-            "block_number": t.block_number,
-            "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
-            "from": t.from_address,
-            "to": t.to_address,
-            "quantity": t.quantity,
-            "tx_hash": t.tx_hash,
-            "log_index": t.log_index,
-            "block_hash": t.block_hash,
-            "chain_id": t.chain_id,
-        }
-        for t in views.transfers(opts.context().register, isin.upper())
-    ]
-    emit(rows, fmt)
+    emit(views.transfer_rows(opts.register(), isin.upper()), fmt)
 
 
 @register.command("instruments")
@@ -658,7 +655,7 @@ def register_transfers(opts, isin, fmt):
 @pass_options
 def register_instruments(opts, fmt):
     """Every bond and fund in the register, with its units outstanding at the indexed block."""
-    emit(views.instruments(opts.context().register), fmt)
+    emit(views.instruments(opts.register()), fmt)
 
 
 @register.command("nav")
@@ -667,7 +664,7 @@ def register_instruments(opts, fmt):
 @pass_options
 def register_nav(opts, fund, fmt):
     """FUND's NAV history, as published on chain."""
-    emit(etf_ops.nav_history(opts.context(), fund.upper()), fmt)
+    emit(views.nav_history(opts.register(), fund.upper()), fmt)
 
 
 @register.command("flows")
@@ -676,7 +673,7 @@ def register_nav(opts, fund, fmt):
 @pass_options
 def register_flows(opts, fund, fmt):
     """FUND's creations and redemptions by authorized participants."""
-    emit(etf_ops.flows(opts.context(), fund.upper()), fmt)
+    emit(views.fund_flows(opts.register(), fund.upper()), fmt)
 
 
 @register.command("payments")
@@ -685,7 +682,7 @@ def register_flows(opts, fund, fmt):
 @pass_options
 def register_payments(opts, isin, fmt):
     """Every coupon and principal payment of ISIN to each holder, with its proof."""
-    emit(lifecycle.payments(opts.context(), isin.upper()), fmt)
+    emit(views.payments(opts.register(), isin.upper()), fmt)
 
 
 @register.command("coupons")
@@ -694,16 +691,34 @@ def register_payments(opts, isin, fmt):
 @pass_options
 def register_coupons(opts, isin, fmt):
     """ISIN's coupons: due on the holdings of record vs declared and paid, and the rounding residue."""
-    emit(views.coupons(opts.context().register, isin.upper()), fmt)
+    emit(views.coupons(opts.register(), isin.upper()), fmt)
 
 
 @register.command("settlements")
 @click.argument("isin", required=False)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First trade date (inclusive).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last trade date (inclusive).")
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options
-def register_settlements(opts, isin, fmt):
-    """Every settlement instruction (of ISIN), with its status and reason."""
-    emit(trading.settlement_rows(opts.context(), isin.upper() if isin else None), fmt)
+def register_settlements(opts, isin, date_from, date_to, fmt):
+    """Every settlement instruction (of ISIN, traded in a period), with its status and reason."""
+    emit(
+        views.settlements(
+            opts.register(), isin.upper() if isin else None, date_from.date() if date_from else None, date_to.date() if date_to else None
+        ),
+        fmt,
+    )
+
+
+@register.command("movements")
+@click.argument("investor")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day (inclusive, Hong Kong).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last day (inclusive, Hong Kong).")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_movements(opts, investor, date_from, date_to, fmt):
+    """Every movement of INVESTOR's securities and cash, with its chain proof."""
+    emit(views.movements(opts.register(), investor, date_from.date() if date_from else None, date_to.date() if date_to else None), fmt)
 
 
 @register.command("stamp-duty")
@@ -713,9 +728,7 @@ def register_settlements(opts, isin, fmt):
 @pass_options
 def register_stamp_duty(opts, date_from, date_to, fmt):
     """The stamp duty treatment of every settled transfer (amounts in currency units)."""
-    rows = views.stamp_duty(
-        opts.context().register, date_from.date() if date_from else None, date_to.date() if date_to else None
-    )
+    rows = views.stamp_duty(opts.register(), date_from.date() if date_from else None, date_to.date() if date_to else None)
     emit(rows, fmt)
 
 

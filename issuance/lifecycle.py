@@ -232,36 +232,3 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
         isin, "redemption", 0, today, len(holdings), from_minor(after[3] - state[3], inst.currency),
         from_minor(after[3], inst.currency), after[5], Decimal(0), inst.currency,
     )
-
-
-# ---------------------------------------------------------------------- the register's view
-
-
-def payments(ctx: Context, isin: str) -> list[dict]:
-    inst = ctx.register.instrument(isin)
-    p = models.Payment
-    with ctx.register.session() as s:
-        rows = s.exec(select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)).all()
-        wallets = {w.address: w.id_hash for w in s.exec(select(models.Wallet))}
-        names = dict(s.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
-        coupons = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
-    out = []
-    for r in rows:
-        c = coupons.get(r.coupon_id)
-        # A coupon's payment date is the one declared; a redemption's, the day it was paid.
-        when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
-        out.append(
-            {
-                "kind": r.kind,
-                "coupon": r.coupon_id or None,
-                "payment_date": datetime.fromtimestamp(when, HONG_KONG).date().isoformat(),
-                "investor_id": names.get(wallets.get(r.holder)),
-                "wallet": r.holder,
-                "quantity": r.quantity,
-                "amount": str(from_minor(r.amount, inst.currency)),
-                "currency": inst.currency,
-                "tx_hash": r.tx_hash,
-                "block_number": r.block_number,
-            }
-        )
-    return out

@@ -336,36 +336,3 @@ def _record_refusals(ctx: Context, refused: dict[str, tuple[str, dict]]) -> None
             s.add(row)
         ctx.register.audit(s, ctx.signer.address, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
         s.commit()
-
-
-# ---------------------------------------------------------------------- reports
-
-
-def settlement_rows(ctx: Context, isin: str | None = None) -> list[dict]:
-    i = models.Instruction
-    with ctx.register.session() as s:
-        q = select(i).order_by(i.nonce)
-        if isin:
-            ctx.register.instrument(isin)
-            q = q.where(i.isin == isin)
-        rows = s.exec(q).all()
-    return [
-        {
-            "instruction_id": r.instruction_id,
-            "isin": r.isin,
-            "status": r.status,
-            "reason": r.reason,
-            "seller": r.seller_investor_id,
-            "buyer": r.buyer_investor_id,
-            "quantity": r.quantity,
-            "price": r.price,
-            "cash_amount": str(from_minor(r.cash_amount, r.currency)),
-            "currency": r.currency,
-            "trade_date": r.trade_date.isoformat(),
-            "settlement_date": r.settlement_date.isoformat(),
-            "tx_hash": r.tx_hash,
-            "block_number": r.block_number,
-        }
-        for r in rows
-    ]
-

@@ -41,21 +41,32 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        if read_only:
+            # SQLite's own read-only mode: the file cannot be written through this engine at all.
+            path = url.removeprefix("sqlite:///")
+            if not Path(path).exists():
+                raise RegisterError(f"register {path} does not exist")
+            engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"check_same_thread": False})
+            return engine
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if read_only:
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
     return create_engine(url, pool_pre_ping=True)
 
 
 class Register:
-    """The off-chain register: a database plus the chain it belongs to."""
+    """The off-chain register: a database plus the chain it belongs to. `read_only` opens it so
+    that nothing can be written through it (what auditors and the web view use)."""
 
-    def __init__(self, url: str | None = None, create: bool = True):
+    def __init__(self, url: str | None = None, create: bool = True, read_only: bool = False):
         self.url = resolve_url(url)
-        self.engine = make_engine(self.url)
-        if create:
+        self.read_only = read_only
+        self.engine = make_engine(self.url, read_only)
+        if create and not read_only:
             SQLModel.metadata.create_all(self.engine)
 
     def session(self) -> Session:

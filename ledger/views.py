@@ -5,7 +5,7 @@ block beyond the indexed one is refused rather than silently incomplete.
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import func
@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from ledger import models
 from ledger.db import Register
 from ledger.errors import InputError
-from ledger.money import from_minor
+from ledger.indexer import HONG_KONG
+from ledger.money import from_minor, nav_from_e6
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -203,3 +204,218 @@ def coupons(register: Register, isin: str) -> list[dict]:
             )
     return rows
 
+
+
+# ---------------------------------------------------------------------- settlements, funds, payments
+
+
+def _names(session: Session) -> tuple[dict[str, str], dict[str, str]]:
+    """(wallet -> id hash, id hash -> investor id) as the register knows them now."""
+    wallets = {w.address: w.id_hash for w in session.exec(select(models.Wallet))}
+    names = dict(session.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
+    return wallets, names
+
+
+def settlements(
+    register: Register, isin: str | None = None, date_from: date | None = None, date_to: date | None = None
+) -> list[dict]:
+    """Every settlement instruction (of one instrument; traded within dates), with its status."""
+    i = models.Instruction
+    q = select(i).order_by(i.nonce)
+    if isin:
+        register.instrument(isin)
+        q = q.where(i.isin == isin)
+    if date_from:
+        q = q.where(i.trade_date >= date_from)
+    if date_to:
+        q = q.where(i.trade_date <= date_to)
+    with register.session() as s:
+        rows = s.exec(q).all()
+    return [
+        {
+            "instruction_id": r.instruction_id,
+            "isin": r.isin,
+            "status": r.status,
+            "reason": r.reason,
+            "seller": r.seller_investor_id,
+            "buyer": r.buyer_investor_id,
+            "quantity": r.quantity,
+            "price": r.price,
+            "cash_amount": str(from_minor(r.cash_amount, r.currency)),
+            "currency": r.currency,
+            "trade_date": r.trade_date.isoformat(),
+            "settlement_date": r.settlement_date.isoformat(),
+            "tx_hash": r.tx_hash,
+            "block_number": r.block_number,
+        }
+        for r in rows
+    ]
+
+
+def _fund(register: Register, fund_code: str) -> models.Instrument:
+    inst = register.instrument(fund_code)
+    if inst.kind != "fund":
+        raise InputError(f"FUND: {fund_code} is a {inst.kind}, not a fund")
+    return inst
+
+
+def nav_history(register: Register, fund_code: str) -> list[dict]:
+    inst = _fund(register, fund_code)
+    n = models.NavRecord
+    with register.session() as s:
+        rows = s.exec(select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)).all()
+    return [
+        {
+            "fund_code": fund_code,
+            "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
+            "currency": inst.currency,
+            "published_at": datetime.fromtimestamp(r.published_at, timezone.utc).isoformat(),
+            "block_number": r.block_number,
+            "tx_hash": r.tx_hash,
+        }
+        for r in rows
+    ]
+
+
+def fund_flows(register: Register, fund_code: str) -> list[dict]:
+    inst = _fund(register, fund_code)
+    f = models.FundFlow
+    with register.session() as s:
+        rows = s.exec(select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)).all()
+        wallets, names = _names(s)
+    return [
+        {
+            "kind": r.kind,
+            "fund_code": fund_code,
+            "participant": names.get(wallets.get(r.participant), r.participant),
+            "units": r.units,
+            "creation_units": r.creation_units,
+            "cash_amount": str(from_minor(r.cash_amount, inst.currency)),
+            "currency": inst.currency,
+            "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
+            "date": datetime.fromtimestamp(r.block_timestamp, HONG_KONG).date().isoformat(),
+            "block_number": r.block_number,
+            "tx_hash": r.tx_hash,
+        }
+        for r in rows
+    ]
+
+
+def payments(register: Register, isin: str) -> list[dict]:
+    """Every coupon and principal payment to each holder, with its proof."""
+    inst = register.instrument(isin)
+    p = models.Payment
+    with register.session() as s:
+        rows = s.exec(select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)).all()
+        wallets, names = _names(s)
+        declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
+    out = []
+    for r in rows:
+        # A coupon's payment date is the one declared; a redemption's, the day it was paid.
+        c = declared.get(r.coupon_id)
+        when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
+        out.append(
+            {
+                "kind": r.kind,
+                "coupon": r.coupon_id or None,
+                "payment_date": datetime.fromtimestamp(when, HONG_KONG).date().isoformat(),
+                "investor_id": names.get(wallets.get(r.holder)),
+                "wallet": r.holder,
+                "quantity": r.quantity,
+                "amount": str(from_minor(r.amount, inst.currency)),
+                "currency": inst.currency,
+                "tx_hash": r.tx_hash,
+                "block_number": r.block_number,
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------- point in time, movements
+
+
+def end_of_day(day: date) -> int:
+    """The unix time a date ends in Hong Kong (views "as of" a date take every block before it)."""
+    return int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=HONG_KONG).timestamp())
+
+
+def block_at(register: Register, day: date) -> int:
+    """The last indexed block stamped before the end of `day` (Hong Kong): a view as of that date."""
+    cut = end_of_day(day)
+    stamps = [
+        select(func.max(m.block_number)).where(m.block_timestamp < cut)
+        for m in (models.Transfer, models.Registration, models.TokenEvent, models.SettlementEvent)
+    ]
+    with register.session() as s:
+        found = [s.exec(q).one() for q in stamps]
+    found = [b for b in found if b is not None]
+    if not found:
+        raise InputError(f"--as-of-date: nothing is indexed before the end of {day}")
+    return min(max(found), register.indexed_block())
+
+
+def _labels(session: Session) -> dict[str, tuple[str, str, int | None]]:
+    """token address -> (label, kind, denomination): instruments by code, cash by currency."""
+    labels = {i.address: (i.isin, i.kind, i.denomination) for i in session.exec(select(models.Instrument))}
+    for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash")):
+        labels[c.address] = (c.label, "cash", None)
+    return labels
+
+
+def movements(register: Register, investor_id: str, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
+    """Every transfer into or out of an investor's wallets (securities and cash), in chain order."""
+    with register.session() as s:
+        investor = s.get(models.Investor, investor_id)
+        if investor is None:
+            raise InputError(f"INVESTOR: {investor_id} is not an investor in this register")
+        r = models.Registration
+        own = set(s.exec(select(r.wallet).where(r.id_hash == investor.id_hash, r.wallet.is_not(None))).all())
+        t = models.Transfer
+        q = select(t).where(t.from_address.in_(own) | t.to_address.in_(own)).order_by(t.block_number, t.log_index)
+        if date_from:
+            q = q.where(t.block_timestamp >= end_of_day(date_from - timedelta(days=1)))
+        if date_to:
+            q = q.where(t.block_timestamp < end_of_day(date_to))
+        rows = s.exec(q).all()
+        wallets, names = _names(s)
+        labels = _labels(s)
+    out = []
+    for row in rows:
+        label, kind, _ = labels.get(row.token, (row.token, "token", None))
+        incoming = row.to_address in own
+        other = row.from_address if incoming else row.to_address
+        quantity = row.quantity if kind in ("bond", "fund") else str(from_minor(row.quantity, label))
+        out.append(
+            {
+                "time": datetime.fromtimestamp(row.block_timestamp, timezone.utc).isoformat(),
+                "instrument": label,
+                "kind": kind,
+                "direction": "in" if incoming else "out",
+                "quantity": quantity,
+                "wallet": row.to_address if incoming else row.from_address,
+                "counterparty": names.get(wallets.get(other)) or ("issue/redemption" if other == ZERO_ADDRESS else other),
+                "block_number": row.block_number,
+                "block_hash": row.block_hash,
+                "tx_hash": row.tx_hash,
+                "log_index": row.log_index,
+            }
+        )
+    return out
+
+
+def transfer_rows(register: Register, isin: str) -> list[dict]:
+    """Every transfer of an instrument with its chain proof, as auditors export it."""
+    return [
+        {
+            "block_number": t.block_number,
+            "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
+            "from": t.from_address,
+            "to": t.to_address,
+            "quantity": t.quantity,
+            "tx_hash": t.tx_hash,
+            "log_index": t.log_index,
+            "block_hash": t.block_hash,
+            "chain_id": t.chain_id,
+        }
+        for t in transfers(register, isin)
+    ]
