@@ -4,16 +4,30 @@ A register belongs to one chain. The first command records the chain id and its 
 hash, and every later one checks them; the indexer's checkpoint (a block number and its hash)
 must also still be on the chain, which tells apart two devnets whose genesis is the same (anvil
 started twice at one --timestamp) and catches a reorganisation below the checkpoint.
+
+The schema is Alembic's (ledger/migrations): opening a register read-write brings it to the
+newest revision, in one transaction under a lock, so two commands opening a new register at once
+do not trip over each other; a read-only open migrates nothing and refuses a register that is not
+at the revision this code needs.
 """
 
+import functools
 import hashlib
 import json
 import os
+import threading
+import zlib
 from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, select
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, create_engine, select
 
 from ledger import models
 from ledger.errors import InputError, RegisterError
@@ -58,6 +72,97 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# ---------------------------------------------------------------------- schema migrations
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: the first revision: the schema registers made before migrations (by create_all) already have
+BASELINE_REVISION = "0001"
+#: PostgreSQL advisory lock key under which a register is migrated (any constant will do)
+_PG_MIGRATION_LOCK = zlib.crc32(b"bondledger register migration")
+#: Alembic's runtime context is process-global: one migration at a time in this process
+_migrating = threading.Lock()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the register's migrations, without an ini file. With a
+    connection, env.py runs the migrations on it, inside the caller's transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The schema revision this code needs."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def schema_revision(connection: Connection) -> str | None:
+    """The register's schema revision (None: no alembic_version table, or an empty one)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _display(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Brings the register to the head revision: a new database gets every migration, an older
+    register only those it lacks, one at head nothing (one cheap query, no lock).
+
+    The upgrade runs in one transaction holding a lock (SQLite: BEGIN IMMEDIATE, the database's
+    write lock; PostgreSQL: a transaction-scoped advisory lock), and the revision is read again
+    under it: a second process opening the same new register waits, then finds it migrated. A
+    failed migration rolls back whole: no half-migrated register."""
+    head = head_revision()
+    with engine.connect() as conn:
+        if schema_revision(conn) == head:
+            return
+    with _migrating, engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        current = schema_revision(conn)
+        if current == head:
+            conn.rollback()
+            return
+        config = alembic_config(conn)
+        if current is None and inspect(conn).has_table("network"):
+            # made by create_all before the register had migrations: it has the baseline schema
+            command.stamp(config, BASELINE_REVISION)
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:  # e.g. a revision this code does not know: a newer bondledger's
+            conn.rollback()
+            raise RegisterError(
+                f"register {_display(str(engine.url))} is at schema revision {current}, which this bondledger "
+                f"(head {head}) cannot migrate: {exc}"
+            ) from exc
+        except SQLAlchemyError as exc:
+            conn.rollback()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise RegisterError(
+                f"migrating register {_display(str(engine.url))} from schema revision {current or 'none'} to {head} "
+                f"failed, nothing was changed: {reason}"
+            ) from exc
+        conn.commit()
+
+
+def check_revision(engine: Engine, url: str) -> None:
+    """Refuses, in one line, a register a read-only open cannot use as it is."""
+    with engine.connect() as conn:
+        current = schema_revision(conn)
+    head = head_revision()
+    if current != head:
+        raise RegisterError(
+            f"register {_display(url)} is at schema revision {current or 'none'}, this bondledger needs {head}: "
+            "open it once read-write (as the operator, e.g. `bondledger sync`) to migrate it"
+        )
+
+
 class Register:
     """The off-chain register: a database plus the chain it belongs to. `read_only` opens it so
     that nothing can be written through it (what auditors and the web view use)."""
@@ -66,8 +171,10 @@ class Register:
         self.url = resolve_url(url)
         self.read_only = read_only
         self.engine = make_engine(self.url, read_only)
-        if create and not read_only:
-            SQLModel.metadata.create_all(self.engine)
+        if read_only:
+            check_revision(self.engine, self.url)
+        elif create:
+            migrate(self.engine)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

@@ -1,18 +1,30 @@
-"""Shared fixtures. Integration tests run against a real anvil and a SQLite register.
+"""Shared fixtures. Integration tests run against a real anvil and a SQLite register, and those
+marked `@both_backends` (or with `pytestmark = both_backends`) once more with the register on
+PostgreSQL.
 
 `anvil` is a fresh node per test (it starts in about 0.1 s). The sample world (contracts
 deployed, sample investors onboarded and funded) is built once per session on its own anvil;
 each test that asks for it gets the chain reverted to that point (evm_snapshot/evm_revert) and
-its own copy of the register, so tests never see each other's writes.
+its own copy of the register, so tests never see each other's writes. On PostgreSQL the sample
+world has its own anvil and template database, and each test gets a fresh database cloned from
+it (CREATE DATABASE ... TEMPLATE); every database a test creates is dropped after it.
+
+PostgreSQL is the local server at 127.0.0.1:5432 (user postgres, trust authentication; the
+`test` database is used to create and drop the others). Without it, the PostgreSQL runs are
+skipped with the reason shown in the summary.
 """
 
+import itertools
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from helpers import EXAMPLES, fund
 from issuance.cli import cli
@@ -22,6 +34,13 @@ from ledger.chain import connect
 
 ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z, the sample bond's issue day
 SAMPLE_FUNDING = ((1, "600000000"), (2, "500000000"), (3, "400000000"), (4, "350000000"), (5, "150000000"))
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_ADMIN_URL = f"{PG_SERVER}/test"
+PG_PREFIX = "bondledger_test_"
+BACKENDS = ("sqlite", "postgresql")
+#: runs a test once per register backend; `world`, `deployed`, `funded` and `issued` follow it
+both_backends = pytest.mark.parametrize("register_backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +80,116 @@ class World:
         return connect(self.rpc_url)
 
 
+# ---------------------------------------------------------------------- register backends
+
+
+class Postgres:
+    """The local PostgreSQL server: creates fresh databases and drops them again."""
+
+    def __init__(self, admin):
+        self.admin = admin
+        self.created: set[str] = set()
+
+    def create(self, template: str | None = None) -> str:
+        """A new database (a copy of `template`, whose connections are ended first); its URL."""
+        name = f"{PG_PREFIX}{secrets.token_hex(6)}"
+        with self.admin.connect() as conn:
+            if template:
+                self._terminate(conn, template)
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            else:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.add(name)
+        return f"{PG_SERVER}/{name}"
+
+    def drop(self, url: str) -> None:
+        """Drops the database, ending what is still connected to it (the pooled connections of
+        the registers the commands opened)."""
+        name = url.rsplit("/", 1)[1]
+        with self.admin.connect() as conn:
+            self._terminate(conn, name)
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        self.created.discard(name)
+
+    @staticmethod
+    def _terminate(conn, name: str) -> None:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+            {"name": name},
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The local PostgreSQL server, or a skip naming why it cannot be used."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server for the register tests at {PG_ADMIN_URL}: {str(exc.orig).strip().splitlines()[0]}")
+    server = Postgres(admin)
+    try:
+        yield server
+    finally:
+        for name in sorted(server.created):  # what a failed teardown left behind
+            server.drop(f"{PG_SERVER}/{name}")
+        admin.dispose()
+
+
+@pytest.fixture
+def register_backend(request) -> str:
+    """Where this test's registers live: "sqlite" unless parametrized (`both_backends`)."""
+    return getattr(request, "param", "sqlite")
+
+
+class Registers:
+    """New registers on one backend: SQLite files in the test's directory, or PostgreSQL
+    databases (each dropped when the test ends)."""
+
+    def __init__(self, backend: str, directory: Path, pg: Postgres | None):
+        self.backend, self.directory, self.pg = backend, directory, pg
+        self.made: list[str] = []
+        self._names = itertools.count()
+
+    def new(self, name: str | None = None) -> str:
+        """The URL of a new, empty register."""
+        if self.pg is None:
+            name = name or f"register-{next(self._names)}"
+            return f"sqlite:///{self.directory / name}.db"
+        url = self.pg.create()
+        self.made.append(url)
+        return url
+
+    def copy(self, url: str, name: str | None = None) -> str:
+        """The URL of a new register holding what the register at `url` holds."""
+        if self.pg is None:
+            copy = self.new(name)
+            # The backup API copies a consistent database, including what still sits in the WAL file.
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as src, sqlite3.connect(copy.removeprefix("sqlite:///")) as dst:
+                src.backup(dst)
+            return copy
+        copy = self.pg.create(template=url.rsplit("/", 1)[1])
+        self.made.append(copy)
+        return copy
+
+    def close(self) -> None:
+        for url in self.made:
+            self.pg.drop(url)
+
+
+@pytest.fixture
+def registers(register_backend, tmp_path, request):
+    pg = request.getfixturevalue("postgres") if register_backend == "postgresql" else None
+    made = Registers(register_backend, tmp_path, pg)
+    yield made
+    made.close()
+
+
+# ---------------------------------------------------------------------- worlds
+
+
 @pytest.fixture
 def anvil(tmp_path):
     """A fresh anvil whose clock starts on the sample bond's issue day."""
@@ -69,9 +198,9 @@ def anvil(tmp_path):
 
 
 @pytest.fixture
-def world(anvil, tmp_path) -> World:
+def world(anvil, registers) -> World:
     """A fresh chain and an empty register."""
-    return World(anvil.rpc_url, f"sqlite:///{tmp_path / 'register.db'}")
+    return World(anvil.rpc_url, registers.new("register"))
 
 
 @pytest.fixture
@@ -82,32 +211,45 @@ def deployed(world) -> World:
     return world
 
 
-@pytest.fixture(scope="session")
-def _sample_template(tmp_path_factory):
-    """Built once: contracts, investors and each allocation's cash funded and authorized."""
-    base = tmp_path_factory.mktemp("sample")
+def _build_sample(base: Path, db_url: str):
+    """Contracts, investors and each allocation's cash funded and authorized, on a new anvil."""
     with devnet.running(log_dir=base, extra_args=["--timestamp", ISSUE_DAY]) as node:
-        template = World(node.rpc_url, f"sqlite:///{base / 'register.db'}")
+        template = World(node.rpc_url, db_url)
         assert template.run("deploy").exit_code == 0
         assert template.run("investors", "import", EXAMPLES / "investors.csv").exit_code == 0
         for index, amount in SAMPLE_FUNDING:
             fund(template.run, index, amount)
         state = {"snapshot": template.chain().rpc("evm_snapshot", [])}
-        yield template, base / "register.db", state
+        yield template, state
+
+
+@pytest.fixture(scope="session")
+def _sample_template(tmp_path_factory):
+    """Built once: the sample world with its register in a SQLite file."""
+    base = tmp_path_factory.mktemp("sample")
+    yield from _build_sample(base, f"sqlite:///{base / 'register.db'}")
+
+
+@pytest.fixture(scope="session")
+def _pg_sample_template(tmp_path_factory, postgres):
+    """Built once, when a PostgreSQL test first asks: the sample world with its register in a
+    PostgreSQL database, the template each test's database is cloned from."""
+    url = postgres.create()
+    try:
+        yield from _build_sample(tmp_path_factory.mktemp("pg-sample"), url)
+    finally:
+        postgres.drop(url)
 
 
 @pytest.fixture
-def funded(_sample_template, tmp_path) -> World:
+def funded(register_backend, registers, request) -> World:
     """The sample world, reverted to its funded state, with a private copy of the register."""
-    template, register_file, state = _sample_template
+    fixture = "_pg_sample_template" if register_backend == "postgresql" else "_sample_template"
+    template, state = request.getfixturevalue(fixture)
     chain = template.chain()
     assert chain.rpc("evm_revert", [state["snapshot"]])
     state["snapshot"] = chain.rpc("evm_snapshot", [])  # a snapshot id can be used once
-    copy = tmp_path / "register.db"
-    # The backup API copies a consistent database, including what still sits in the WAL file.
-    with sqlite3.connect(register_file) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    return World(template.rpc_url, f"sqlite:///{copy}")
+    return World(template.rpc_url, registers.copy(template.db_url, "register"))
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """The indexer reads what the chain says into the register: idempotently, resumably, with a
 proof on every row, for contracts followed late too, and never from a chain that is not the
-register's own (another node, or the same node after a reorganisation)."""
-
-import sqlite3
+register's own (another node, or the same node after a reorganisation). On SQLite and on
+PostgreSQL (`both_backends`), but for the limits of what a SQLite register stores."""
 
 import pytest
 from eth_utils import event_abi_to_log_topic
 from sqlalchemy import text
 from sqlmodel import select
 
-from conftest import ISSUE_DAY, World
+from conftest import ISSUE_DAY, World, both_backends
 from helpers import chain_state, dev_address, register_counts
 from ledger import artifacts, devnet, indexer, keys, models
 from ledger.chain import Signer
@@ -43,11 +42,9 @@ def chain_rows(url: str) -> dict[str, list[tuple]]:
     return rows
 
 
-def unindexed_copy(world: World, path) -> Register:
+def unindexed_copy(world: World, registers, name: str) -> Register:
     """A copy of the world's register that follows the same contracts but has indexed nothing."""
-    with sqlite3.connect(world.db_url.removeprefix("sqlite:///")) as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    reg = Register(f"sqlite:///{path}")
+    reg = Register(registers.copy(world.db_url, name))
     with reg.engine.begin() as conn:
         for table in (*CHAIN_TABLES, "checkpoint"):
             conn.execute(text(f'DELETE FROM "{table}"'))
@@ -58,6 +55,7 @@ def unindexed_copy(world: World, path) -> Register:
 # ---------------------------------------------------------------------- idempotence and resumption
 
 
+@both_backends
 def test_syncing_twice_changes_nothing(issued):
     world, _ = issued
     counts, cp = register_counts(world.db_url), checkpoint(world.db_url)
@@ -75,14 +73,15 @@ def test_syncing_twice_changes_nothing(issued):
 STEPS = [(None, indexer.CHUNK_BLOCKS), (3, indexer.CHUNK_BLOCKS), (None, 1), (4, 2)]
 
 
-def test_sync_in_steps_yields_exactly_the_rows_of_one_sync(issued, tmp_path):
+@both_backends
+def test_sync_in_steps_yields_exactly_the_rows_of_one_sync(issued, registers):
     world, _ = issued
     chain = world.chain()
     head = chain.block_number()
     built_by_the_cli = chain_rows(world.db_url)  # synced command by command, contracts added as deployed
     assert all(built_by_the_cli[t] for t in CHAIN_TABLES)
     for step, chunk in STEPS:
-        reg = unindexed_copy(world, tmp_path / f"reindexed-{step}-{chunk}.db")
+        reg = unindexed_copy(world, registers, f"reindexed-{step}-{chunk}")
         targets = [*range(0, head, step), head] if step else [head]
         for target in targets:
             assert indexer.sync(reg, chain, to_block=target, chunk=chunk).to_block == target
@@ -90,10 +89,11 @@ def test_sync_in_steps_yields_exactly_the_rows_of_one_sync(issued, tmp_path):
         assert chain_rows(reg.url) == built_by_the_cli, f"sync to every {step} block(s), chunk {chunk}"
 
 
-def test_an_interrupted_sync_resumes_from_the_last_whole_chunk(issued, tmp_path, monkeypatch):
+@both_backends
+def test_an_interrupted_sync_resumes_from_the_last_whole_chunk(issued, registers, monkeypatch):
     world, _ = issued
     chain = world.chain()
-    reg = unindexed_copy(world, tmp_path / "reindexed.db")
+    reg = unindexed_copy(world, registers, "reindexed")
     real_fetch, calls = indexer._fetch, []
 
     def crash_on_the_eighth_chunk(*args):
@@ -120,6 +120,7 @@ def test_an_interrupted_sync_resumes_from_the_last_whole_chunk(issued, tmp_path,
 # ---------------------------------------------------------------------- contracts followed late
 
 
+@both_backends
 def test_a_contract_followed_late_is_backfilled_from_its_deployment_block(funded):
     ctx = funded.context()
     operator = ctx.signer
@@ -165,6 +166,7 @@ def test_a_contract_followed_late_is_backfilled_from_its_deployment_block(funded
 # ---------------------------------------------------------------------- proofs
 
 
+@both_backends
 def test_every_transfer_row_is_proven_by_the_chain(issued):
     world, _ = issued
     chain = world.chain()
@@ -189,6 +191,7 @@ def test_every_transfer_row_is_proven_by_the_chain(issued):
         assert int.from_bytes(log["data"], "big") == row.quantity
 
 
+@both_backends
 def test_the_audit_log_is_hash_chained(issued):
     world, _ = issued
     with Register(world.db_url).session() as s:
@@ -217,6 +220,7 @@ def test_an_edited_audit_row_no_longer_matches_its_hash(issued):
 # ---------------------------------------------------------------------- the register's own chain
 
 
+@both_backends
 def test_a_register_bound_to_one_chain_refuses_another(funded, tmp_path):
     before = register_counts(funded.db_url)
     genesis = funded.chain().genesis_hash
@@ -243,6 +247,7 @@ def test_a_restarted_devnet_with_the_same_genesis_time_is_refused_before_anythin
         assert chain_state(restarted.rpc_url) == before, "a transaction went to a chain that is not the register's"
 
 
+@both_backends
 def test_a_reorg_under_the_checkpoint_is_detected(funded):
     chain = funded.chain()
     fork_point = chain.rpc("evm_snapshot", [])

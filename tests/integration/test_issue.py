@@ -1,5 +1,6 @@
 """An issuer issues the sample green bond on a real anvil: every allocation settles
-delivery-versus-payment, the register records it with proofs, and reconciles with the chain."""
+delivery-versus-payment, the register records it with proofs, and reconciles with the chain.
+What the register records is checked on SQLite and on PostgreSQL (`both_backends`)."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -7,6 +8,7 @@ from decimal import Decimal
 import pytest
 from eth_utils import function_signature_to_4byte_selector
 
+from conftest import both_backends
 from helpers import EXAMPLES, dev_address
 from issuance.inputs import read_allocations
 from issuance.issue import issue_bond
@@ -33,6 +35,7 @@ def test_issue_prints_the_isin_and_bond_address_as_json(issued):
     assert out["settled"] == 5
 
 
+@both_backends
 def test_the_register_lists_every_allocated_holder(issued):
     world, _ = issued
     run = world.run
@@ -41,6 +44,7 @@ def test_the_register_lists_every_allocated_holder(issued):
     assert holders.json() == EXPECTED_HOLDERS
 
 
+@both_backends
 def test_holders_export_as_csv_and_table(issued):
     world, _ = issued
     run = world.run
@@ -51,6 +55,7 @@ def test_holders_export_as_csv_and_table(issued):
     assert "harbour_pension" in table and "600000000.00" in table
 
 
+@both_backends
 def test_reconcile_confirms_the_register(issued):
     world, _ = issued
     run = world.run
@@ -77,6 +82,7 @@ def test_cash_moved_to_the_issuer_and_bonds_to_investors_in_the_same_transaction
         assert any(log["topics"][1][-20:].hex() == t["to"][2:].lower() for log in cash_logs)
 
 
+@both_backends
 def test_every_transfer_row_carries_a_checkable_proof(issued):
     world, _ = issued
     run = world.run
@@ -122,6 +128,7 @@ def test_the_bond_announces_ierc7092_through_erc165(issued):
     assert bond.functions.supportsInterface(interface_id.to_bytes(4, "big")).call()
 
 
+@both_backends
 def test_holders_as_of_a_block_before_the_issue_are_none(issued):
     world, out = issued
     run = world.run
@@ -133,6 +140,7 @@ def test_holders_as_of_a_block_before_the_issue_are_none(issued):
     assert beyond.exit_code == 2 and "beyond the indexed block" in beyond.stderr
 
 
+@both_backends
 def test_running_issue_again_issues_nothing_twice(issued):
     world, out = issued
     run = world.run
@@ -142,6 +150,7 @@ def test_running_issue_again_issues_nothing_twice(issued):
     assert sum(h["quantity"] for h in run("register", "holders", ISIN, "--format", "json").json()) == 40_000
 
 
+@both_backends
 def test_an_interrupted_issue_finishes_on_rerun(funded, monkeypatch):
     ctx = funded.context()
     ts, rows = load_termsheet(TERMSHEET), read_allocations(ALLOCATIONS)

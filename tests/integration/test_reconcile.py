@@ -1,14 +1,16 @@
 """Reconciliation compares the register with the chain at the indexed block: zero breaks after
 an issue; an edited register (a quantity changed, a row deleted) is named break by break with
-the register's and the chain's figures; events the register has not indexed yet are no break."""
+the register's and the chain's figures; events the register has not indexed yet are no break. On SQLite and on PostgreSQL."""
 
-import pytest
 from sqlalchemy import text
 
+from conftest import both_backends
 from helpers import dev_address
 from ledger import keys
 from ledger.chain import Signer
 from ledger.db import Register
+
+pytestmark = both_backends
 
 ISIN = "HK0000987658"
 ZERO = "0x" + "00" * 20

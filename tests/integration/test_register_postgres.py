@@ -4,49 +4,27 @@ register then reads exactly as the SQLite one does, reconciles, and a second syn
 The module gets a database of its own on the local server (created here, dropped at the end)
 and an anvil of its own; it is skipped, visibly, when no server listens on 127.0.0.1:5432."""
 
-import gc
-import secrets
-
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import inspect, text
 
 from conftest import ISSUE_DAY, SAMPLE_FUNDING, World
 from helpers import EXAMPLES, dev_address, fund, register_counts
 from ledger import devnet
 from ledger.db import Register
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
-ADMIN_URL = f"{SERVER}/test"
 ISIN = "HK0000987658"
 TERMSHEET = EXAMPLES / "green_bond_hkd.toml"
 ALLOCATIONS = EXAMPLES / "allocations.csv"
 
 
 @pytest.fixture(scope="module")
-def pg_url():
+def pg_url(postgres):
     """A fresh database for this module, dropped afterwards (its connections terminated first)."""
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    url = postgres.create()
     try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server for the register tests at {ADMIN_URL}: {str(exc.orig).strip().splitlines()[0]}")
-    name = f"bondledger_test_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{SERVER}/{name}"
+        yield url
     finally:
-        gc.collect()  # engines of the registers the commands opened
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
-                {"name": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        postgres.drop(url)
 
 
 @pytest.fixture(scope="module")
