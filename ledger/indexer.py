@@ -21,11 +21,11 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from ledger import artifacts, models, stampduty
-from ledger.codes import SettlementFailure
-from ledger.money import CURRENCIES
 from ledger.chain import Chain
+from ledger.codes import SettlementFailure
 from ledger.db import Register
 from ledger.errors import RegisterError
+from ledger.money import CURRENCIES
 
 CHUNK_BLOCKS = 5_000
 HONG_KONG = timezone(timedelta(hours=8), "HKT")
@@ -139,25 +139,49 @@ FUND_FLOW_EVENTS = {"CreationSettled": "creation", "RedemptionSettled": "redempt
 PAYMENT_EVENTS = {"CouponDeclared", "CouponPaid", "CouponCompleted", "RedemptionDeclared", "PrincipalPaid", "RedemptionCompleted"}
 
 
+REGISTRY_EVENTS = ("InvestorUpdated", "InvestorRemoved", "WalletAdded", "WalletRemoved")
+
+
+def table_of(kind: str, event: str) -> str:
+    """Which register table an event of a followed contract goes to (verify reads it back there)."""
+    if event in SETTLEMENT_EVENTS:
+        return "settlement_events"
+    if event in FUND_FLOW_EVENTS:
+        return "fund_flows"
+    if kind == "paying_agent" and event in ("CouponPaid", "PrincipalPaid"):
+        return "payments"
+    if kind == "paying_agent" and event in PAYMENT_EVENTS:
+        return "coupons"
+    if event == "NavPublished":
+        return "nav_history"
+    if event == "Transfer":
+        return "transfers"
+    if kind == "registry" and event in REGISTRY_EVENTS:
+        return "registrations"
+    if event == "IssuanceSettled":
+        return "issuances"
+    return "token_events"
+
+
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
     """Writes decoded logs (in chain order) to the register's tables."""
-    transfers, registrations, issuances, settlements, flows, navs, others = [], [], [], [], [], [], []
+    rows: dict[str, list] = {}
     for log in logs:
-        a, proof = log.args, log.proof
-        if log.event in SETTLEMENT_EVENTS:
-            settlements.append(log)
-        elif log.event in FUND_FLOW_EVENTS:
-            flows.append(log)
-        elif log.kind == "paying_agent" and log.event in PAYMENT_EVENTS:
+        a, proof, table = log.args, log.proof, table_of(log.kind, log.event)
+        if table in ("settlement_events", "fund_flows"):
+            rows.setdefault(table, []).append(log)
+        elif table in ("payments", "coupons"):
             _apply_payment(session, log)
-        elif log.event == "NavPublished":
-            navs.append({**proof, "fund": log.contract, "nav_e6": a["navPerUnit"], "published_at": a["timestamp"]})
-        elif log.event == "Transfer":
-            transfers.append({**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]})
-        elif log.kind == "registry" and log.event in ("InvestorUpdated", "InvestorRemoved", "WalletAdded", "WalletRemoved"):
-            registrations.append(_registration(session, log))
-        elif log.event == "IssuanceSettled":
-            issuances.append(
+        elif table == "nav_history":
+            rows.setdefault(table, []).append({**proof, "fund": log.contract, "nav_e6": a["navPerUnit"], "published_at": a["timestamp"]})
+        elif table == "transfers":
+            rows.setdefault(table, []).append(
+                {**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]}
+            )
+        elif table == "registrations":
+            rows.setdefault(table, []).append(_registration(session, log))
+        elif table == "issuances":
+            rows.setdefault(table, []).append(
                 {
                     **proof,
                     "allocation_id": a["allocationId"],
@@ -170,20 +194,16 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
                 }
             )
         else:
-            others.append({**proof, "contract": log.contract, "event": log.event, "args": json.dumps(a, sort_keys=True)})
-    for model, rows in (
-        (models.Transfer, transfers),
-        (models.Registration, registrations),
-        (models.Issuance, issuances),
-        (models.NavRecord, navs),
-        (models.TokenEvent, others),
-    ):
-        if rows:
-            session.execute(insert(model.__table__), rows)
-    if settlements:
-        _apply_settlements(session, settlements)
-    if flows:
-        _apply_fund_flows(session, flows)
+            rows.setdefault(table, []).append(
+                {**proof, "contract": log.contract, "event": log.event, "args": json.dumps(a, sort_keys=True)}
+            )
+    for model in (models.Transfer, models.Registration, models.Issuance, models.NavRecord, models.TokenEvent):
+        if rows.get(model.__tablename__):
+            session.execute(insert(model.__table__), rows[model.__tablename__])
+    if rows.get("settlement_events"):
+        _apply_settlements(session, rows["settlement_events"])
+    if rows.get("fund_flows"):
+        _apply_fund_flows(session, rows["fund_flows"])
 
 
 def _apply_payment(session: Session, log: DecodedLog) -> None:

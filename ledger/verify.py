@@ -1,0 +1,198 @@
+"""Verification: proves every register row that came from the chain against the chain itself.
+
+Three checks, each reporting every problem it finds:
+- integrity: each row's log is re-read from its transaction's receipt at (tx hash, log index),
+  in the block (number and hash) the row names, and its decoded values must be the row's: an
+  edited row is caught;
+- completeness: every log of every followed contract up to the checkpoint is re-read and must
+  have its row: a deleted row is caught;
+- the audit log: each entry's hash must recompute and chain to the previous one with no gap in
+  the sequence: an edited, inserted or deleted entry is caught.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select as sa_select
+from sqlmodel import select
+
+from ledger import models
+from ledger.chain import Chain
+from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
+from ledger.errors import RegisterError
+from ledger.indexer import _checksum, _decode, check_checkpoint, table_of
+
+RECEIPT_BATCH = 100
+LOG_CHUNK = 5_000
+
+
+@dataclass
+class Problem:
+    check: str  # integrity | completeness | audit_log
+    table: str
+    where: str  # tx_hash:log_index, or an audit log id
+    what: str
+
+
+@dataclass
+class Verification:
+    block: int
+    rows_checked: int = 0
+    logs_checked: int = 0
+    audit_entries: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# What each table keeps of its log, as (column, event argument) pairs; the event name is checked too.
+_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "transfers": (("from_address", "from"), ("to_address", "to"), ("quantity", "value")),
+    "issuances": (("allocation_id", "allocationId"), ("investor", "investor"), ("quantity", "quantity"), ("cash_amount", "cashAmount")),
+    "nav_history": (("nav_e6", "navPerUnit"), ("published_at", "timestamp")),
+    "payments": (("holder", "holder"), ("quantity", "quantity"), ("amount", "amount")),
+    "fund_flows": (("participant", "participant"), ("creation_units", "creationUnits"), ("units", "units"), ("cash_amount", "cashAmount")),
+    "settlement_events": (("instruction_id", "instructionId"),),
+    "duty_assessments": (("consideration", "cashAmount"),),
+}
+_CHAIN_TABLES = (
+    models.Transfer,
+    models.Registration,
+    models.Issuance,
+    models.TokenEvent,
+    models.SettlementEvent,
+    models.NavRecord,
+    models.FundFlow,
+    models.Payment,
+    models.DutyAssessment,
+)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _receipt_logs(chain: Chain, tx_hashes: list[str]) -> dict[tuple[str, int], dict]:
+    logs = {}
+    for batch in _chunks(tx_hashes, RECEIPT_BATCH):
+        for receipt in chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in batch]):
+            if receipt is None:
+                continue
+            for log in receipt["logs"]:
+                logs[(log["transactionHash"], int(log["logIndex"], 16))] = log
+    return logs
+
+
+def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: Verification) -> set[tuple[str, int]]:
+    """Checks every chain-derived row against its log; returns the (tx, log index) keys seen."""
+    with register.session() as s:
+        rows = {model.__tablename__: s.exec(select(model)).all() for model in _CHAIN_TABLES}
+    seen: set[tuple[str, int]] = set()
+    tx_hashes = sorted({r.tx_hash for table in rows.values() for r in table})
+    logs = _receipt_logs(chain, tx_hashes)
+    for table, table_rows in rows.items():
+        for row in table_rows:
+            key = (row.tx_hash, row.log_index)
+            seen.add(key)
+            result.rows_checked += 1
+            where = f"{row.tx_hash}:{row.log_index}"
+            log = logs.get(key)
+            if log is None:
+                result.problems.append(Problem("integrity", table, where, "no such log on chain"))
+                continue
+            if log["blockHash"] != row.block_hash or int(log["blockNumber"], 16) != row.block_number:
+                result.problems.append(Problem("integrity", table, where, f"the log is in block {int(log['blockNumber'], 16)} {log['blockHash'][:10]}…, not the row's"))
+                continue
+            kind = kinds.get(_checksum(log["address"]))
+            decoded = _decode(kind, log) if kind else None
+            if decoded is None:
+                result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
+                continue
+            mismatch = _compare(table, row, _checksum(log["address"]), decoded)
+            if mismatch:
+                result.problems.append(Problem("integrity", table, where, mismatch))
+    return seen
+
+
+def _compare(table: str, row, address: str, decoded: tuple[str, dict]) -> str | None:
+    event, args = decoded
+    if table == "transfers" and row.token != address:
+        return f"token {row.token} in the register, {address} on chain"
+    if table == "token_events":
+        if row.event != event or json.loads(row.args) != json.loads(json.dumps(args, sort_keys=True)):
+            return f"{row.event} {row.args} in the register, {event} {json.dumps(args, sort_keys=True)} on chain"
+        return None
+    if table == "registrations":
+        expected = {"InvestorUpdated": "investor_updated", "InvestorRemoved": "investor_removed", "WalletAdded": "wallet_added", "WalletRemoved": "wallet_removed"}
+        if row.event != expected.get(event) or row.id_hash != args["investorId"] or row.wallet != args.get("wallet"):
+            return f"{row.event} of {row.id_hash[:10]}… in the register, {event} on chain"
+        return None
+    for column, arg in _FIELDS.get(table, ()):
+        if str(getattr(row, column)).lower() != str(args.get(arg)).lower():
+            return f"{column} is {getattr(row, column)} in the register, {args.get(arg)} on chain"
+    return None
+
+
+def _completeness(
+    register: Register, chain: Chain, block: int, seen: set[tuple[str, int]], result: Verification,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Every log of every followed contract up to `block` must have its row."""
+    with register.session() as s:
+        contracts = s.exec(select(models.ContractRecord)).all()
+        coupon_txs = {r.declared_tx for r in s.exec(select(models.CouponRecord))} | {
+            r.completed_tx for r in s.exec(select(models.CouponRecord)) if r.completed_tx
+        }
+    if not contracts:
+        return
+    kinds = {c.address: c.kind for c in contracts}
+    start = min(c.deploy_block for c in contracts)
+    for low in range(start, block + 1, LOG_CHUNK):
+        high = min(low + LOG_CHUNK - 1, block)
+        raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(high), "address": list(kinds)}])
+        for log in raw:
+            kind = kinds[_checksum(log["address"])]
+            decoded = _decode(kind, log)
+            if decoded is None:
+                continue
+            result.logs_checked += 1
+            key = (log["transactionHash"], int(log["logIndex"], 16))
+            table = table_of(kind, decoded[0])
+            present = key[0] in coupon_txs if table == "coupons" else key in seen
+            if not present:
+                result.problems.append(Problem("completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register"))
+        if progress:
+            progress(high - start + 1, block - start + 1)
+
+
+def _audit_log(register: Register, result: Verification) -> None:
+    with register.session() as s:
+        entries = s.exec(select(models.AuditLog).order_by(models.AuditLog.id)).all()
+    previous, expected_id = GENESIS_AUDIT_HASH, None
+    for entry in entries:
+        result.audit_entries += 1
+        if expected_id is not None and entry.id != expected_id:
+            result.problems.append(Problem("audit_log", "audit_log", str(entry.id), f"entries {expected_id}..{entry.id - 1} are missing"))
+        if entry.prev_hash != previous:
+            result.problems.append(Problem("audit_log", "audit_log", str(entry.id), "does not chain to the entry before it"))
+        if audit_hash(entry) != entry.hash:
+            result.problems.append(Problem("audit_log", "audit_log", str(entry.id), "its content does not match its hash (edited)"))
+        previous, expected_id = entry.hash, entry.id + 1
+
+
+def verify(register: Register, chain: Chain, progress: Callable[[int, int], None] | None = None) -> Verification:
+    check_checkpoint(register, chain)
+    cp = register.checkpoint()
+    if cp is None:
+        raise RegisterError("register is empty: nothing to verify")
+    result = Verification(cp.block_number)
+    with register.session() as s:
+        kinds = dict(s.execute(sa_select(models.ContractRecord.address, models.ContractRecord.kind)).all())
+    seen = _integrity(register, chain, kinds, result)
+    _completeness(register, chain, cp.block_number, seen, result, progress)
+    _audit_log(register, result)
+    return result
