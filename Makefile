@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 FORGE := node_modules/.bin/forge
 export FOUNDRY_SOLC := $(CURDIR)/scripts/solc
 
-.PHONY: setup demo test test-forge test-python bench clean
+.PHONY: setup demo test test-forge test-python browser bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,8 +32,18 @@ test: test-forge test-python
 test-forge: setup
 	$(FORGE) test
 
-test-python: setup
+test-python: setup browser
 	$(PY) -m pytest
+
+# Debian's chromium, for the auditor page's headless-browser test (apt as root, else via sudo).
+# Where neither can install it, say so: that one test is then skipped with the same reason.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+	  echo "installing Debian's chromium (browser test of the auditor page)"; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium ) >/dev/null \
+	  || echo "WARNING: could not install chromium with apt; the headless-browser test will be skipped"; }
 
 # Measured figures, printed beside their references (never run as tests).
 bench: setup

@@ -1,0 +1,551 @@
+"""The auditors' read-only web view (ledger/web.py), served for real by uvicorn on a free port
+against a register and an anvil: every JSON route gives the rows the CLI prints, bad input is a
+4xx with one line, nothing but GET/HEAD/OPTIONS gets through, serving never touches the database,
+and the pages render in a real headless chromium."""
+
+import gc
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from helpers import EXAMPLES, dev_address, fund, register_counts
+from ledger import models
+from ledger.db import Register
+from ledger.devnet import free_port
+from ledger.web import DOCUMENTED, create_app
+
+BOND = "HK0000987658"
+FUND = "03999"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# ---------------------------------------------------------------------- serving
+
+
+class Served:
+    """An app run for real by uvicorn in a background thread on a free port."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Site:
+    world: object
+    bond: dict
+    trade: dict
+    flow: dict
+    url: str
+    http: httpx.Client
+
+    def get(self, path: str, **params):
+        return self.http.get(path, params=params or None)
+
+    def json(self, path: str, **params):
+        r = self.get(path, **params)
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/json")
+        return r.json()
+
+    def cli(self, *args):
+        r = self.world.run(*args, "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        return r.json()
+
+
+def _run_json(world, *args):
+    r = world.run(*args, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return r.json()
+
+
+@pytest.fixture
+def site(issued):
+    """The issued sample bond traded once (harbour_pension sells 100 to kowloon_life, settled DvP),
+    the sample ETF launched with one creation, and the web view served over that register."""
+    world, bond = issued
+    fund(world.run, 2, "100000000")
+    trade = _run_json(
+        world, "trade", BOND, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 100, "--price", "99.50",
+        "--settlement-date", "2024-02-07",
+    )
+    for index in (1, 2):
+        assert world.run("affirm", trade["instruction_id"], "--dev-account", index).exit_code == 0
+    assert [o["status"] for o in _run_json(world, "settle")] == ["settled"]
+    assert world.run("investors", "import", EXAMPLES / "authorized_participants.csv").exit_code == 0
+    assert world.run("etf", "launch", EXAMPLES / "etf_hkd.toml").exit_code == 0
+    fund(world.run, 8, "10000000")
+    flow = _run_json(world, "etf", "create", FUND, "--ap", "red_dot_securities", "--units", 100_000)
+    with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        yield Site(world, bond, trade, flow, served.url, http)
+
+
+def db_file(world) -> Path:
+    return Path(world.db_url.removeprefix("sqlite:///"))
+
+
+def db_fingerprint(path: Path) -> tuple[str, int, int]:
+    """(sha256, size, mtime_ns) of the register file, with everything the CLI wrote in it: what
+    the CLI's engines still hold in the WAL is checkpointed first, so only the web can change it."""
+    gc.collect()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    stat = path.stat()
+    return hashlib.sha256(path.read_bytes()).hexdigest(), stat.st_size, stat.st_mtime_ns
+
+
+# ---------------------------------------------------------------------- JSON: the CLI's rows
+
+
+def test_every_json_route_gives_the_rows_the_cli_prints_now_and_at_a_point_in_time(site):
+    cli, web = site.cli, site.json
+    assert web("/api/instruments") == cli("register", "instruments")
+    assert [(i["isin"], i["outstanding"]) for i in web("/api/instruments")] == [(BOND, 40_000), (FUND, 100_000)]
+
+    holders = web(f"/api/instruments/{BOND}/holders")
+    assert holders == cli("register", "holders", BOND)
+    assert set(holders[0]) == {"investor_id", "wallet", "quantity", "principal"}
+    by_investor = {h["investor_id"]: (h["quantity"], h["principal"]) for h in holders}
+    assert by_investor["harbour_pension"] == (11_900, "595000000.00") and by_investor["kowloon_life"] == (10_100, "505000000.00")
+    assert web(f"/api/instruments/{FUND}/holders") == cli("register", "holders", FUND) == [
+        {"investor_id": "red_dot_securities", "wallet": dev_address(8), "quantity": 100_000, "principal": None}
+    ]
+    assert web(f"/api/instruments/{BOND.lower()}/holders") == holders, "codes are case-insensitive, as in the CLI"
+
+    transfers = web(f"/api/instruments/{BOND}/transfers")
+    assert transfers == cli("register", "transfers", BOND)
+    assert transfers[-1]["tx_hash"] == site.world.run("register", "settlements", "--format", "json").json()[0]["tx_hash"]
+    assert web(f"/api/instruments/{FUND}/transfers") == cli("register", "transfers", FUND)
+    assert web(f"/api/instruments/{BOND}/coupons") == cli("register", "coupons", BOND) != []
+    assert web(f"/api/instruments/{BOND}/payments") == cli("register", "payments", BOND)
+    assert web(f"/api/funds/{FUND}/nav") == cli("register", "nav", FUND) != []
+    assert web(f"/api/funds/{FUND}/flows") == cli("register", "flows", FUND) != []
+
+    settlements = web("/api/settlements")
+    assert settlements == cli("register", "settlements")
+    assert [(s["instruction_id"], s["status"]) for s in settlements] == [(site.trade["instruction_id"], "settled")]
+    assert web("/api/settlements", isin=BOND) == cli("register", "settlements", BOND) == settlements
+    assert web("/api/settlements", isin=FUND) == cli("register", "settlements", FUND) == []
+    assert web("/api/settlements", **{"from": "2024-02-07", "to": "2024-02-07"}) == settlements
+    assert web("/api/settlements", **{"from": "2024-02-08"}) == cli("register", "settlements", "--from", "2024-02-08") == []
+
+    duty = web("/api/stamp-duty")
+    assert duty == cli("register", "stamp-duty")
+    assert {(d["isin"], d["treatment"]) for d in duty} == {(BOND, "not_chargeable"), (FUND, "waived")}
+    assert web("/api/stamp-duty", **{"from": "2024-01-01", "to": "2024-12-31"}) == cli(
+        "register", "stamp-duty", "--from", "2024-01-01", "--to", "2024-12-31"
+    ) == duty
+    assert web("/api/stamp-duty", to="2024-02-06") == []
+
+    for investor in ("harbour_pension", "kowloon_life", "red_dot_securities"):
+        assert web(f"/api/investors/{investor}/movements") == cli("register", "movements", investor) != []
+    assert web("/api/investors/kowloon_life/movements", **{"from": "2024-02-07", "to": "2024-02-07"}) == cli(
+        "register", "movements", "kowloon_life", "--from", "2024-02-07", "--to", "2024-02-07"
+    )
+
+    # Holders at a point in time: before the trade's block, at it, before anything, on a date.
+    settled = settlements[0]["block_number"]
+    before = web(f"/api/instruments/{BOND}/holders", as_of_block=settled - 1)
+    assert before == cli("register", "holders", BOND, "--as-of-block", settled - 1)
+    assert {h["investor_id"]: h["quantity"] for h in before}["harbour_pension"] == 12_000
+    r = site.get(f"/api/instruments/{BOND}/holders", as_of_block=settled)
+    assert r.headers["x-as-of-block"] == str(settled) and r.json()[0] == holders[0]
+    assert web(f"/api/instruments/{BOND}/holders", as_of_block=0) == cli("register", "holders", BOND, "--as-of-block", 0) == []
+    indexed = int(site.get(f"/api/instruments/{BOND}/holders").headers["x-as-of-block"])
+    on_the_day = site.get(f"/api/instruments/{BOND}/holders", as_of_date="2024-02-07")
+    assert on_the_day.json() == cli("register", "holders", BOND, "--as-of-date", "2024-02-07") == holders
+    assert on_the_day.headers["x-as-of-block"] == str(indexed) and indexed > settled, "all of it happened on the issue day"
+
+    for code in (BOND, FUND):
+        report = web(f"/api/reconciliation/{code}")
+        r = site.world.run("reconcile", code, "--format", "json")
+        assert r.exit_code == 0 and report == r.json() and report["ok"] is True and report["breaks"] == []
+
+    # The OpenAPI document names every field each route returns (the rows are never coerced to it).
+    spec = web("/openapi.json")
+    schemas = spec["components"]["schemas"]
+    samples = {
+        "instruments": web("/api/instruments"), "holders": holders, "transfers": transfers,
+        "coupons": web(f"/api/instruments/{BOND}/coupons"), "nav": web(f"/api/funds/{FUND}/nav"),
+        "flows": web(f"/api/funds/{FUND}/flows"), "settlements": settlements, "stamp-duty": duty,
+        "movements": web("/api/investors/harbour_pension/movements"),
+    }
+    for name, rows in samples.items():
+        documented = set(schemas[DOCUMENTED[name].__name__]["properties"])
+        assert all(set(row) == documented for row in rows), name
+
+
+def cli_error(site, *args) -> str:
+    r = site.world.run(*args)
+    assert r.exit_code == 2 and r.stderr.startswith("error: "), (args, r.exit_code, r.stderr)
+    return r.stderr.strip().removeprefix("error: ")
+
+
+WRITES = ("POST", "PUT", "DELETE", "PATCH", "TRACE", "PROPFIND")
+PATHS = (
+    "/api/instruments",
+    f"/api/instruments/{BOND}/holders",
+    f"/api/instruments/{BOND}/transfers",
+    "/api/settlements",
+    "/api/stamp-duty",
+    f"/api/funds/{FUND}/nav",
+    f"/api/reconciliation/{BOND}",
+    "/",
+    f"/instruments/{BOND}",
+    "/openapi.json",
+    "/docs",
+    "/no/such/path",
+)
+READS = (
+    "/api/instruments", f"/api/instruments/{BOND}/holders", f"/api/instruments/{FUND}/holders", f"/api/instruments/{BOND}/transfers",
+    f"/api/instruments/{BOND}/coupons", f"/api/instruments/{BOND}/payments", f"/api/funds/{FUND}/nav", f"/api/funds/{FUND}/flows",
+    "/api/settlements", "/api/stamp-duty", "/api/investors/harbour_pension/movements", f"/api/reconciliation/{BOND}",
+    f"/api/reconciliation/{FUND}", "/", f"/instruments/{BOND}", f"/instruments/{FUND}", "/openapi.json",
+)
+
+
+def test_bad_input_and_writes_are_refused_and_serving_leaves_the_database_untouched(site):
+    """Bad input: a 4xx with the one line the CLI prints (naming the query parameter where the CLI
+    names its option); any method but GET/HEAD/OPTIONS on any path: 405. The register's file is
+    the same, byte for byte, after all of it and after reading every route and page."""
+    indexed = int(site.get(f"/api/instruments/{BOND}/holders").headers["x-as-of-block"])
+    unknown = cli_error(site, "register", "holders", "XS0000000000")
+    assert unknown == "ISIN: XS0000000000 is not an instrument in this register"
+    not_a_fund, no_fund = cli_error(site, "register", "nav", BOND), cli_error(site, "register", "flows", "99999")
+    assert not_a_fund == f"FUND: {BOND} is a bond, not a fund"
+    ghost = cli_error(site, "register", "movements", "ghost")
+    beyond = cli_error(site, "register", "holders", BOND, "--as-of-block", indexed + 1)
+    assert beyond == f"--as-of-block: {indexed + 1} is beyond the indexed block {indexed}; run `bondledger sync`"
+    early = cli_error(site, "register", "holders", BOND, "--as-of-date", "2024-02-06")
+
+    path = db_file(site.world)
+    counts, before = register_counts(site.world.db_url), db_fingerprint(path)
+
+    def problem(path, status, **params):
+        r = site.get(path, **params)
+        assert r.status_code == status, (path, params, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/json") and list(r.json()) == ["detail"]
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail
+        return detail
+
+    for route in ("holders", "transfers", "coupons", "payments"):
+        assert problem(f"/api/instruments/XS0000000000/{route}", 404) == unknown
+    assert problem("/api/settlements", 404, isin="XS0000000000") == unknown
+    assert problem("/api/reconciliation/XS0000000000", 404) == unknown
+    assert problem(f"/api/funds/{BOND}/nav", 404) == not_a_fund
+    assert problem("/api/funds/99999/flows", 404) == no_fund
+    assert problem("/api/investors/ghost/movements", 404) == ghost
+    holders = f"/api/instruments/{BOND}/holders"
+    assert problem(holders, 400, as_of_block=indexed + 1) == beyond.replace("--as-of-block", "as_of_block")
+    assert problem(holders, 400, as_of_date="2024-02-06") == early.replace("--as-of-date", "as_of_date")
+    assert problem(holders, 400, as_of_block=-1) == "as_of_block: -1 is negative"
+    assert problem(holders, 400, as_of_block=1, as_of_date="2024-02-07") == "as_of_date: give as_of_block or as_of_date, not both"
+    assert problem(holders, 400, as_of_block="ten") == (
+        "as_of_block: Input should be a valid integer, unable to parse string as an integer (got 'ten')"
+    )
+    assert problem(holders, 400, as_of_date="2024-02-30") == "as_of_date: '2024-02-30' is not a date (day is out of range for month)"
+    assert problem(holders, 400, as_of_date="7 Feb 2024") == "as_of_date: '7 Feb 2024' is not a date (YYYY-MM-DD)"
+    assert problem("/api/stamp-duty", 400, **{"from": "20240101"}) == "from: '20240101' is not a date (YYYY-MM-DD)"
+    assert problem("/api/settlements", 400, to="2024-13-01") == "to: '2024-13-01' is not a date (month must be in 1..12)"
+    assert problem("/api/investors/kowloon_life/movements", 400, **{"from": "2024-12-31", "to": "2024-01-01"}) == (
+        "from: 2024-12-31 is after the `to` date 2024-01-01"
+    )
+    assert problem("/api/no/such/route", 404) == "Not Found"
+    # The pages answer the same statuses, with a page naming the problem.
+    r = site.get("/instruments/XS0000000000")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html") and unknown in r.text
+    r = site.get(f"/instruments/{BOND}", as_of_block=indexed + 1)
+    assert r.status_code == 400 and f"as_of_block: {indexed + 1} is beyond the indexed block {indexed}" in r.text
+
+    for p in PATHS:
+        for method in WRITES:
+            r = site.http.request(method, p, json={"isin": BOND, "quantity": 1})
+            assert r.status_code == 405, (method, p, r.status_code)
+            assert r.json() == {"detail": f"method {method} is not allowed: the register is read-only (GET, HEAD, OPTIONS)"}
+            assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+        r = site.http.options(p)
+        assert (r.status_code, r.headers["allow"], r.content) == (204, "GET, HEAD, OPTIONS", b"")
+    get, head = site.get("/api/instruments"), site.http.head("/api/instruments")
+    assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", get.headers["content-length"])
+    assert site.http.head(f"/instruments/{BOND}").status_code == 200
+    assert site.http.head("/no/such/path").status_code == 404
+
+    for route in READS:
+        assert site.get(route).status_code == 200, route
+    assert db_fingerprint(path) == before
+    assert register_counts(site.world.db_url) == counts
+
+
+# ---------------------------------------------------------------------- no chain at hand
+
+
+@pytest.fixture
+def empty_register(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    Register(url)  # created at the schema's head revision, nothing in it
+    return url
+
+
+def test_the_openapi_document_lists_every_route_as_a_get(empty_register):
+    with Served(create_app(empty_register, None)) as served:
+        spec = httpx.get(f"{served.url}/openapi.json").json()
+    assert spec["info"]["title"] == "bondledger register"
+    assert set(spec["paths"]) == {
+        "/api/instruments",
+        "/api/instruments/{isin}/holders",
+        "/api/instruments/{isin}/transfers",
+        "/api/instruments/{isin}/coupons",
+        "/api/instruments/{isin}/payments",
+        "/api/funds/{code}/nav",
+        "/api/funds/{code}/flows",
+        "/api/settlements",
+        "/api/stamp-duty",
+        "/api/investors/{investor_id}/movements",
+        "/api/reconciliation/{isin}",
+    }
+    for path, operations in spec["paths"].items():
+        assert list(operations) == ["get"], path
+        assert operations["get"]["summary"] and operations["get"]["responses"]["200"]["content"]["application/json"]["schema"], path
+    holders = spec["paths"]["/api/instruments/{isin}/holders"]["get"]
+    assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date"}
+    assert set(holders["responses"]) == {"200", "400", "404"}
+    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to"}
+    assert set(spec["paths"]["/api/reconciliation/{isin}"]["get"]["responses"]) == {"200", "404", "409", "503"}
+
+
+def test_bondledger_serve_read_only_serves_the_page_and_refuses_writes(issued):
+    """The command an auditor runs, as a process: it serves the register it is given, read-only."""
+    world, _ = issued
+    port = free_port()
+    command = [sys.executable, "-m", "issuance.cli", "--db", world.db_url, "--rpc-url", world.rpc_url,
+               "serve", "--read-only", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                page = httpx.get(f"{url}/")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "bondledger serve did not start"
+                time.sleep(0.1)
+        assert page.status_code == 200 and BOND in page.text
+        holders = httpx.get(f"{url}/api/instruments/{BOND}/holders").json()
+        assert holders == _run_json(world, "register", "holders", BOND)
+        assert httpx.get(f"{url}/api/reconciliation/{BOND}").json()["ok"] is True
+        assert httpx.post(f"{url}/api/instruments", json={}).status_code == 405
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert "read-only" in server.stderr.read()
+
+
+def test_serve_without_read_only_is_refused(world):
+    r = world.run("serve", "--port", free_port())
+    assert r.exit_code == 2 and "--read-only" in r.stderr
+
+
+def test_an_empty_register_and_what_it_holds_is_escaped(empty_register):
+    reg = Register(empty_register)
+    with reg.session() as s:
+        s.add(models.Instrument(
+            isin="XS<B>1", kind="bond", name="<script>alert('x')</script> & Co", symbol="S", issuer='"Issuer" <i>', currency="HKD",
+            address="0x00000000000000000000000000000000000000aa", termsheet="{}", termsheet_sha256="0" * 64,
+        ))
+        s.commit()
+    reg.engine.dispose()
+    with Served(create_app(empty_register, None)) as served, httpx.Client(base_url=served.url) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert "<script>" not in page.text and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co" in page.text
+        assert "XS&lt;B&gt;1" in page.text and "&#34;Issuer&#34; &lt;i&gt;" in page.text
+        assert "nothing indexed yet" in page.text
+        assert http.get("/api/instruments").json()[0]["name"] == "<script>alert('x')</script> & Co"
+        r = http.get("/api/instruments/XS%3CB%3E1/holders")
+        assert (r.status_code, r.json()) == (400, {"detail": "register is empty: run `bondledger sync` first"})
+        r = http.get("/instruments/<img src=x onerror=alert(1)>")
+        assert r.status_code == 404 and "<img" not in r.text.lower() and "&lt;img src=x onerror=alert(1)&gt;" in r.text.lower()
+
+
+def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
+    """503 without a chain (none given, or unreachable), 409 when the node is not the register's
+    chain; the holders and the pages still answer, showing the reconciliation as unavailable."""
+    reg = Register(empty_register)
+    with reg.session() as s:
+        s.add(models.Instrument(
+            isin=BOND, kind="bond", name="A bond", symbol="B", issuer="An issuer", currency="HKD",
+            address="0x00000000000000000000000000000000000000bb", termsheet="{}", termsheet_sha256="0" * 64,
+        ))
+        s.add(models.Checkpoint(chain_id=31337, block_number=5, block_hash="0x" + "ab" * 32))
+        s.commit()
+    reg.engine.dispose()
+    dead = f"http://127.0.0.1:{free_port()}"
+    for rpc_url, status, detail, label in (
+        (None, 503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)", "chain unavailable"),
+        (dead, 503, f"chain unavailable: cannot reach an EVM node at {dead}: ConnectionError", "chain unavailable"),
+        (anvil.rpc_url, 409, "register is indexed to block 5 but the chain's head is 0: another chain?", "not this chain"),
+    ):
+        with Served(create_app(empty_register, rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+            r = http.get(f"/api/reconciliation/{BOND}")
+            assert (r.status_code, r.json()) == (status, {"detail": detail}), rpc_url
+            assert http.get(f"/api/instruments/{BOND}/holders").json() == []
+            for page in (Dom(http.get("/").text), Dom(http.get(f"/instruments/{BOND}").text)):
+                assert label in page.text["reconciliation" if "reconciliation" in page.text else f"instrument-{BOND}"]
+
+
+# ---------------------------------------------------------------------- a real browser
+
+
+class Dom(HTMLParser):
+    """What a rendered page shows: the text of each element with an id, and the body rows of
+    each table with an id, as lists of cell texts (whitespace collapsed)."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.text: dict[str, str] = {}
+        self.tables: dict[str, list[list[str]]] = {}
+        self._open: list[tuple[str, str | None]] = []  # (tag, id) of every open element
+        self._tables: list[str | None] = []
+        self._row: list[str] | None = None
+        self._header = False
+        self._cell: list[str] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        ident = dict(attrs).get("id")
+        self._open.append((tag, ident))
+        if ident:
+            self.text[ident] = ""
+        if tag == "table":
+            self._tables.append(ident)
+            if ident:
+                self.tables[ident] = []
+        elif tag == "tr":
+            self._row, self._header = [], False
+        elif tag in ("td", "th"):
+            self._cell, self._header = [], self._header or tag == "th"
+
+    def handle_endtag(self, tag):
+        while self._open and self._open.pop()[0] != tag:
+            pass
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._tables and self._tables[-1] and not self._header:
+                self.tables[self._tables[-1]].append(self._row)
+            self._row = None
+        elif tag == "table" and self._tables:
+            self._tables.pop()
+
+    def handle_data(self, data):
+        for _, ident in self._open:
+            if ident:
+                self.text[ident] += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def chromium(url: str, profile: Path, *extra: str) -> Dom:
+    """The page as a headless chromium renders it (`--dump-dom`)."""
+    command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", *extra, url]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0 and "<table" in run.stdout, (command, run.returncode, run.stderr[-2000:])
+    return Dom(run.stdout)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: `apt-get install chromium` (the Makefile installs it)")
+def test_the_pages_in_a_headless_chromium(site, tmp_path):
+    holders = {code: site.json(f"/api/instruments/{code}/holders") for code in (BOND, FUND)}
+    indexed = site.get(f"/api/instruments/{BOND}/holders").headers["x-as-of-block"]
+    settlement = site.json("/api/settlements")[0]
+
+    before_trade = settlement["block_number"] - 1
+    shot, profile = tmp_path / "register.png", tmp_path / "chromium-profile"
+
+    page = chromium(f"{site.url}/", profile, f"--screenshot={shot}", "--window-size=1400,1800", "--hide-scrollbars")
+    assert page.text["chain-id"] == "31337" and page.text["indexed-block"] == indexed
+    instruments = {row[0]: row for row in page.tables["instruments"]}
+    assert (instruments[BOND][1], instruments[BOND][5], instruments[BOND][-1]) == ("bond", "40,000", "OK")
+    assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1]) == ("fund", "100,000", "OK")
+    assert page.tables[f"holders-{BOND}"] == [
+        [h["investor_id"], h["wallet"], f"{h['quantity']:,}", f"{int(h['principal'].removesuffix('.00')):,}.00"] for h in holders[BOND]
+    ]
+    assert ["harbour_pension", dev_address(1), "11,900", "595,000,000.00"] in page.tables[f"holders-{BOND}"]
+    assert page.tables[f"holders-{FUND}"] == [["red_dot_securities", dev_address(8), "100,000"]], "a fund's units have no principal"
+    [row] = page.tables["settlements"]
+    assert (row[1], row[2], row[3], row[4], row[5]) == (BOND, "settled", "harbour_pension", "kowloon_life", "100")
+    assert row[7] == "4,975,000.00 HKD" and f"block {settlement['block_number']}" in row[9]
+    treatments = {(r[1], r[3]) for r in page.tables["stamp-duty"]}
+    assert treatments == {(BOND, "not_chargeable"), (FUND, "waived")}
+
+    bond = chromium(f"{site.url}/instruments/{BOND}", profile)
+    assert bond.text["reconciliation"].split()[0] == "OK"
+    assert [tuple(r[:3]) for r in bond.tables["holders"]] == [(h["investor_id"], h["wallet"], f"{h['quantity']:,}") for h in holders[BOND]]
+    transfers = site.json(f"/api/instruments/{BOND}/transfers")
+    assert len(bond.tables["transfers"]) == len(transfers)
+    for shown, t in zip(bond.tables["transfers"], transfers):
+        assert shown[0] == str(t["block_number"]) and shown[4] == f"{t['quantity']:,}"
+        assert t["tx_hash"] in shown[5] and t["block_hash"] in shown[5] and f"log {t['log_index']}" in shown[5]
+    assert bond.tables["transfers"][-1][2].startswith("harbour_pension") and bond.tables["transfers"][-1][3].startswith("kowloon_life")
+    assert len(bond.tables["coupons"]) == len(site.json(f"/api/instruments/{BOND}/coupons")) > 0
+    [row] = bond.tables["settlements"]
+    assert settlement["tx_hash"] in row[9]
+
+    # The other pages are the same server-rendered HTML without chromium (each launch costs a second or two).
+    before = Dom(site.get(f"/instruments/{BOND}", as_of_block=before_trade).text)
+    assert ("harbour_pension", "12,000") in [(r[0], r[2]) for r in before.tables["holders"]]
+    assert f"Holders as of block {before_trade}" in before.text["holders-title"]
+
+    etf = Dom(site.get(f"/instruments/{FUND}").text)
+    assert etf.text["reconciliation"].split()[0] == "OK"
+    assert [tuple(r[:3]) for r in etf.tables["holders"]] == [("red_dot_securities", dev_address(8), "100,000")]
+    assert [r[1] for r in etf.tables["nav"]] == ["25.4321 HKD"]
+    [flow] = etf.tables["flows"]
+    assert (flow[0], flow[2], flow[3], flow[6]) == ("creation", "red_dot_securities", "100,000", "2,543,210.00 HKD")
+    assert site.flow["tx_hash"] in flow[7]
+
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
