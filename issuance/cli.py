@@ -13,7 +13,7 @@ import io
 import json
 import sys
 import warnings
-from datetime import date, datetime, time, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,23 +22,22 @@ from sqlalchemy.exc import StatementError
 from tabulate import tabulate
 
 from issuance import cash as cash_ops
+from issuance import etf as etf_ops
+from issuance import green as green_ops
+from issuance import lifecycle, trading
 from issuance.context import Context
 from issuance.deploy import deploy_base
 from issuance.inputs import parse_address, read_allocations, read_investors
 from issuance.investors import import_investors
 from issuance.issue import issue_bond
 from issuance.schedule import coupon_schedule
-from issuance import etf as etf_ops
-from issuance import green as green_ops
-from issuance import lifecycle
-from issuance import trading
 from issuance.termsheet import load_etf_termsheet, load_termsheet
 from ledger import devnet as devnet_ops
 from ledger import indexer, keys, views
+from ledger.db import Register
 from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, parse_amount
 from ledger.reconcile import reconcile as reconcile_register
-from ledger.db import Register
 
 FORMATS = click.Choice(["table", "json", "csv"])
 WRAPPED = {"basis": 48, "reason": 40, "name": 40}
@@ -766,6 +765,76 @@ def reconcile(opts, isin, fmt):
             emit(breaks, "table")
     if not result.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def verify(opts, fmt):
+    """Prove the register against the chain: re-read every row's log (catches an edited row),
+    every log of every followed contract (catches a deleted row), and the audit log's hash chain.
+    Exit 1 on any problem."""
+    from issuance.context import resolve_rpc_url
+    from ledger.chain import connect
+    from ledger.verify import verify as verify_register
+
+    register = opts.register()
+    with Progress("verifying") as progress:
+        result = verify_register(register, connect(resolve_rpc_url(opts.rpc_url)), progress)
+    problems = [{"check": p.check, "table": p.table, "where": p.where, "what": p.what} for p in result.problems]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "block": result.block,
+                    "rows_checked": result.rows_checked,
+                    "logs_checked": result.logs_checked,
+                    "audit_entries": result.audit_entries,
+                    "problems": problems,
+                },
+                indent=2,
+            )
+        )
+    else:
+        status = "OK" if result.ok else f"{len(problems)} PROBLEM(S)"
+        click.echo(
+            f"register at block {result.block}: {status} ({result.rows_checked} rows against their logs, "
+            f"{result.logs_checked} logs against the register, {result.audit_entries} audit entries)"
+        )
+        if problems:
+            emit(problems, "table")
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="A new or empty directory.")
+@pass_options
+def export(opts, out):
+    """Write the whole register (every table and every view, CSV and JSON) with a manifest of sha256 sums."""
+    from ledger.export import export as export_register
+
+    with Progress("exporting") as progress:
+        manifest = export_register(opts.register(), out, progress)
+    click.echo(f"exported {len(manifest['files'])} files to {out} (manifest.json, SHA256SUMS)")
+
+
+@cli.command()
+@click.option("--read-only", "read_only", is_flag=True, required=True, help="Required: the server never writes.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@pass_options
+def serve(opts, read_only, host, port):
+    """Serve the register read-only over HTTP: an auditor's web page at / and a JSON API (/openapi.json)."""
+    import uvicorn
+
+    from issuance.context import resolve_rpc_url
+    from ledger.web import create_app
+
+    app = create_app(opts.register().url, resolve_rpc_url(opts.rpc_url))
+    click.echo(f"serving the register read-only at http://{host}:{port}/ (API docs: /docs, /openapi.json)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def main() -> None:

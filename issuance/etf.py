@@ -19,7 +19,6 @@ from issuance.termsheet import EtfTermSheet
 from ledger import indexer, models
 from ledger.codes import Category, category_mask
 from ledger.errors import InputError
-from ledger.indexer import HONG_KONG
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
 
 MAX_ALLOWANCE = 2**256 - 1

@@ -14,16 +14,15 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import QuantLib as ql
+from eth_abi import decode as abi_decode
 from sqlalchemy import func
 from sqlmodel import select
 
 from issuance.context import Context
 from issuance.issue import unix_midnight
-from issuance.schedule import _ql, _py, accrued_per_denomination, calendar
+from issuance.schedule import _py, _ql, accrued_per_denomination, calendar
 from issuance.termsheet import TermSheet
 from ledger import indexer, models, views
-from eth_abi import decode as abi_decode
-
 from ledger.chain import describe_revert
 from ledger.codes import Reason, SettlementFailure
 from ledger.errors import InputError
@@ -37,7 +36,7 @@ from ledger.instructions import (
     sign_instruction,
     signer_of,
 )
-from ledger.money import from_minor, minor_exponent
+from ledger.money import minor_exponent
 
 SETTLEMENT_DAYS = 2  # T+2 business days on the instrument's calendar, unless a date is given
 EXPIRY_DAYS = 5  # an instruction expires this many days after its settlement date

@@ -17,10 +17,9 @@ from sqlmodel import select
 from ledger import models
 from ledger.chain import Chain
 from ledger.db import Register
-from ledger.indexer import check_checkpoint
-from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
-from ledger.indexer import HONG_KONG
+from ledger.indexer import HONG_KONG, check_checkpoint
 from ledger.money import minor_exponent, to_minor
+from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
 
 @dataclass

@@ -69,4 +69,15 @@ echo "== reconcile the register with the chain"
 bl reconcile "$BOND"
 bl reconcile "$FUND"
 
-echo "== register file: $BONDLEDGER_HOME/register.db"
+echo "== prove the register against the chain (every row's log, every log's row, the audit log)"
+bl verify
+
+cat <<EOT
+
+The register this demo built is $BONDLEDGER_HOME/register.db. To read it as an auditor does,
+in a browser, with a JSON API beside it (read-only; the demo's devnet has stopped, so the page
+shows reconciliation as "chain unavailable"):
+
+    .venv/bin/bondledger --db $BONDLEDGER_HOME/register.db serve --read-only --port 8000
+    then open http://127.0.0.1:8000/   (API: http://127.0.0.1:8000/docs)
+EOT

@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from helpers import chain_state, dev_address, fund, register_counts
+from issuance.trading import data_of
 from ledger import keys
 from ledger.chain import Signer, describe_revert
 from ledger.db import Register
 from ledger.instructions import Venue, instruction_id
-from issuance.trading import data_of
 
 ISIN = "HK0000987658"
 HARBOUR, KOWLOON, LION_ROCK, STRAITS, VICTORIA = 1, 2, 3, 4, 5

@@ -44,7 +44,7 @@ def test_addresses_accept_lower_case_and_valid_checksums_only():
 @pytest.mark.parametrize(
     "row, expected",
     [
-        (f"a,A,0x1234,HK,retail,2030-01-01", "investors.csv line 2: wallet: '0x1234' is not a 20-byte hex address"),
+        ("a,A,0x1234,HK,retail,2030-01-01", "investors.csv line 2: wallet: '0x1234' is not a 20-byte hex address"),
         (f"a,A,{ALICE},XX,retail,2030-01-01", "investors.csv line 2: country: 'XX' is not an ISO 3166-1 alpha-2"),
         (f"a,A,{ALICE},HK,whale,2030-01-01", "investors.csv line 2: category: 'whale' is not one of retail"),
         (f"a,A,{ALICE},HK,retail,31/12/2030", "investors.csv line 2: kyc_expiry: Input should be a valid date"),
@@ -77,7 +77,7 @@ def test_missing_columns_and_empty_files_are_refused(tmp_path):
     [
         (f"a,{ALICE},0", "allocations.csv line 2: principal: Input should be greater than 0"),
         (f"a,{ALICE},lots", "allocations.csv line 2: principal: Input should be a valid decimal"),
-        (f"a,0xZZ,100", "allocations.csv line 2: wallet:"),
+        ("a,0xZZ,100", "allocations.csv line 2: wallet:"),
     ],
 )
 def test_a_bad_allocation_row_names_line_and_field(tmp_path, row, expected):

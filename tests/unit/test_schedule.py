@@ -3,8 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-import QuantLib as ql
 import pytest
+import QuantLib as ql
 
 from helpers import EXAMPLES
 from issuance.schedule import coupon_schedule, year_fraction
