@@ -181,6 +181,21 @@ def devnet_down():
     click.echo(f"stopped {stopped.rpc_url}" if stopped else "no devnet running")
 
 
+@devnet.command("warp")
+@click.argument("to", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]))
+@pass_options
+def devnet_warp(opts, to):
+    """Move the devnet's clock forward to TO (a UTC date, 00:00, or date and time) and mine a
+    block there: how coupon dates and maturity arrive on a devnet."""
+    from ledger.chain import connect
+
+    from issuance.context import resolve_rpc_url
+
+    chain = connect(resolve_rpc_url(opts.rpc_url))
+    block = devnet_ops.warp(chain, int(to.replace(tzinfo=timezone.utc).timestamp()))
+    click.echo(f"chain time {to.replace(tzinfo=timezone.utc).isoformat()} (block {block})")
+
+
 @devnet.command("status")
 def devnet_status():
     """Show the running devnet, if any."""

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from ledger.artifacts import ROOT
 from ledger.chain import Chain, wait_until_ready
-from ledger.errors import BondledgerError
+from ledger.errors import BondledgerError, InputError
 
 STATE_FILE = "devnet.json"
+DEVNET_CHAIN_ID = 31337
 
 
 def home() -> Path:
@@ -144,3 +145,17 @@ def down() -> Devnet | None:
         devnet.stop()
     state_path().unlink(missing_ok=True)
     return devnet
+
+
+def warp(chain: Chain, timestamp: int) -> int:
+    """Moves a devnet's clock forward to `timestamp` (unix seconds) and mines a block there, so
+    that lifecycle commands, which take the chain's time, see that moment. Devnet only: a real
+    chain's clock is not ours to move. Returns the new block number."""
+    if chain.chain_id != DEVNET_CHAIN_ID:
+        raise InputError(f"devnet warp: only on the devnet (chain id {DEVNET_CHAIN_ID}), not chain id {chain.chain_id}")
+    now = chain.now()
+    if timestamp <= now:
+        raise InputError(f"devnet warp: {timestamp} is not after the chain's time {now}; a chain's clock only moves forward")
+    chain.rpc("evm_setNextBlockTimestamp", [timestamp])
+    chain.rpc("evm_mine", [])
+    return chain.block_number()

@@ -52,6 +52,16 @@ bl settle
 bl etf nav "$FUND" 25.61
 bl etf redeem "$FUND" --ap red_dot_securities --units 50000
 
+echo "== the first coupon: the devnet's clock moves to its payment date; holders of record are paid"
+bl devnet warp 2024-08-07T02:00:00
+bl coupon pay "$BOND"
+bl register payments "$BOND"
+
+echo "== green bond reporting: proceeds allocated to the framework's categories (ICMA GBP)"
+bl green allocate "$BOND" --category clean_transportation --amount 500000000 --project "Electric buses" >/dev/null
+bl green allocate "$BOND" --category green_buildings --amount 250000000 --project "Zero-carbon school" >/dev/null
+bl green report "$BOND"
+
 echo "== register: instruments"
 bl register instruments
 echo "== register: holders of $BOND"

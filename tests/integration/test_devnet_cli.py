@@ -111,3 +111,22 @@ def test_devnet_up_at_a_date_starts_the_chain_clock_there(tmp_path):
         started = devnet.recorded()
         if started is not None:
             started.stop()
+
+
+def test_devnet_warp_moves_the_chain_clock_forward_and_never_back(background_devnet):
+    chain = connect(background_devnet.stdout.strip())
+    before = chain.block_number()
+    warp = bondledger("devnet", "warp", "2030-08-07T02:00:00")
+    assert warp.exit_code == 0, warp.stderr
+    assert chain.now() == 1912298400 and chain.block_number() == before + 1  # 2030-08-07T02:00:00Z, mined there
+    back = bondledger("devnet", "warp", "2030-08-01")
+    assert back.exit_code == 2 and "only moves forward" in back.stderr and len(back.stderr.strip().splitlines()) == 1
+    assert chain.now() == 1912298400 and chain.block_number() == before + 1
+
+
+def test_devnet_warp_refuses_a_chain_that_is_not_the_devnet(anvil):
+    chain = connect(anvil.rpc_url)
+    chain.rpc("anvil_setChainId", [1])  # as a real chain would answer
+    warp = bondledger("--rpc-url", anvil.rpc_url, "devnet", "warp", "2030-01-01")
+    assert warp.exit_code == 2 and "only on the devnet (chain id 31337), not chain id 1" in warp.stderr
+    assert chain.block_number() == 0
