@@ -187,9 +187,8 @@ def devnet_down():
 def devnet_warp(opts, to):
     """Move the devnet's clock forward to TO (a UTC date, 00:00, or date and time) and mine a
     block there: how coupon dates and maturity arrive on a devnet."""
-    from ledger.chain import connect
-
     from issuance.context import resolve_rpc_url
+    from ledger.chain import connect
 
     chain = connect(resolve_rpc_url(opts.rpc_url))
     block = devnet_ops.warp(chain, int(to.replace(tzinfo=timezone.utc).timestamp()))
