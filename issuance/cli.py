@@ -805,6 +805,7 @@ def verify(opts, fmt):
                     "rows_checked": result.rows_checked,
                     "logs_checked": result.logs_checked,
                     "audit_entries": result.audit_entries,
+                    "audit_head": result.audit_head,
                     "problems": problems,
                 },
                 indent=2,
@@ -816,6 +817,7 @@ def verify(opts, fmt):
             f"register at block {result.block}: {status} ({result.rows_checked} rows against their logs, "
             f"{result.logs_checked} logs against the register, {result.audit_entries} audit entries)"
         )
+        click.echo(f"audit log head {result.audit_head or '(empty)'}: compare it with the one noted at the last audit")
         if problems:
             emit(problems, "table")
     if not result.ok:

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 
 from ledger import views
-from ledger.db import Register
+from ledger.db import Register, schema_revision
 from ledger.errors import InputError
 
 
@@ -104,12 +104,17 @@ def export(register: Register, out: Path, progress: Callable[[int, int], None] |
     cp = register.checkpoint()
     with register.engine.connect() as conn:
         network = conn.execute(text('SELECT chain_id, genesis_hash FROM "network"')).first()
+        audit_head = conn.execute(text('SELECT hash FROM "audit_log" ORDER BY id DESC LIMIT 1')).scalar()
+        revision = schema_revision(conn)
     manifest = {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "register": register.engine.url.render_as_string(hide_password=True),
         "chain_id": network[0] if network else None,
         "genesis_hash": network[1] if network else None,
         "checkpoint": {"block_number": cp.block_number, "block_hash": cp.block_hash} if cp else None,
+        "schema_revision": revision,
+        # the audit log's last hash: a later export (or `verify`) whose log no longer leads to it was cut short
+        "audit_head": audit_head,
         "files": manifest_files,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -105,7 +105,8 @@ class ContractRecord(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
-    """Append-only log of what operators did through bondledger, hash-chained."""
+    """Append-only log of what operators did through bondledger, hash-chained. The database
+    refuses updates and deletes (triggers, migration 0002); the chain catches whoever drops them."""
 
     __tablename__ = "audit_log"
     id: int | None = Field(default=None, primary_key=True)
@@ -113,7 +114,7 @@ class AuditLog(SQLModel, table=True):
     actor: str
     action: str
     detail: str = Field(sa_column=Column(Text, nullable=False))
-    prev_hash: str
+    prev_hash: str = Field(index=True, unique=True)  # one successor per entry: the chain cannot fork
     hash: str
 
 

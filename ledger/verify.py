@@ -41,6 +41,7 @@ class Verification:
     rows_checked: int = 0
     logs_checked: int = 0
     audit_entries: int = 0
+    audit_head: str = ""  # the last entry's hash: note it, and a later truncation of the log shows
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -182,6 +183,7 @@ def _audit_log(register: Register, result: Verification) -> None:
         if audit_hash(entry) != entry.hash:
             result.problems.append(Problem("audit_log", "audit_log", str(entry.id), "its content does not match its hash (edited)"))
         previous, expected_id = entry.hash, entry.id + 1
+    result.audit_head = previous if entries else ""
 
 
 def verify(register: Register, chain: Chain, progress: Callable[[int, int], None] | None = None) -> Verification:

@@ -34,3 +34,13 @@ def chain_state(rpc_url: str) -> tuple[int, int]:
 
     chain = connect(rpc_url)
     return chain.block_number(), chain.w3.eth.get_transaction_count(keys.dev_account(0).address)
+
+
+def drop_audit_guards(conn) -> None:
+    """What only a database administrator can do: remove the triggers that keep the audit log
+    append-only (migration 0002), as someone editing the register behind bondledger's back would."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")

@@ -9,8 +9,12 @@ import json
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import select
 
-from helpers import dev_address, fund, register_counts
+from conftest import both_backends
+from helpers import dev_address, drop_audit_guards, fund, register_counts
+from ledger import db, models
 from ledger.db import Register
 
 ISIN = "HK0000987658"
@@ -81,8 +85,34 @@ def test_verify_catches_an_edited_settlement_and_duty_row(traded):
     assert sorted(p["table"] for p in report["problems"]) == ["duty_assessments", "token_events"]
 
 
-def test_verify_catches_a_tampered_audit_log(traded):
+@both_backends
+def test_the_register_refuses_to_edit_or_delete_an_audit_entry(traded):
     world, _, _ = traded
+    for statement in ("UPDATE audit_log SET actor = 'someone else' WHERE id = 3", "DELETE FROM audit_log WHERE id = 7"):
+        with pytest.raises(DBAPIError, match="audit_log is append-only"):
+            sql(world, statement)
+    assert verify(world)[0] == 0
+
+
+@both_backends
+def test_the_audit_chain_cannot_fork(traded):
+    """Two commands appending at once cannot both chain to the same entry: the second is refused."""
+    world, _, _ = traded
+    reg = Register(world.db_url)
+    with reg.session() as s:
+        last = s.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc())).first()
+        s.add(models.AuditLog(actor="a rival", action="fork", detail="{}", prev_hash=last.prev_hash, hash="0" * 64))
+        with pytest.raises(IntegrityError):
+            s.commit()
+    assert verify(world)[0] == 0
+
+
+@both_backends
+def test_verify_catches_a_tampered_audit_log(traded):
+    """Whoever can drop the guards (a database administrator) is caught by the hash chain."""
+    world, _, _ = traded
+    with Register(world.db_url).engine.begin() as conn:
+        drop_audit_guards(conn)
     sql(world, "UPDATE audit_log SET detail = '{\"isin\": \"forged\"}' WHERE id = 3")
     sql(world, "DELETE FROM audit_log WHERE id = 7")
     code, report = verify(world)
@@ -144,6 +174,8 @@ def test_export_writes_every_table_and_view_with_a_manifest_of_sums(traded, tmp_
     assert r.exit_code == 0, r.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["chain_id"] == 31337 and manifest["checkpoint"]["block_number"] > 0
+    assert manifest["schema_revision"] == db.head_revision()
+    assert manifest["audit_head"] == verify(world)[1]["audit_head"] and len(manifest["audit_head"]) == 64
     paths = {f["path"] for f in manifest["files"]}
     for table in ("transfers", "instruments", "investors", "audit_log", "duty_assessments", "instructions"):
         assert {f"tables/{table}.csv", f"tables/{table}.json"} <= paths
