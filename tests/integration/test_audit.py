@@ -164,6 +164,18 @@ def test_reading_the_register_needs_neither_the_chain_nor_write_access(traded):
     assert (hashlib.sha256(open(db_file, "rb").read()).hexdigest(), register_counts(world.db_url)) == before
 
 
+@both_backends
+def test_a_read_only_register_cannot_be_written_to(traded):
+    world, _, _ = traded
+    before = register_counts(world.db_url)
+    reader = Register(world.db_url, read_only=True)
+    with pytest.raises(DBAPIError, match="(?i)read-only|readonly"):
+        with reader.engine.begin() as conn:
+            conn.execute(text("DELETE FROM transfers"))
+    reader.engine.dispose()
+    assert register_counts(world.db_url) == before
+
+
 # ---------------------------------------------------------------------- export
 
 

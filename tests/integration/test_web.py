@@ -378,6 +378,18 @@ def test_bondledger_serve_read_only_serves_the_page_and_refuses_writes(issued):
     assert "read-only" in server.stderr.read()
 
 
+@pytest.mark.parametrize("register_backend", ["postgresql"], indirect=True)
+def test_a_postgresql_register_is_served_read_only_too(issued):
+    world, _ = issued
+    before = register_counts(world.db_url)
+    with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        assert http.get(f"/api/instruments/{BOND}/holders").json() == _run_json(world, "register", "holders", BOND)
+        assert http.get(f"/api/reconciliation/{BOND}").json()["ok"] is True
+        assert BOND in http.get("/").text
+        assert http.delete(f"/api/instruments/{BOND}").status_code == 405
+    assert register_counts(world.db_url) == before
+
+
 def test_serve_without_read_only_is_refused(world):
     r = world.run("serve", "--port", free_port())
     assert r.exit_code == 2 and "--read-only" in r.stderr
