@@ -753,22 +753,9 @@ def reconcile(opts, isin, fmt):
     """Compare the register with the chain at the indexed block; exit 1 on any break."""
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
-    breaks = [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in result.breaks]
+    breaks = result.as_json()["breaks"]
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "isin": result.isin,
-                    "block": result.block,
-                    "ok": result.ok,
-                    "wallets_checked": result.wallets_checked,
-                    "supply_register": result.supply_register,
-                    "supply_chain": result.supply_chain,
-                    "breaks": breaks,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(result.as_json(), indent=2))
     else:
         status = "OK" if result.ok else f"{len(breaks)} BREAK(S)"
         click.echo(
@@ -795,22 +782,9 @@ def verify(opts, fmt):
     register = opts.register()
     with Progress("verifying") as progress:
         result = verify_register(register, connect(resolve_rpc_url(opts.rpc_url)), progress)
-    problems = [{"check": p.check, "table": p.table, "where": p.where, "what": p.what} for p in result.problems]
+    problems = result.as_json()["problems"]
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "block": result.block,
-                    "rows_checked": result.rows_checked,
-                    "logs_checked": result.logs_checked,
-                    "audit_entries": result.audit_entries,
-                    "audit_head": result.audit_head,
-                    "problems": problems,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(result.as_json(), indent=2))
     else:
         status = "OK" if result.ok else f"{len(problems)} PROBLEM(S)"
         click.echo(

@@ -43,6 +43,18 @@ class Reconciliation:
     def ok(self) -> bool:
         return not self.breaks
 
+    def as_json(self) -> dict:
+        """What `reconcile --format json` prints and /api/reconciliation/{isin} answers."""
+        return {
+            "isin": self.isin,
+            "block": self.block,
+            "ok": self.ok,
+            "wallets_checked": self.wallets_checked,
+            "supply_register": self.supply_register,
+            "supply_chain": self.supply_chain,
+            "breaks": [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in self.breaks],
+        }
+
 
 def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     inst = register.instrument(isin)

@@ -48,6 +48,18 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
+    def as_json(self) -> dict:
+        """What `verify --format json` prints."""
+        return {
+            "ok": self.ok,
+            "block": self.block,
+            "rows_checked": self.rows_checked,
+            "logs_checked": self.logs_checked,
+            "audit_entries": self.audit_entries,
+            "audit_head": self.audit_head,
+            "problems": [{"check": p.check, "table": p.table, "where": p.where, "what": p.what} for p in self.problems],
+        }
+
 
 # What each table keeps of its log, as (column, event argument) pairs; the event name is checked too.
 _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -360,15 +360,7 @@ def reconciliation_report(register: Register, rpc_url: str | None, isin: str, ch
         if "connection" in type(exc).__name__.lower() or "timeout" in type(exc).__name__.lower():
             raise WebError(503, f"chain unavailable: {type(exc).__name__} talking to {rpc_url}") from None
         raise
-    return {
-        "isin": result.isin,
-        "block": result.block,
-        "ok": result.ok,
-        "wallets_checked": result.wallets_checked,
-        "supply_register": result.supply_register,
-        "supply_chain": result.supply_chain,
-        "breaks": [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in result.breaks],
-    }
+    return result.as_json()
 
 
 def connect_chain(rpc_url: str | None):
