@@ -82,6 +82,12 @@ abstract contract Base {
         return lo + (x % (hi - lo + 1));
     }
 
+    /// @dev `key`'s signature over `digest`, packed as r, s, v (65 bytes).
+    function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
     /// @dev Invariant tests call only these contracts.
     function targetContract(address target) internal {
         _targets.push(target);
