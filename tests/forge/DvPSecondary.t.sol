@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Vm} from "./Base.sol";
 import {Code, Predict, Typed} from "./SecondaryOracle.sol";
 import {SecondaryFixture, PRICE} from "./SecondaryFixture.sol";
 import {AnsweringToken} from "./Stubs.sol";

@@ -22,6 +22,9 @@ abstract contract Fixture is Base {
     uint256 internal constant ISSUE_DATE = 1_707_264_000; // 2024-02-07
     uint256 internal constant MATURITY_DATE = 1_770_422_400; // 2026-02-07
     uint40 internal constant KYC_EXPIRY = 1_798_761_600; // 2027-01-01
+    // sha256("framework"), written out: computing it is a call (to a precompile), which would be
+    // the call a test's expectRevert meets before the bond's deployment.
+    bytes32 internal constant FRAMEWORK_SHA256 = 0x06a61df042ad775e8bdd27666ac077a3331e5eb3215d0351ba292bce7e96505b;
 
     address internal issuer = address(0x1551);
     address internal alice = address(0xA11CE); // HK institutional
@@ -53,7 +56,17 @@ abstract contract Fixture is Base {
         register(issuer, "issuer", "HK", INSTITUTIONAL);
     }
 
+    /// The fixture's green bond, administered by `admin`: no paying agent, no record times.
     function deployBond(address admin) internal returns (BondToken) {
+        return deployBond(admin, new uint64[](0), MATURITY_DATE, address(0));
+    }
+
+    /// The fixture's green bond with coupon record times, a maturity and a paying agent of the
+    /// caller's choosing.
+    function deployBond(address admin, uint64[] memory recordTimes, uint256 maturity, address payingAgent)
+        internal
+        returns (BondToken)
+    {
         bytes2[] memory countries = new bytes2[](2);
         countries[0] = "HK";
         countries[1] = "SG";
@@ -69,10 +82,10 @@ abstract contract Fixture is Base {
                 currency: address(hkd),
                 treasury: issuer,
                 settlement: address(dvp),
-                payingAgent: address(0),
+                payingAgent: payingAgent,
                 categoryMask: PROFESSIONAL_MASK,
                 allowedJurisdictions: countries,
-                recordTimes: new uint64[](0)
+                recordTimes: recordTimes
             }),
             BondToken.BondTerms({
                 isin: "HK0000987654",
@@ -82,12 +95,12 @@ abstract contract Fixture is Base {
                 couponType: 1,
                 couponFrequency: 2,
                 issueDate: ISSUE_DATE,
-                maturityDate: MATURITY_DATE,
+                maturityDate: maturity,
                 dayCountBasis: 3
             }),
             BondToken.GreenTerms({
                 frameworkUri: "https://example.org/green-bond-framework.pdf",
-                frameworkSha256: sha256("framework"),
+                frameworkSha256: FRAMEWORK_SHA256,
                 useOfProceeds: uses
             })
         );
