@@ -94,10 +94,17 @@ contract DvPSettlementTest is Fixture {
         }
     }
 
-    function expectRestricted(address to, uint256 amount, uint8 reason) internal {
-        vm.expectRevert(
-            abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, address(0), to, amount, reason)
-        );
+    /// The revert data of the bond refusing to mint `amount` to `to` for `reason`.
+    function restricted(address to, uint256 amount, uint8 reason) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISecurityToken.TransferRestricted.selector, address(0), to, amount, reason);
+    }
+
+    /// Settling `list` reverts with `err` as a whole: no balance, supply or allocation changes.
+    function assertBatchRefused(DvPSettlement.Allocation[] memory list, bytes memory err) internal {
+        uint256[] memory before = snapshot();
+        vm.expectRevert(err);
+        dvp.settleIssuance(bond, list);
+        assertNothingMoved(before, list);
     }
 
     function sumOfCash() internal view returns (uint256 sum) {
@@ -167,89 +174,63 @@ contract DvPSettlementTest is Fixture {
     function test_aRetailInvestorInTheBatchRevertsTheWholeBatch() public {
         DvPSettlement.Allocation[] memory list =
             batch(allocation("A-1", alice, 100), allocation("C-1", carol, 1), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        expectRestricted(carol, 1, TransferReason.CATEGORY_NOT_ALLOWED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(carol, 1, TransferReason.CATEGORY_NOT_ALLOWED));
     }
 
     function test_anUnregisteredInvestorInTheBatchRevertsTheWholeBatch() public {
         DvPSettlement.Allocation[] memory list =
             batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40), allocation("M-1", mallory, 3));
-        uint256[] memory before = snapshot();
-        expectRestricted(mallory, 3, TransferReason.RECEIVER_NOT_REGISTERED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(mallory, 3, TransferReason.RECEIVER_NOT_REGISTERED));
     }
 
     function test_aDisallowedJurisdictionInTheBatchRevertsTheWholeBatch() public {
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("D-1", dave, 5));
-        uint256[] memory before = snapshot();
-        expectRestricted(dave, 5, TransferReason.JURISDICTION_NOT_ALLOWED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(dave, 5, TransferReason.JURISDICTION_NOT_ALLOWED));
     }
 
     function test_anExpiredKycInTheBatchRevertsTheWholeBatch() public {
         registry.setInvestor(keccak256("bob"), "SG", PROFESSIONAL, uint40(block.timestamp));
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        expectRestricted(bob, 40, TransferReason.RECEIVER_KYC_EXPIRED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(bob, 40, TransferReason.RECEIVER_KYC_EXPIRED));
     }
 
     function test_aFrozenInvestorInTheBatchRevertsTheWholeBatch() public {
         bond.setAddressFrozen(bob, true);
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        expectRestricted(bob, 40, TransferReason.RECEIVER_FROZEN);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(bob, 40, TransferReason.RECEIVER_FROZEN));
     }
 
     function test_aMissingAllowanceRevertsTheWholeBatch() public {
         vm.prank(bob);
         hkd.approve(address(dvp), 40 * PRICE - 1);
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        vm.expectRevert(
+        assertBatchRefused(
+            list,
             abi.encodeWithSelector(
                 IERC20Errors.ERC20InsufficientAllowance.selector, address(dvp), 40 * PRICE - 1, 40 * PRICE
             )
         );
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
     }
 
     function test_missingCashRevertsTheWholeBatch() public {
         uint256 quantity = FUNDS / PRICE + 1;
         DvPSettlement.Allocation[] memory list = batch(allocation("B-1", bob, 40), allocation("A-1", alice, quantity));
-        uint256[] memory before = snapshot();
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, FUNDS, quantity * PRICE)
+        assertBatchRefused(
+            list, abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, FUNDS, quantity * PRICE)
         );
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
     }
 
     function test_aBatchPastTheIssueVolumeRevertsWhole() public {
         uint256 cap = ISSUE_VOLUME / DENOMINATION;
         DvPSettlement.Allocation[] memory list =
             batch(allocation("B-1", bob, 1), DvPSettlement.Allocation(keccak256("A-1"), alice, cap, 0));
-        uint256[] memory before = snapshot();
-        expectRestricted(alice, cap, TransferReason.SUPPLY_CAP_EXCEEDED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(alice, cap, TransferReason.SUPPLY_CAP_EXCEEDED));
     }
 
     function test_aPausedTokenRefusesIssuance() public {
         bond.pause();
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        expectRestricted(alice, 100, TransferReason.PAUSED);
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, restricted(alice, 100, TransferReason.PAUSED));
     }
 
     function test_anAllocationIdSettlesOnce() public {
@@ -268,10 +249,9 @@ contract DvPSettlementTest is Fixture {
 
     function test_anAllocationIdTwiceInOneBatchRevertsTheBatch() public {
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("A-1", bob, 40));
-        uint256[] memory before = snapshot();
-        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("A-1")));
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(
+            list, abi.encodeWithSelector(DvPSettlement.AllocationAlreadySettled.selector, keccak256("A-1"))
+        );
     }
 
     function test_aCallerWithoutTheVenuesAgentRoleCannotSettle() public {
@@ -343,10 +323,7 @@ contract DvPSettlementTest is Fixture {
     function test_primaryIssuanceRefusesACurrencyDelistedAsCash() public {
         dvp.setCashListed(address(hkd), false);
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        vm.expectRevert(abi.encodeWithSelector(DvPSettlement.TokenNotListed.selector, address(hkd)));
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
+        assertBatchRefused(list, abi.encodeWithSelector(DvPSettlement.TokenNotListed.selector, address(hkd)));
     }
 
     /// Allocation ids are kept per token: another token's allocations cannot squat a bond's ids.
@@ -363,14 +340,12 @@ contract DvPSettlementTest is Fixture {
     function test_noIssuanceSettlesAtOrAfterMaturity() public {
         vm.warp(MATURITY_DATE);
         DvPSettlement.Allocation[] memory list = batch(allocation("A-1", alice, 100), allocation("B-1", bob, 40));
-        uint256[] memory before = snapshot();
-        vm.expectRevert(
+        assertBatchRefused(
+            list,
             abi.encodeWithSelector(
                 ISecurityToken.TransferRestricted.selector, address(0), alice, 100, TransferReason.INSTRUMENT_CLOSED
             )
         );
-        dvp.settleIssuance(bond, list);
-        assertNothingMoved(before, list);
     }
 
     // ---------------------------------------------------------------- fuzz

@@ -58,10 +58,6 @@ contract BondHandler is Base {
         return registeredAndCurrent(from) && !bond.isFrozen(from);
     }
 
-    function actorCount() external view returns (uint256) {
-        return actors.length;
-    }
-
     function actor(uint256 seed) internal view returns (address) {
         return actors[seed % actors.length];
     }

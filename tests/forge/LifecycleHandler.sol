@@ -60,10 +60,6 @@ contract LifecycleHandler is Base {
         ghostBondsMinted = bond_.totalSupply();
     }
 
-    function actorCount() external view returns (uint256) {
-        return actors.length;
-    }
-
     function recordCount() external view returns (uint256) {
         return recordTimes.length;
     }
@@ -109,7 +105,7 @@ contract LifecycleHandler is Base {
     }
 
     /// A batch of up to eleven actors, repeats likely: length from the low byte, each from the next.
-    function batchFrom(uint256 seed) public view returns (address[] memory batch) {
+    function batchFrom(uint256 seed) internal view returns (address[] memory batch) {
         batch = new address[](uint8(seed) % 12);
         for (uint256 i = 0; i < batch.length; ++i) {
             batch[i] = actors[uint8(seed >> (8 * i + 8)) % actors.length];
