@@ -39,6 +39,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
     /// @notice A paying agent: closes record-date snapshots it has paid on; redeems.
     bytes32 public constant PAYING_AGENT_ROLE = keccak256("PAYING_AGENT_ROLE");
+    /// @notice The most record times (snapshots) an instrument can have.
+    uint256 public constant MAX_RECORD_TIMES = type(uint8).max;
 
     /// @notice Everything a token is configured with at deployment.
     struct TokenConfig {
@@ -112,7 +114,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     event SnapshotOpened(uint256 indexed snapshotId, uint256 recordTime);
     /// @notice A paying agent has paid on a snapshot and released it.
     event SnapshotClosed(uint256 indexed snapshotId);
-    /// @notice The instrument closed: no more transfers or mints (burns only).
+    /// @notice The instrument closed: no more holder transfers or mints; burns, and the agent's
+    /// forced transfers and wallet recoveries (a court order, a lost key before the payout), remain.
     event InstrumentClosed();
 
     error ZeroAddress();
@@ -121,6 +124,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     error DocumentNotFound(bytes32 name);
     error LengthMismatch();
     error RecordTimesNotAscending();
+    error TooManyRecordTimes(uint256 count, uint256 max);
     error SnapshotNotOpen(uint256 snapshotId);
 
     constructor(TokenConfig memory cfg) ERC20(cfg.name, cfg.symbol) {
@@ -139,6 +143,9 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
             _grantRole(PAYING_AGENT_ROLE, cfg.payingAgent);
             _grantRole(BURNER_ROLE, cfg.payingAgent);
         }
+        // Every record time can be open at once (none closed yet): the uint8 count of open
+        // snapshots must hold them all, or opening one more would revert every balance change.
+        if (cfg.recordTimes.length > MAX_RECORD_TIMES) revert TooManyRecordTimes(cfg.recordTimes.length, MAX_RECORD_TIMES);
         for (uint256 i = 1; i < cfg.recordTimes.length; ++i) {
             if (cfg.recordTimes[i] <= cfg.recordTimes[i - 1]) revert RecordTimesNotAscending();
         }
