@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./Fixture.sol";
-import {CashToken} from "../../contracts/CashToken.sol";
 import {DvPSettlement} from "../../contracts/DvPSettlement.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
