@@ -253,8 +253,7 @@ def _apply_payment(session: Session, log: DecodedLog) -> None:
 
 def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
     """Creations and redemptions, each with its duty assessment (the market-maker waiver)."""
-    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
-    currencies = {c.address: c.label for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash"))}
+    instruments, currencies = _instruments_and_currencies(session)
     rows, duties = [], []
     for log in logs:
         a, proof, kind = log.args, log.proof, FUND_FLOW_EVENTS[log.event]
@@ -271,26 +270,12 @@ def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
                 "nav_e6": a["navPerUnit"],
             }
         )
-        currency = currencies.get(a["cashToken"], "?")
-        traded = _hk_date(proof["block_timestamp"])
-        assessment = stampduty.assess("etf_creation_redemption", a["cashAmount"], traded, 10 ** CURRENCIES.get(currency, 2))
-        fund = instruments.get(a["fund"])
+        instruction_id = f"{kind}:{proof['tx_hash']}:{proof['log_index']}"
         duties.append(
-            {
-                **proof,
-                "instruction_id": f"{kind}:{proof['tx_hash']}:{proof['log_index']}",
-                "isin": fund.isin if fund else None,
-                "instrument_class": assessment.instrument_class,
-                "treatment": assessment.treatment,
-                "currency": currency,
-                "consideration": assessment.consideration,
-                "duty_without_relief": assessment.duty_without_relief,
-                "duty_buyer": assessment.duty_buyer,
-                "duty_seller": assessment.duty_seller,
-                "basis": assessment.basis,
-                "rule_version": assessment.rule_version,
-                "trade_date": traded,
-            }
+            _duty_row(
+                proof, instruction_id, instruments.get(a["fund"]), "etf_creation_redemption",
+                currencies.get(a["cashToken"], "?"), a["cashAmount"], _hk_date(proof["block_timestamp"]),
+            )
         )
     session.execute(insert(models.FundFlow.__table__), rows)
     session.execute(insert(models.DutyAssessment.__table__), duties)
@@ -303,8 +288,7 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
     i = models.Instruction
     # (id -> trade date) of the captured instructions among them; plain columns, not ORM objects
     known = dict(session.exec(select(i.instruction_id, i.trade_date).where(i.instruction_id.in_(ids))).all())
-    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
-    currencies = {c.address: c.label for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash"))}
+    instruments, currencies = _instruments_and_currencies(session)
     events, duties, updates = [], [], {}
     for log in logs:
         a, proof, status = log.args, log.proof, SETTLEMENT_EVENTS[log.event]
@@ -323,7 +307,11 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
             reason = SettlementFailure(a["reason"]).describe(a["tokenReason"]) if status == "failed" else None
             updates[iid] = {"instruction_id": iid, "status": status, "reason": reason, "updated_at": models.utcnow(), **proof}
         if status == "settled":
-            duties.append(_duty_row(log, known.get(iid), instruments.get(a["securityToken"]), currencies.get(a["cashToken"], "?")))
+            instrument = instruments.get(a["securityToken"])
+            klass = stampduty.instrument_class(instrument.kind if instrument else "")
+            # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
+            traded = known.get(iid) or _hk_date(proof["block_timestamp"])
+            duties.append(_duty_row(proof, iid, instrument, klass, currencies.get(a["cashToken"], "?"), a["cashAmount"], traded))
     session.execute(insert(models.SettlementEvent.__table__), events)
     if updates:
         session.execute(update(models.Instruction), list(updates.values()))
@@ -331,17 +319,24 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
         session.execute(insert(models.DutyAssessment.__table__), duties)
 
 
-def _duty_row(log: DecodedLog, trade_date: date | None, instrument, currency: str) -> dict:
-    # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
-    traded = trade_date or _hk_date(log.proof["block_timestamp"])
-    klass = stampduty.instrument_class(instrument.kind if instrument else "")
-    minor = 10 ** CURRENCIES.get(currency, 2)
-    assessment = stampduty.assess(klass, log.args["cashAmount"], traded, minor)
+def _instruments_and_currencies(session: Session) -> tuple[dict[str, models.Instrument], dict[str, str]]:
+    """(token address -> instrument, cash token address -> currency) as the register has them."""
+    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
+    cash = select(models.ContractRecord).where(models.ContractRecord.kind == "cash")
+    return instruments, {c.address: c.label for c in session.exec(cash)}
+
+
+def _duty_row(
+    proof: dict, instruction_id: str, instrument: models.Instrument | None, klass: str, currency: str, cash_amount: int,
+    traded: date,
+) -> dict:
+    """The duty assessment of one settled transfer of `cash_amount` traded on `traded`."""
+    assessment = stampduty.assess(klass, cash_amount, traded, 10 ** CURRENCIES.get(currency, 2))
     return {
-        **log.proof,
-        "instruction_id": log.args["instructionId"],
+        **proof,
+        "instruction_id": instruction_id,
         "isin": instrument.isin if instrument else None,
-        "instrument_class": klass,
+        "instrument_class": assessment.instrument_class,
         "treatment": assessment.treatment,
         "currency": currency,
         "consideration": assessment.consideration,
