@@ -112,6 +112,9 @@ def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "
     scheduled amount, completed, paid on the holdings of record, and its payments add up."""
     chain_time = int(chain.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
     today = datetime.fromtimestamp(chain_time, HONG_KONG).date()
+    c = models.CouponRecord
+    with register.session() as s:
+        declared = {r.coupon_id: r for r in s.exec(select(c).where(c.bond == inst.address))}
     for row in coupons(register, inst.isin):
         if date.fromisoformat(row["payment_date"]) > today:
             continue
@@ -122,10 +125,7 @@ def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "
             continue
         if row["declared_per_token"] != expected:
             result.breaks.append(Break("coupon_rate", subject, expected, row["declared_per_token"]))
-        with register.session() as s:
-            record = s.exec(
-                select(models.CouponRecord).where(models.CouponRecord.bond == inst.address, models.CouponRecord.coupon_id == row["coupon"])
-            ).one()
+        record = declared[row["coupon"]]  # a paid coupon was declared
         if record.paid_quantity != row["quantity_of_record"]:
             result.breaks.append(Break("coupon_quantity", subject, row["quantity_of_record"], record.paid_quantity))
         if to_minor(Decimal(row["paid"]), inst.currency) != record.paid_amount:

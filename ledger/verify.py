@@ -157,9 +157,8 @@ def _completeness(
     """Every log of every followed contract up to `block` must have its row."""
     with register.session() as s:
         contracts = s.exec(select(models.ContractRecord)).all()
-        coupon_txs = {r.declared_tx for r in s.exec(select(models.CouponRecord))} | {
-            r.completed_tx for r in s.exec(select(models.CouponRecord)) if r.completed_tx
-        }
+        coupon_records = s.exec(select(models.CouponRecord)).all()
+    coupon_txs = {r.declared_tx for r in coupon_records} | {r.completed_tx for r in coupon_records if r.completed_tx}
     if not contracts:
         return
     kinds = {c.address: c.kind for c in contracts}
