@@ -18,6 +18,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from ledger import artifacts
 from ledger.codes import Reason
 from ledger.errors import ChainError
+from ledger.keys import DEVNET_CHAIN_ID
 
 RECEIPT_TIMEOUT = 120
 
@@ -110,8 +111,6 @@ def calldata(artifact: str, name: str, args: list) -> str:
     return "0x" + (selector + abi_encode(types, args)).hex()
 
 
-
-
 @cache
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table = {}
@@ -199,7 +198,7 @@ class Signer:
 
     def _fees(self) -> dict:
         base = self.chain.w3.eth.get_block("latest").get("baseFeePerGas", 0)
-        if self.chain.chain_id == 31337:
+        if self.chain.chain_id == DEVNET_CHAIN_ID:
             # A devnet's gas is free to us: a high cap keeps a long run of pre-built transactions
             # from stalling in the pool when the base fee creeps up under them.
             return {"maxFeePerGas": max(4 * base, 10**10), "maxPriorityFeePerGas": 1}

@@ -20,9 +20,9 @@ from pathlib import Path
 from ledger.artifacts import ROOT
 from ledger.chain import Chain, wait_until_ready
 from ledger.errors import BondledgerError, InputError
+from ledger.keys import DEVNET_CHAIN_ID
 
 STATE_FILE = "devnet.json"
-DEVNET_CHAIN_ID = 31337
 
 
 def home() -> Path:
@@ -63,7 +63,7 @@ class Devnet:
         log_dir = Path(log_dir or home())
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"anvil-{port}.log"
-        cmd = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", "31337", *extra_args]
+        cmd = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(DEVNET_CHAIN_ID), *extra_args]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         devnet = cls(proc.pid, port, f"http://127.0.0.1:{port}", str(log_path))
