@@ -77,7 +77,7 @@ def export(register: Register, out: Path, progress: Callable[[int, int], None] |
         code = inst["isin"]
         if indexed >= 0:
             _, holders = views.holders(register, code)
-            put(f"views/{code}/holders", [{"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)} for h in holders])
+            put(f"views/{code}/holders", [h.as_json() for h in holders])
         put(f"views/{code}/transfers", views.transfer_rows(register, code))
         if inst["kind"] == "bond":
             put(f"views/{code}/coupons", views.coupons(register, code))

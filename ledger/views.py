@@ -27,6 +27,11 @@ class Holder:
     quantity: int
     principal: Decimal | None  # bonds: quantity x denomination; funds: None (see the NAV)
 
+    def as_json(self) -> dict:
+        """What `register holders --format json` prints (and the web view and export give)."""
+        principal = None if self.principal is None else str(self.principal)
+        return {"investor_id": self.investor_id, "wallet": self.wallet, "quantity": self.quantity, "principal": principal}
+
 
 def as_of(register: Register, block: int | None) -> int:
     """The block a view is taken at: the indexed block, or an earlier one asked for."""
@@ -203,7 +208,6 @@ def coupons(register: Register, isin: str) -> list[dict]:
                 }
             )
     return rows
-
 
 
 # ---------------------------------------------------------------------- settlements, funds, payments

@@ -336,10 +336,7 @@ def holder_rows(register: Register, isin: str, as_of_block: int | None, as_of_da
             raise WebError(400, "as_of_date: give as_of_block or as_of_date, not both")
         as_of_block = views.block_at(register, as_of_date)
     block, rows = views.holders(register, isin, as_of_block)
-    return block, [
-        {"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)}
-        for h in rows
-    ]
+    return block, [h.as_json() for h in rows]
 
 
 def reconciliation_report(register: Register, rpc_url: str | None, isin: str, chain=None) -> dict:
