@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine, select
 
 from ledger import models
-from ledger.errors import InputError, RegisterError
+from ledger.errors import NotFound, RegisterError
 
 GENESIS_AUDIT_HASH = "0" * 64
 
@@ -228,7 +228,7 @@ class Register:
         with self.session() as s:
             inst = s.get(models.Instrument, isin)
         if inst is None:
-            raise InputError(f"ISIN: {isin} is not an instrument in this register")
+            raise NotFound(f"ISIN: {isin} is not an instrument in this register")
         return inst
 
     # ------------------------------------------------------------------ audit log

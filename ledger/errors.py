@@ -13,6 +13,10 @@ class InputError(BondledgerError):
     exit_code = 2
 
 
+class NotFound(InputError):
+    """Input naming an instrument, fund or investor the register does not have (the web answers 404)."""
+
+
 class ChainError(BondledgerError):
     """The chain refused or could not be reached."""
 

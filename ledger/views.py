@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from ledger import models
 from ledger.db import Register
-from ledger.errors import InputError
+from ledger.errors import InputError, NotFound
 from ledger.indexer import HONG_KONG
 from ledger.money import from_minor, nav_from_e6
 
@@ -256,15 +256,15 @@ def settlements(
     ]
 
 
-def _fund(register: Register, fund_code: str) -> models.Instrument:
+def fund(register: Register, fund_code: str) -> models.Instrument:
     inst = register.instrument(fund_code)
     if inst.kind != "fund":
-        raise InputError(f"FUND: {fund_code} is a {inst.kind}, not a fund")
+        raise NotFound(f"FUND: {fund_code} is a {inst.kind}, not a fund")
     return inst
 
 
 def nav_history(register: Register, fund_code: str) -> list[dict]:
-    inst = _fund(register, fund_code)
+    inst = fund(register, fund_code)
     n = models.NavRecord
     with register.session() as s:
         rows = s.exec(select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)).all()
@@ -282,7 +282,7 @@ def nav_history(register: Register, fund_code: str) -> list[dict]:
 
 
 def fund_flows(register: Register, fund_code: str) -> list[dict]:
-    inst = _fund(register, fund_code)
+    inst = fund(register, fund_code)
     f = models.FundFlow
     with register.session() as s:
         rows = s.exec(select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)).all()
@@ -366,14 +366,20 @@ def _labels(session: Session) -> dict[str, tuple[str, str, int | None]]:
     return labels
 
 
+def investor(register: Register, investor_id: str) -> models.Investor:
+    with register.session() as s:
+        found = s.get(models.Investor, investor_id)
+    if found is None:
+        raise NotFound(f"INVESTOR: {investor_id} is not an investor in this register")
+    return found
+
+
 def movements(register: Register, investor_id: str, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
     """Every transfer into or out of an investor's wallets (securities and cash), in chain order."""
+    owner = investor(register, investor_id)
     with register.session() as s:
-        investor = s.get(models.Investor, investor_id)
-        if investor is None:
-            raise InputError(f"INVESTOR: {investor_id} is not an investor in this register")
         r = models.Registration
-        own = set(s.exec(select(r.wallet).where(r.id_hash == investor.id_hash, r.wallet.is_not(None))).all())
+        own = set(s.exec(select(r.wallet).where(r.id_hash == owner.id_hash, r.wallet.is_not(None))).all())
         t = models.Transfer
         q = select(t).where(t.from_address.in_(own) | t.to_address.in_(own)).order_by(t.block_number, t.log_index)
         if date_from:

@@ -35,7 +35,7 @@ from sqlmodel import select
 
 from ledger import models, views
 from ledger.db import Register
-from ledger.errors import ChainError, InputError, RegisterError
+from ledger.errors import ChainError, InputError, NotFound, RegisterError
 from ledger.money import from_minor
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -314,23 +314,9 @@ def parse_day(value: str | None, param: str) -> date | None:
         raise WebError(400, f"{param}: {value!r} is not a date ({exc})") from None
 
 
-def _instrument(register: Register, code: str) -> models.Instrument:
-    try:
-        return register.instrument(code)
-    except InputError as exc:
-        raise WebError(404, str(exc)) from None
-
-
-def _fund(register: Register, code: str) -> models.Instrument:
-    inst = _instrument(register, code)
-    if inst.kind != "fund":
-        raise WebError(404, f"FUND: {code} is a {inst.kind}, not a fund")
-    return inst
-
-
 def holder_rows(register: Register, isin: str, as_of_block: int | None, as_of_date: date | None) -> tuple[int, list[dict]]:
     """(block, rows) exactly as `bondledger register holders ISIN --format json` prints them."""
-    _instrument(register, isin)
+    register.instrument(isin)  # 404 before any complaint about the dates
     if as_of_date is not None:
         if as_of_block is not None:
             raise WebError(400, "as_of_date: give as_of_block or as_of_date, not both")
@@ -343,7 +329,7 @@ def reconciliation_report(register: Register, rpc_url: str | None, isin: str, ch
     """`bondledger reconcile ISIN --format json` as a dict (WebError 503 without a chain)."""
     from ledger.reconcile import reconcile
 
-    _instrument(register, isin)
+    register.instrument(isin)  # 404 before 503
     chain = chain or connect_chain(rpc_url)
     try:
         result = reconcile(register, chain, isin)
@@ -485,6 +471,10 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
     async def _web_error(request: Request, exc: WebError):
         return _error(request, templates, exc.status, exc.message)
 
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound):
+        return _error(request, templates, 404, str(exc))
+
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):
         return _error(request, templates, 400, web_message(exc))
@@ -539,7 +529,6 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         responses=_rows(TransferRow, "Transfers in chain order", 404),
     )
     def api_transfers(isin: str = PathParam(description="ISIN of a bond or code of a fund")):
-        _instrument(register, isin.upper())
         return RowsResponse(views.transfer_rows(register, isin.upper()))
 
     @app.get(
@@ -551,7 +540,6 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         responses=_rows(CouponRow, "Scheduled coupons", 404),
     )
     def api_coupons(isin: str = PathParam(description="ISIN of a bond")):
-        _instrument(register, isin.upper())
         return RowsResponse(views.coupons(register, isin.upper()))
 
     @app.get(
@@ -563,7 +551,6 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         responses=_rows(PaymentRow, "Payments in chain order", 404),
     )
     def api_payments(isin: str = PathParam(description="ISIN of a bond")):
-        _instrument(register, isin.upper())
         return RowsResponse(views.payments(register, isin.upper()))
 
     @app.get(
@@ -575,7 +562,6 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         responses=_rows(NavRow, "NAVs in chain order", 404),
     )
     def api_nav(code: str = PathParam(description="The fund's code")):
-        _fund(register, code.upper())
         return RowsResponse(views.nav_history(register, code.upper()))
 
     @app.get(
@@ -587,7 +573,6 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         responses=_rows(FlowRow, "Creations and redemptions in chain order", 404),
     )
     def api_flows(code: str = PathParam(description="The fund's code")):
-        _fund(register, code.upper())
         return RowsResponse(views.fund_flows(register, code.upper()))
 
     @app.get(
@@ -604,7 +589,7 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         date_to: str | None = Query(None, alias="to", description="Last trade date, inclusive (YYYY-MM-DD)"),
     ):
         if isin:
-            _instrument(register, isin.upper())
+            register.instrument(isin.upper())  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         _check_period(start, end)
         return RowsResponse(views.settlements(register, isin.upper() if isin else None, start, end))
@@ -638,9 +623,7 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
         date_from: str | None = Query(None, alias="from", description="First day, inclusive (YYYY-MM-DD)"),
         date_to: str | None = Query(None, alias="to", description="Last day, inclusive (YYYY-MM-DD)"),
     ):
-        with register.session() as s:
-            if s.get(models.Investor, investor_id) is None:
-                raise WebError(404, f"INVESTOR: {investor_id} is not an investor in this register")
+        views.investor(register, investor_id)  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         _check_period(start, end)
         return RowsResponse(views.movements(register, investor_id, start, end))
@@ -688,7 +671,7 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
     @app.get("/instruments/{isin}", response_class=HTMLResponse, include_in_schema=False)
     def instrument_page(request: Request, isin: str, as_of_block: str | None = None, as_of_date: str | None = None):
         code = isin.upper()
-        inst = _instrument(register, code)
+        inst = register.instrument(code)
         block_param = _int_param(as_of_block, "as_of_block")
         day = parse_day(as_of_date, "as_of_date")
         block, holders = holder_rows(register, code, block_param, day)
