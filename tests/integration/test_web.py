@@ -1,4 +1,4 @@
-"""The auditors' read-only web view (ledger/web.py), served for real by uvicorn on a free port
+"""The auditors' read-only web view (ledger/web/), served for real by uvicorn on a free port
 against a register and an anvil: every JSON route gives the rows the CLI prints, bad input is a
 4xx with one line, nothing but GET/HEAD/OPTIONS gets through, serving never touches the database,
 and the pages render in a real headless chromium."""

@@ -1,0 +1,195 @@
+"""The JSON routes: the rows of `bondledger register ... --format json`, from the same views."""
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Query
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from ledger import views
+from ledger.db import Register
+from ledger.web.lookups import check_period, holder_rows, parse_day, reconciliation_report
+from ledger.web.schemas import (
+    ERROR_DESCRIPTIONS,
+    CouponRow,
+    DutyRow,
+    FlowRow,
+    HolderRow,
+    InstrumentRow,
+    MovementRow,
+    NavRow,
+    PaymentRow,
+    Problem,
+    ReconciliationReport,
+    SettlementRow,
+    TransferRow,
+    rows_responses,
+)
+
+
+class RowsResponse(JSONResponse):
+    """JSON exactly as the CLI's `--format json` serializes rows (`default=str`)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
+    """Every JSON route, each a GET over `register` (reconciliation also reads the chain at `rpc_url`)."""
+
+    @app.get(
+        "/api/instruments",
+        tags=["instruments"],
+        summary="Every bond and fund, with units outstanding",
+        description="`bondledger register instruments --format json`: units outstanding at the indexed block.",
+        response_class=RowsResponse,
+        responses=rows_responses(InstrumentRow, "Instruments, bonds first"),
+    )
+    def api_instruments():
+        return RowsResponse(views.instruments(register))
+
+    @app.get(
+        "/api/instruments/{isin}/holders",
+        tags=["instruments"],
+        summary="Holders of an instrument, now or at a point in time",
+        description=(
+            "`bondledger register holders ISIN --format json`: holders after the indexed block, or after "
+            "`as_of_block`, or at the end of `as_of_date` (Hong Kong time); largest first. The block the view "
+            "was taken at is in the `X-As-Of-Block` header."
+        ),
+        response_class=RowsResponse,
+        responses=rows_responses(HolderRow, "Holders, largest first", 400, 404),
+    )
+    def api_holders(
+        isin: str = PathParam(description="ISIN of a bond or code of a fund"),
+        as_of_block: int | None = Query(None, description="Holders after this block (at most the indexed block)"),
+        as_of_date: str | None = Query(None, description="Holders at the end of this day, Hong Kong time (YYYY-MM-DD)"),
+    ):
+        block, rows = holder_rows(register, isin.upper(), as_of_block, parse_day(as_of_date, "as_of_date"))
+        return RowsResponse(rows, headers={"X-As-Of-Block": str(block)})
+
+    @app.get(
+        "/api/instruments/{isin}/transfers",
+        tags=["instruments"],
+        summary="Every transfer of an instrument with its chain proof",
+        description="`bondledger register transfers ISIN --format json`: in chain order; mints are from 0x0…0.",
+        response_class=RowsResponse,
+        responses=rows_responses(TransferRow, "Transfers in chain order", 404),
+    )
+    def api_transfers(isin: str = PathParam(description="ISIN of a bond or code of a fund")):
+        return RowsResponse(views.transfer_rows(register, isin.upper()))
+
+    @app.get(
+        "/api/instruments/{isin}/coupons",
+        tags=["bonds"],
+        summary="A bond's coupons: due on the holdings of record vs declared and paid",
+        description="`bondledger register coupons ISIN --format json`, with the rounding residue of each paid coupon.",
+        response_class=RowsResponse,
+        responses=rows_responses(CouponRow, "Scheduled coupons", 404),
+    )
+    def api_coupons(isin: str = PathParam(description="ISIN of a bond")):
+        return RowsResponse(views.coupons(register, isin.upper()))
+
+    @app.get(
+        "/api/instruments/{isin}/payments",
+        tags=["bonds"],
+        summary="Every coupon and principal payment of a bond to each holder",
+        description="`bondledger register payments ISIN --format json`, with the proof of each payment.",
+        response_class=RowsResponse,
+        responses=rows_responses(PaymentRow, "Payments in chain order", 404),
+    )
+    def api_payments(isin: str = PathParam(description="ISIN of a bond")):
+        return RowsResponse(views.payments(register, isin.upper()))
+
+    @app.get(
+        "/api/funds/{code}/nav",
+        tags=["funds"],
+        summary="A fund's NAV history as published on chain",
+        description="`bondledger register nav FUND --format json`.",
+        response_class=RowsResponse,
+        responses=rows_responses(NavRow, "NAVs in chain order", 404),
+    )
+    def api_nav(code: str = PathParam(description="The fund's code")):
+        return RowsResponse(views.nav_history(register, code.upper()))
+
+    @app.get(
+        "/api/funds/{code}/flows",
+        tags=["funds"],
+        summary="A fund's creations and redemptions by authorized participants",
+        description="`bondledger register flows FUND --format json`.",
+        response_class=RowsResponse,
+        responses=rows_responses(FlowRow, "Creations and redemptions in chain order", 404),
+    )
+    def api_flows(code: str = PathParam(description="The fund's code")):
+        return RowsResponse(views.fund_flows(register, code.upper()))
+
+    @app.get(
+        "/api/settlements",
+        tags=["settlements"],
+        summary="Settlement instructions, with their status and reason",
+        description="`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument.",
+        response_class=RowsResponse,
+        responses=rows_responses(SettlementRow, "Instructions in the order they were captured", 400, 404),
+    )
+    def api_settlements(
+        isin: str | None = Query(None, description="Only this instrument's"),
+        date_from: str | None = Query(None, alias="from", description="First trade date, inclusive (YYYY-MM-DD)"),
+        date_to: str | None = Query(None, alias="to", description="Last trade date, inclusive (YYYY-MM-DD)"),
+    ):
+        if isin:
+            register.instrument(isin.upper())  # 404 before any complaint about the dates
+        start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
+        check_period(start, end)
+        return RowsResponse(views.settlements(register, isin.upper() if isin else None, start, end))
+
+    @app.get(
+        "/api/stamp-duty",
+        tags=["settlements"],
+        summary="The Hong Kong stamp duty treatment of every settled transfer",
+        description="`bondledger register stamp-duty [--from] [--to] --format json`: amounts in currency units.",
+        response_class=RowsResponse,
+        responses=rows_responses(DutyRow, "Assessments by trade date", 400),
+    )
+    def api_stamp_duty(
+        date_from: str | None = Query(None, alias="from", description="First trade date, inclusive (YYYY-MM-DD)"),
+        date_to: str | None = Query(None, alias="to", description="Last trade date, inclusive (YYYY-MM-DD)"),
+    ):
+        start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
+        check_period(start, end)
+        return RowsResponse(views.stamp_duty(register, start, end))
+
+    @app.get(
+        "/api/investors/{investor_id}/movements",
+        tags=["investors"],
+        summary="Every movement of an investor's securities and cash",
+        description="`bondledger register movements INVESTOR [--from] [--to] --format json`: with chain proofs; days in Hong Kong time.",
+        response_class=RowsResponse,
+        responses=rows_responses(MovementRow, "Movements in chain order", 400, 404),
+    )
+    def api_movements(
+        investor_id: str = PathParam(description="The register's investor id"),
+        date_from: str | None = Query(None, alias="from", description="First day, inclusive (YYYY-MM-DD)"),
+        date_to: str | None = Query(None, alias="to", description="Last day, inclusive (YYYY-MM-DD)"),
+    ):
+        views.investor(register, investor_id)  # 404 before any complaint about the dates
+        start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
+        check_period(start, end)
+        return RowsResponse(views.movements(register, investor_id, start, end))
+
+    @app.get(
+        "/api/reconciliation/{isin}",
+        tags=["reconciliation"],
+        summary="Reconcile an instrument's register with the chain at the indexed block",
+        description=(
+            "`bondledger reconcile ISIN --format json`: every wallet's balance, the supply, each issuance, and the "
+            "NAV (funds) or coupons paid (bonds); `ok` is true when there are no breaks."
+        ),
+        response_class=RowsResponse,
+        responses={
+            200: {"model": ReconciliationReport, "description": "The reconciliation, with every break"},
+            **{s: {"model": Problem, "description": ERROR_DESCRIPTIONS[s]} for s in (404, 409, 503)},
+        },
+    )
+    def api_reconciliation(isin: str = PathParam(description="ISIN of a bond or code of a fund")):
+        return RowsResponse(reconciliation_report(register, rpc_url, isin.upper()))

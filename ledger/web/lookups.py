@@ -1,0 +1,91 @@
+"""What the JSON routes and the pages both read: parameters parsed, holders, reconciliation.
+
+Each raises WebError (an HTTP status and one line) for what the register cannot answer.
+"""
+
+import re
+from datetime import date
+
+from ledger import views
+from ledger.db import Register
+from ledger.errors import ChainError, RegisterError
+
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class WebError(Exception):
+    """A request the register cannot answer: an HTTP status and one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse_day(value: str | None, param: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if not DATE_PATTERN.fullmatch(value):
+        raise WebError(400, f"{param}: {value!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise WebError(400, f"{param}: {value!r} is not a date ({exc})") from None
+
+
+def holder_rows(register: Register, isin: str, as_of_block: int | None, as_of_date: date | None) -> tuple[int, list[dict]]:
+    """(block, rows) exactly as `bondledger register holders ISIN --format json` prints them."""
+    register.instrument(isin)  # 404 before any complaint about the dates
+    if as_of_date is not None:
+        if as_of_block is not None:
+            raise WebError(400, "as_of_date: give as_of_block or as_of_date, not both")
+        as_of_block = views.block_at(register, as_of_date)
+    block, rows = views.holders(register, isin, as_of_block)
+    return block, [h.as_json() for h in rows]
+
+
+def reconciliation_report(register: Register, rpc_url: str | None, isin: str, chain=None) -> dict:
+    """`bondledger reconcile ISIN --format json` as a dict (WebError 503 without a chain)."""
+    from ledger.reconcile import reconcile
+
+    register.instrument(isin)  # 404 before 503
+    chain = chain or connect_chain(rpc_url)
+    try:
+        result = reconcile(register, chain, isin)
+    except RegisterError as exc:
+        raise WebError(409, str(exc)) from None
+    except ChainError as exc:
+        raise WebError(503, f"chain unavailable: {exc}") from None
+    except (OSError, ConnectionError) as exc:
+        raise WebError(503, f"chain unavailable: {type(exc).__name__} talking to {rpc_url}") from None
+    except Exception as exc:  # requests' and web3's connection errors have no common base
+        if "connection" in type(exc).__name__.lower() or "timeout" in type(exc).__name__.lower():
+            raise WebError(503, f"chain unavailable: {type(exc).__name__} talking to {rpc_url}") from None
+        raise
+    return result.as_json()
+
+
+def connect_chain(rpc_url: str | None):
+    from ledger.chain import connect
+
+    if not rpc_url:
+        raise WebError(503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)")
+    try:
+        return connect(rpc_url)
+    except ChainError as exc:
+        raise WebError(503, f"chain unavailable: {exc}") from None
+
+
+def int_param(value: str | None, param: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise WebError(400, f"{param}: {value!r} is not a whole number") from None
+
+
+def check_period(start: date | None, end: date | None) -> None:
+    if start and end and start > end:
+        raise WebError(400, f"from: {start} is after the `to` date {end}")
+
