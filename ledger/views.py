@@ -142,23 +142,28 @@ def instruments(register: Register) -> list[dict]:
     block = register.indexed_block()
     with register.session() as s:
         rows = s.exec(select(models.Instrument).order_by(models.Instrument.kind, models.Instrument.isin)).all()
-        out = []
-        for inst in rows:
-            outstanding = sum(balances(s, inst.address, block).values()) if block >= 0 else 0
-            out.append(
-                {
-                    "isin": inst.isin,
-                    "kind": inst.kind,
-                    "name": inst.name,
-                    "symbol": inst.symbol,
-                    "currency": inst.currency,
-                    "address": inst.address,
-                    "outstanding": outstanding,
-                    "issuer": inst.issuer,
-                    "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
-                }
-            )
-    return out
+        return [_instrument_row(s, inst, block) for inst in rows]
+
+
+def instrument_row(register: Register, isin: str) -> dict:
+    """One instrument as `instruments` lists it (without working out every other's units)."""
+    inst = register.instrument(isin)
+    with register.session() as s:
+        return _instrument_row(s, inst, register.indexed_block())
+
+
+def _instrument_row(session: Session, inst: models.Instrument, block: int) -> dict:
+    return {
+        "isin": inst.isin,
+        "kind": inst.kind,
+        "name": inst.name,
+        "symbol": inst.symbol,
+        "currency": inst.currency,
+        "address": inst.address,
+        "outstanding": sum(balances(session, inst.address, block).values()) if block >= 0 else 0,
+        "issuer": inst.issuer,
+        "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
+    }
 
 
 def balances_before_time(session: Session, token: str, timestamp: int) -> dict[str, int]:

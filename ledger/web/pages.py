@@ -124,7 +124,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             "net": network(register),
             "rpc_url": rpc_url,
             "inst": inst,
-            "terms": next(i for i in views.instruments(register) if i["isin"] == code),
+            "terms": views.instrument_row(register, code),
             "denomination": str(from_minor(inst.denomination, inst.currency)) if inst.denomination else None,
             "holders": holders,
             "holders_block": block,
