@@ -104,6 +104,12 @@ def transfers(register: Register, isin: str) -> list[models.Transfer]:
         return list(s.exec(select(t).where(t.token == inst.address).order_by(t.block_number, t.log_index)).all())
 
 
+def check_period(date_from: date | None, date_to: date | None) -> None:
+    """A period whose end comes before its start is a mistake, not an empty answer."""
+    if date_from and date_to and date_from > date_to:
+        raise InputError(f"--from: {date_from} is after --to {date_to}")
+
+
 def stamp_duty(register: Register, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
     """Every duty assessment, by trade date; amounts in currency units as decimal strings."""
     d = models.DutyAssessment
@@ -112,8 +118,7 @@ def stamp_duty(register: Register, date_from: date | None = None, date_to: date 
         q = q.where(d.trade_date >= date_from)
     if date_to:
         q = q.where(d.trade_date <= date_to)
-    if date_from and date_to and date_from > date_to:
-        raise InputError(f"--from: {date_from} is after --to {date_to}")
+    check_period(date_from, date_to)
     with register.session() as s:
         rows = s.exec(q).all()
     return [
@@ -229,6 +234,7 @@ def settlements(
     register: Register, isin: str | None = None, date_from: date | None = None, date_to: date | None = None
 ) -> list[dict]:
     """Every settlement instruction (of one instrument; traded within dates), with its status."""
+    check_period(date_from, date_to)
     i = models.Instruction
     q = select(i).order_by(i.nonce)
     if isin:
@@ -381,6 +387,7 @@ def investor(register: Register, investor_id: str) -> models.Investor:
 
 def movements(register: Register, investor_id: str, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
     """Every transfer into or out of an investor's wallets (securities and cash), in chain order."""
+    check_period(date_from, date_to)
     owner = investor(register, investor_id)
     with register.session() as s:
         r = models.Registration

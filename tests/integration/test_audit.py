@@ -153,6 +153,14 @@ def test_settlements_in_a_period(traded):
     assert world.run("register", "settlements", "--from", "2024-02-08", "--format", "json").json() == []
 
 
+def test_a_period_ending_before_it_starts_is_refused(traded):
+    world, _, _ = traded
+    for command in (["settlements"], ["stamp-duty"], ["movements", "harbour_pension"]):
+        r = world.run("register", *command, "--from", "2024-12-31", "--to", "2024-01-01")
+        assert r.exit_code == 2, command
+        assert r.stderr.strip() == "error: --from: 2024-12-31 is after --to 2024-01-01", (command, r.stderr)
+
+
 def test_reading_the_register_needs_neither_the_chain_nor_write_access(traded):
     world, _, _ = traded
     db_file = world.db_url.removeprefix("sqlite:///")
