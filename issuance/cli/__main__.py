@@ -1,0 +1,5 @@
+"""`python -m issuance.cli`: the same as the `bondledger` command."""
+
+from issuance.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""A bond's life: `issue`, its coupon `schedule`, `coupon pay`, `redeem`, and green reporting."""
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from issuance import green as green_ops
+from issuance import lifecycle
+from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_record, pass_options
+from issuance.inputs import read_allocations
+from issuance.issue import issue_bond
+from issuance.schedule import coupon_schedule
+from issuance.termsheet import load_termsheet
+from ledger.money import parse_amount
+
+
+@click.command()
+@click.argument("termsheet", type=click.Path(path_type=Path))
+@click.option("--allocations", "allocations_file", required=True, type=click.Path(path_type=Path), help="CSV: investor_id,wallet,principal.")
+@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction.")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def issue(opts, termsheet, allocations_file, batch_size, fmt):
+    """Issue the bond in TERMSHEET and settle its allocations delivery-versus-payment.
+
+    Every allocation's eligibility, cash and authorization is checked before anything is sent.
+    Re-running after an interruption settles only what is left.
+    """
+    ts = load_termsheet(termsheet)
+    rows = read_allocations(allocations_file)
+    ctx = opts.context()
+    with Progress("settling") as progress:
+        result = issue_bond(ctx, ts, rows, allocations_file.name, batch_size, progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps({"isin": result.isin, "address": result.address, "settled": result.settled, "already_settled": result.already_settled}))
+    else:
+        click.echo(f"{result.isin} {result.address}")
+        click.echo(f"settled {result.settled} allocation(s), {result.already_settled} already settled", err=True)
+
+
+@click.command()
+@click.argument("termsheet", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="table")
+def schedule(termsheet, fmt):
+    """The coupon schedule of TERMSHEET (amounts per denomination, in currency units)."""
+    ts = load_termsheet(termsheet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = [p.as_dict() for p in coupon_schedule(ts.bond)]
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    emit(rows, fmt)
+
+
+def _run_out(run: lifecycle.PaymentRun) -> dict:
+    return {
+        "isin": run.isin,
+        "kind": run.kind,
+        "coupon": run.coupon_id or None,
+        "payment_date": run.payment_date.isoformat() if run.payment_date else None,
+        "holders_paid": run.holders_paid,
+        "paid": str(run.paid),
+        "total_paid": str(run.total_paid),
+        "complete": run.complete,
+        "residue": str(run.residue),
+        "currency": run.currency,
+    }
+
+
+@click.group()
+def coupon():
+    """Coupons: paid on chain to the holders of record."""
+
+
+@coupon.command("pay")
+@click.argument("isin")
+@click.option("--date", "on", type=DAY, help="The coupon paying on this date (default: the earliest due and unpaid).")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def coupon_pay(opts, isin, on, fmt):
+    """Pay one coupon of ISIN to its holders of record, in batches; safe to re-run."""
+    with Progress("paying") as progress:
+        run = lifecycle.pay_coupon(opts.context(), isin.upper(), on, progress)
+    emit_record(_run_out(run), fmt)
+
+
+@click.command()
+@click.argument("isin")
+@click.option("--call", is_flag=True, help="Redeem before maturity on the issuer's call (at the term sheet's call price plus accrued interest).")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def redeem(opts, isin, call, fmt):
+    """Redeem ISIN: pay every holder its principal and burn its bonds; mark the bond redeemed."""
+    with Progress("redeeming") as progress:
+        run = lifecycle.redeem(opts.context(), isin.upper(), call, progress)
+    emit_record(_run_out(run), fmt)
+
+
+@click.group()
+def green():
+    """Green bond reporting: allocation of proceeds to the framework's categories."""
+
+
+@green.command("allocate")
+@click.argument("isin")
+@click.option("--category", required=True, help="One of the bond's use-of-proceeds categories.")
+@click.option("--amount", required=True, help="Currency units.")
+@click.option("--project", required=True, help="The project funded.")
+@click.option("--date", "on", type=DAY, help="Default: the chain's date.")
+@pass_options
+def green_allocate(opts, isin, category, amount, project, on):
+    """Record an allocation of ISIN's proceeds to a project."""
+    value = parse_amount(amount, "--amount")
+    row = green_ops.allocate(opts.context(), isin.upper(), category, value, project, on)
+    click.echo(f"allocated {value} to {row.project} ({row.category})")
+
+
+@green.command("report")
+@click.argument("isin")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def green_report(opts, isin, fmt):
+    """The allocation report of ISIN (ICMA Green Bond Principles): allocated vs unallocated per category."""
+    report = green_ops.report(opts.context(), isin.upper())
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['isin']} green bond allocation report ({report['currency']})")
+    click.echo(f"framework: {report['framework_uri']} (sha256 {report['framework_sha256']})")
+    emit(report["categories"], "table")
+    click.echo(
+        f"net proceeds {report['net_proceeds']}; allocated {report['allocated']} ({report['allocated_percent']}%); "
+        f"unallocated {report['unallocated']}"
+    )
+    if report["allocations"]:
+        emit(report["allocations"], "table")

@@ -1,0 +1,183 @@
+"""What every command shares: the global options, output formats, the progress bar, argument
+parsing and the error handling that turns a bondledger error into one line and an exit code."""
+
+import csv
+import functools
+import io
+import json
+import sys
+from decimal import Decimal
+
+import click
+from sqlalchemy.exc import StatementError
+from tabulate import tabulate
+
+from issuance.context import Context
+from issuance.inputs import parse_address
+from ledger import keys
+from ledger.db import Register
+from ledger.errors import BondledgerError, InputError
+from ledger.money import parse_amount
+
+FORMATS = click.Choice(["table", "json", "csv"])
+WRAPPED = {"basis": 48, "reason": 40, "name": 40}
+TABLE_OR_JSON = click.Choice(["table", "json"])
+
+
+class Day(click.DateTime):
+    """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here)."""
+
+    def __init__(self):
+        super().__init__(["%Y-%m-%d"])
+
+    def convert(self, value, param, ctx):
+        return super().convert(value, param, ctx).date()
+
+
+DAY = Day()
+
+
+class Options:
+    def __init__(self, rpc_url, db, keystore):
+        self.rpc_url, self.db, self.keystore = rpc_url, db, keystore
+        self._ctx = None
+
+    def context(self) -> Context:
+        if self._ctx is None:
+            self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
+        return self._ctx
+
+    def register(self) -> Register:
+        """The register alone, read-only: reading needs neither the chain nor write access."""
+        return Register(self.db, read_only=True)
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
+    """Rows as a table (default), JSON (a list of objects) or CSV, on stdout."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        if rows:
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            click.echo(out.getvalue(), nl=False)
+    else:
+        if title:
+            click.echo(title)
+        # Long prose (a legal basis, a reason) wraps; hashes and amounts never do.
+        widths = [WRAPPED.get(k) for k in rows[0]] if rows else None
+        click.echo(tabulate(rows, headers="keys", disable_numparse=True, maxcolwidths=widths) if rows else "(none)")
+
+
+def emit_record(record: dict, fmt: str) -> None:
+    """One result: a JSON object on one line, or a one-row table."""
+    if fmt == "json":
+        click.echo(json.dumps(record))
+    else:
+        emit([record], "table")
+
+
+def emit_check(result, fmt: str, found: str, noun: str, subject: str, detail: str, *notes: str) -> None:
+    """A check of the register against the chain (reconcile, verify): its JSON, or the line
+    `SUBJECT at block N: OK|n NOUN(S) (DETAIL)`, notes, and the table of what it `found`; exit 1
+    unless ok."""
+    doc = result.as_json()
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        status = "OK" if result.ok else f"{len(doc[found])} {noun}(S)"
+        click.echo(f"{subject} at block {result.block}: {status} ({detail})")
+        for note in notes:
+            click.echo(note)
+        if doc[found]:
+            emit(doc[found], "table")
+    if not result.ok:
+        sys.exit(1)
+
+
+def view(f):
+    """Makes `f(register, ...) -> rows` the body of a read-only command with --format: the
+    register is opened read-only and the rows printed. Put it under the command's own
+    arguments and options, so --format stays the last option."""
+
+    @click.option("--format", "fmt", type=FORMATS, default="table")
+    @pass_options
+    @functools.wraps(f)
+    def command(opts, fmt, **kwargs):
+        emit(f(opts.register(), **kwargs), fmt)
+
+    return command
+
+
+class Progress:
+    """A progress bar on stderr that appears only once work starts: `progress(done, total)`.
+    A command refused before any work prints nothing but its error."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return  # logs and pipes get the result, not a bar
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.length = max(total, 1)
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def address_arg(value: str, what: str) -> str:
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
+def amount_arg(value: str) -> Decimal:
+    return parse_amount(value, "AMOUNT")
+
+
+def holder_key_options(f):
+    """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
+    f = click.option("--dev-account", type=int, help="On a devnet (chain id 31337): anvil account N.")(f)
+    f = click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")(f)
+    return f
+
+
+def holder_account(ctx: Context, private_key: str | None, dev_account: int | None):
+    if (private_key is None) == (dev_account is None):
+        raise InputError("holder: give exactly one of --private-key or --dev-account")
+    if private_key:
+        return keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")
+    return keys.dev_account_for(dev_account, ctx.chain.chain_id)
+
+
+class Group(click.Group):
+    """Turns bondledger errors into one line on stderr and the right exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BondledgerError as exc:
+            self._fail(ctx, exc)
+        except StatementError as exc:  # a register type refusing a value arrives wrapped
+            if not isinstance(exc.orig, BondledgerError):
+                raise
+            self._fail(ctx, exc.orig)
+
+    @staticmethod
+    def _fail(ctx, exc: BondledgerError):
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)

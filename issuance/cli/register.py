@@ -1,0 +1,191 @@
+"""The register: `sync` it from the chain, read it (`register ...`), prove it against the chain
+(`reconcile`, `verify`), `export` it and `serve` it to auditors."""
+
+from pathlib import Path
+
+import click
+
+from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_check, pass_options, view
+from issuance.context import resolve_rpc_url
+from ledger import indexer, views
+from ledger.chain import connect
+from ledger.errors import InputError
+from ledger.export import export as export_register
+from ledger.reconcile import reconcile as reconcile_register
+from ledger.verify import verify as verify_register
+
+
+@click.command()
+@pass_options
+def sync(opts):
+    """Index new chain events into the register."""
+    ctx = opts.context()
+    with Progress("indexing blocks") as progress:
+        result = indexer.sync(ctx.register, ctx.chain, progress=progress)
+    click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
+
+
+@click.group()
+def register():
+    """Read the register (what `sync` has indexed)."""
+
+
+@register.command("holders")
+@click.argument("isin")
+@click.option("--as-of-block", type=int, help="Holders after this block (default: the indexed block).")
+@click.option("--as-of-date", type=DAY, help="Holders at the end of this day (Hong Kong).")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def register_holders(opts, isin, as_of_block, as_of_date, fmt):
+    """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
+    register = opts.register()
+    if as_of_date is not None:
+        if as_of_block is not None:
+            raise InputError("--as-of-date: give --as-of-block or --as-of-date, not both")
+        as_of_block = views.block_at(register, as_of_date)
+    block, rows = views.holders(register, isin.upper(), as_of_block)
+    emit(
+        [
+            {"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)}
+            for h in rows
+        ],
+        fmt,
+        title=f"{isin.upper()} holders as of block {block}",
+    )
+
+
+# The rest read one view each: `view` opens the register read-only and prints the rows.
+
+
+@register.command("transfers")
+@click.argument("isin")
+@view
+def register_transfers(register, isin):
+    """Every transfer of ISIN with its chain proof (mints are from 0x0…0)."""
+    return views.transfer_rows(register, isin.upper())
+
+
+@register.command("instruments")
+@view
+def register_instruments(register):
+    """Every bond and fund in the register, with its units outstanding at the indexed block."""
+    return views.instruments(register)
+
+
+@register.command("nav")
+@click.argument("fund")
+@view
+def register_nav(register, fund):
+    """FUND's NAV history, as published on chain."""
+    return views.nav_history(register, fund.upper())
+
+
+@register.command("flows")
+@click.argument("fund")
+@view
+def register_flows(register, fund):
+    """FUND's creations and redemptions by authorized participants."""
+    return views.fund_flows(register, fund.upper())
+
+
+@register.command("payments")
+@click.argument("isin")
+@view
+def register_payments(register, isin):
+    """Every coupon and principal payment of ISIN to each holder, with its proof."""
+    return views.payments(register, isin.upper())
+
+
+@register.command("coupons")
+@click.argument("isin")
+@view
+def register_coupons(register, isin):
+    """ISIN's coupons: due on the holdings of record vs declared and paid, and the rounding residue."""
+    return views.coupons(register, isin.upper())
+
+
+@register.command("settlements")
+@click.argument("isin", required=False)
+@click.option("--from", "date_from", type=DAY, help="First trade date (inclusive).")
+@click.option("--to", "date_to", type=DAY, help="Last trade date (inclusive).")
+@view
+def register_settlements(register, isin, date_from, date_to):
+    """Every settlement instruction (of ISIN, traded in a period), with its status and reason."""
+    return views.settlements(register, isin.upper() if isin else None, date_from, date_to)
+
+
+@register.command("movements")
+@click.argument("investor")
+@click.option("--from", "date_from", type=DAY, help="First day (inclusive, Hong Kong).")
+@click.option("--to", "date_to", type=DAY, help="Last day (inclusive, Hong Kong).")
+@view
+def register_movements(register, investor, date_from, date_to):
+    """Every movement of INVESTOR's securities and cash, with its chain proof."""
+    return views.movements(register, investor, date_from, date_to)
+
+
+@register.command("stamp-duty")
+@click.option("--from", "date_from", type=DAY, help="First trade date (inclusive).")
+@click.option("--to", "date_to", type=DAY, help="Last trade date (inclusive).")
+@view
+def register_stamp_duty(register, date_from, date_to):
+    """The stamp duty treatment of every settled transfer (amounts in currency units)."""
+    return views.stamp_duty(register, date_from, date_to)
+
+
+@click.command()
+@click.argument("isin")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def reconcile(opts, isin, fmt):
+    """Compare the register with the chain at the indexed block; exit 1 on any break."""
+    ctx = opts.context()
+    result = reconcile_register(ctx.register, ctx.chain, isin.upper())
+    emit_check(
+        result, fmt, "breaks", "BREAK", result.isin,
+        f"{result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain}",
+    )
+
+
+@click.command()
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def verify(opts, fmt):
+    """Prove the register against the chain: re-read every row's log (catches an edited row),
+    every log of every followed contract (catches a deleted row), and the audit log's hash chain.
+    Exit 1 on any problem."""
+    with Progress("verifying") as progress:
+        result = verify_register(opts.register(), connect(resolve_rpc_url(opts.rpc_url)), progress)
+    emit_check(
+        result, fmt, "problems", "PROBLEM", "register",
+        f"{result.rows_checked} rows against their logs, {result.logs_checked} logs against the register, "
+        f"{result.audit_entries} audit entries",
+        f"audit log head {result.audit_head or '(empty)'}: compare it with the one noted at the last audit",
+    )
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="A new or empty directory.")
+@pass_options
+def export(opts, out):
+    """Write the whole register (every table and every view, CSV and JSON) with a manifest of sha256 sums."""
+    with Progress("exporting") as progress:
+        manifest = export_register(opts.register(), out, progress)
+    click.echo(f"exported {len(manifest['files'])} files to {out} (manifest.json, SHA256SUMS)")
+
+
+@click.command()
+@click.option("--read-only", "read_only", is_flag=True, required=True, help="Required: the server never writes.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@pass_options
+def serve(opts, read_only, host, port):
+    """Serve the register read-only over HTTP: an auditor's web page at / and a JSON API (/openapi.json)."""
+    # The web stack loads only for the command that serves it.
+    import uvicorn
+
+    from ledger.web import create_app
+
+    app = create_app(opts.register().url, resolve_rpc_url(opts.rpc_url))
+    click.echo(f"serving the register read-only at http://{host}:{port}/ (API docs: /docs, /openapi.json)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,102 @@
+"""Secondary trades: `trade` (capture), `affirm`, `settle` and `cancel`."""
+
+import json
+from datetime import datetime, timezone
+
+import click
+
+from issuance import trading
+from issuance.cli.plumbing import (
+    DAY,
+    FORMATS,
+    TABLE_OR_JSON,
+    Progress,
+    address_arg,
+    emit,
+    holder_account,
+    holder_key_options,
+    pass_options,
+)
+from ledger.money import from_minor, parse_amount
+
+
+@click.command()
+@click.argument("isin")
+@click.option("--seller", required=True, help="Seller's investor id.")
+@click.option("--buyer", required=True, help="Buyer's investor id.")
+@click.option("--quantity", required=True, type=int, help="Tokens (bonds: denominations).")
+@click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or price per unit (funds).")
+@click.option("--trade-date", type=DAY, help="Default: today on the chain's clock (Hong Kong).")
+@click.option("--settlement-date", type=DAY, help="Default: trade date + 2 business days.")
+@click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
+@click.option("--buyer-wallet", help="Default: the buyer's first registered wallet.")
+@click.option("--expiry-days", type=int, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):
+    """Capture a trade of ISIN (or a fund code) and print its settlement instruction.
+
+    Bonds: --price is clean, per 100 of principal; the cash adds accrued interest. Funds: --price is per unit.
+    """
+    value = parse_amount(price, "--price")
+    wallets = [address_arg(w, f"--{who}-wallet") if w else None for w, who in ((seller_wallet, "seller"), (buyer_wallet, "buyer"))]
+    row = trading.capture_trade(
+        opts.context(), isin.upper(), seller, buyer, quantity, value, trade_date, settlement_date, wallets[0], wallets[1],
+        expiry_days,
+    )
+    out = {
+        "instruction_id": row.instruction_id,
+        "isin": row.isin,
+        "seller": row.seller_investor_id,
+        "buyer": row.buyer_investor_id,
+        "seller_wallet": row.seller,
+        "buyer_wallet": row.buyer,
+        "quantity": row.quantity,
+        "price": row.price,
+        "accrued": str(from_minor(row.accrued, row.currency)),
+        "cash_amount": str(from_minor(row.cash_amount, row.currency)),
+        "currency": row.currency,
+        "trade_date": row.trade_date.isoformat(),
+        "settlement_date": row.settlement_date.isoformat(),
+        "expiry": datetime.fromtimestamp(row.expiry, timezone.utc).isoformat(),
+        "nonce": row.nonce,
+        "status": row.status,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(out))
+    else:  # one instruction has too many fields for a row: one line per field
+        emit([{"field": k, "value": v} for k, v in out.items()], "table")
+
+
+@click.command()
+@click.argument("instruction_id")
+@holder_key_options
+@pass_options
+def affirm(opts, instruction_id, private_key, dev_account):
+    """Sign INSTRUCTION_ID as its seller or buyer (EIP-712; no gas needed)."""
+    ctx = opts.context()
+    party = trading.affirm(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+    click.echo(f"{instruction_id} affirmed by the {party}")
+
+
+@click.command()
+@click.option("--batch-size", type=click.IntRange(1, 200), default=50, show_default=True, help="Instructions per transaction (at most 200: a block holds about 300).")
+@click.option("--best-effort", is_flag=True, help="Skip instructions that cannot settle instead of refusing their batch.")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def settle(opts, batch_size, best_effort, fmt):
+    """Settle every fully affirmed, due instruction delivery-versus-payment, in batches."""
+    with Progress("settling") as progress:
+        outcomes = trading.settle(opts.context(), batch_size, best_effort, progress)
+    emit([{"instruction_id": o.instruction_id, "status": o.status, "reason": o.reason, "tx_hash": o.tx_hash} for o in outcomes], fmt)
+
+
+@click.command()
+@click.argument("instruction_id")
+@holder_key_options
+@pass_options
+def cancel(opts, instruction_id, private_key, dev_account):
+    """Cancel INSTRUCTION_ID as its seller or buyer (signed; the operator submits it)."""
+    ctx = opts.context()
+    row = trading.cancel(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+    click.echo(f"{row.instruction_id} {row.status}")
