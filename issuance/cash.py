@@ -9,6 +9,8 @@ from ledger import indexer
 from ledger.errors import InputError
 from ledger.money import from_minor, minor_exponent, to_minor
 
+MAX_ALLOWANCE = 2**256 - 1  # an authorization that never runs out (the operator's own accounts)
+
 
 def cash_contract(ctx: Context, currency: str):
     minor_exponent(currency)  # refuses an unknown currency with one line

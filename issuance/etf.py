@@ -14,15 +14,14 @@ from decimal import Decimal
 
 from sqlmodel import select
 
+from issuance.cash import MAX_ALLOWANCE, cash_contract
 from issuance.context import Context
+from issuance.deploy import dvp_contract, token_config
 from issuance.termsheet import EtfTermSheet
 from ledger import indexer, models
-from ledger.codes import Category, category_mask
+from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
-
-MAX_ALLOWANCE = 2**256 - 1
-
 
 @dataclass
 class FlowResult:
@@ -49,22 +48,8 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         existing = s.get(models.Instrument, etf.fund_code)
     if existing is not None:
         raise InputError(f"etf.fund_code: {etf.fund_code} is already an instrument in this register")
-    registry = ctx.register.require_contract("registry").address
-    cash = ctx.register.require_contract("cash", etf.currency).address
-    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
-    config = (
-        etf.name,
-        etf.token_symbol,
-        operator,
-        registry,
-        cash,
-        operator,  # treasury: the fund's cash account
-        dvp.address,
-        "0x" + "00" * 20,  # no paying agent: the fund pays no coupons
-        category_mask(ts.restrictions.professional_investors_only),
-        [c.encode() for c in ts.restrictions.allowed_jurisdictions],
-        [],  # no record dates
-    )
+    # No paying agent and no record dates: the fund pays no coupons.
+    config = token_config(ctx, etf.name, etf.token_symbol, etf.currency, ts.restrictions, False, [])
     terms = (etf.fund_code, etf.creation_unit, etf.nav_max_age, nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"))
     contract, receipt = ctx.signer.deploy("FundToken", config, terms, what=f"launch fund {etf.fund_code}")
     instrument = models.Instrument(
@@ -84,7 +69,7 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         indexer.follow(s, ctx.chain, "fund", etf.fund_code, contract.address, receipt)
         ctx.register.audit(s, operator, "etf launch", {"fund_code": etf.fund_code, "address": contract.address})
         s.commit()
-    cash_token = ctx.chain.contract("CashToken", cash)
+    dvp, cash_token = dvp_contract(ctx), cash_contract(ctx, etf.currency)
     ctx.signer.transact_many(
         [
             (dvp.functions.setListed(contract.address, True), f"list {etf.fund_code} on the settlement venue"),
@@ -143,8 +128,7 @@ def create(ctx: Context, fund_code: str, ap_id: str, units: int) -> FlowResult:
     count = _creation_units(inst, units)
     nav_e6 = _fresh_nav(ctx, fund, fund_code)
     _, cash_due = fund.functions.creationCash(count).call()
-    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", inst.currency).address)
-    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
+    cash, dvp = cash_contract(ctx, inst.currency), dvp_contract(ctx)
     balance, allowance = cash.functions.balanceOf(wallet).call(), cash.functions.allowance(wallet, dvp.address).call()
     if balance < cash_due or allowance < cash_due:
         short = "holds" if balance < cash_due else "authorized settlement for"
@@ -171,10 +155,10 @@ def redeem(ctx: Context, fund_code: str, ap_id: str, units: int) -> FlowResult:
     nav_e6 = _fresh_nav(ctx, fund, fund_code)
     _, cash_due = fund.functions.redemptionCash(count).call()
     treasury = fund.functions.treasury().call()
-    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", inst.currency).address)
+    cash = cash_contract(ctx, inst.currency)
     if cash.functions.balanceOf(treasury).call() < cash_due:
         raise InputError(f"{fund_code}: the fund's cash account holds less than the {from_minor(cash_due, inst.currency)} {inst.currency} due")
-    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
+    dvp = dvp_contract(ctx)
     receipt = ctx.signer.transact(dvp.functions.settleRedemption(inst.address, wallet, count), f"redeem {units} units of {fund_code}")
     return _flow(ctx, "redemption", inst, ap_id, wallet, units, cash_due, nav_e6, receipt)
 

@@ -24,7 +24,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlmodel import select
 from web3 import Web3
 
+from issuance.cash import cash_contract
 from issuance.context import Context
+from issuance.deploy import dvp_contract, token_config
 from issuance.inputs import AllocationRow
 from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
@@ -102,7 +104,7 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
         chain_day = datetime.fromtimestamp(now, timezone.utc).date()
         raise InputError(f"bond.maturity_date: {ts.bond.maturity_date} is not after the chain's date {chain_day}")
     registry = registry_contract(ctx)
-    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", currency).address)
+    cash = cash_contract(ctx, currency)
     dvp = ctx.register.require_contract("dvp").address
     rules = policy(ts)
     problems: list[str] = []
@@ -139,25 +141,10 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
 
 
 def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
-    bond, green, registry = ts.bond, ts.green, ctx.register.require_contract("registry").address
-    cash = ctx.register.require_contract("cash", bond.currency).address
-    dvp = ctx.register.require_contract("dvp").address
-    paying_agent = ctx.register.require_contract("paying_agent").address
-    operator = ctx.signer.address
-    config = (
-        bond.name,
-        bond.token_symbol,
-        operator,
-        registry,
-        cash,
-        operator,  # treasury: the issuer's cash account
-        dvp,
-        paying_agent,
-        category_mask(ts.restrictions.professional_investors_only),
-        [c.encode() for c in ts.restrictions.allowed_jurisdictions],
-        # Coupon record dates: the bond keeps its holders of record on chain for each.
-        [record_time(p.record_date) for p in coupon_schedule(bond)],
-    )
+    bond, green, operator = ts.bond, ts.green, ctx.signer.address
+    # Coupon record dates: the bond keeps its holders of record on chain for each.
+    record_times = [record_time(p.record_date) for p in coupon_schedule(bond)]
+    config = token_config(ctx, bond.name, bond.token_symbol, bond.currency, ts.restrictions, True, record_times)
     terms = (
         bond.isin,
         to_minor(bond.denomination, bond.currency),
@@ -217,7 +204,7 @@ def issue_bond(
     progress: Callable[[int, int], None] | None = None,
 ) -> IssueResult:
     allocations = plan(ts, rows, source)
-    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
+    dvp = dvp_contract(ctx)
 
     with ctx.register.session() as s:
         existing = s.get(models.Instrument, ts.bond.isin)
