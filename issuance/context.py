@@ -2,12 +2,13 @@
 
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from ledger import devnet, keys
 from ledger.chain import Chain, Signer, connect
 from ledger.db import Register
-from ledger.indexer import check_checkpoint
+from ledger.indexer import HONG_KONG, check_checkpoint
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
@@ -49,3 +50,7 @@ class Context:
 
     def signer_for(self, account) -> Signer:
         return Signer(self.chain, account)
+
+    def chain_date(self) -> date:
+        """Today on the chain's clock, in Hong Kong."""
+        return datetime.fromtimestamp(self.chain.now(), HONG_KONG).date()

@@ -13,7 +13,6 @@ from decimal import Decimal
 from sqlmodel import select
 
 from issuance.context import Context
-from issuance.lifecycle import chain_day
 from issuance.termsheet import TermSheet
 from ledger import models
 from ledger.errors import InputError
@@ -42,7 +41,7 @@ def allocate(ctx: Context, isin: str, category: str, amount: Decimal, project: s
         if allocated + minor > inst.issue_size:
             left = from_minor(inst.issue_size - allocated, inst.currency)
             raise InputError(f"--amount: {amount} {inst.currency} is more than the {left} of proceeds left to allocate")
-        row = models.GreenAllocation(isin=isin, category=category, project=project.strip(), amount=minor, allocated_on=on or chain_day(ctx))
+        row = models.GreenAllocation(isin=isin, category=category, project=project.strip(), amount=minor, allocated_on=on or ctx.chain_date())
         s.add(row)
         ctx.register.audit(s, ctx.signer.address, "green allocate", {"isin": isin, "category": category, "project": project, "amount": str(amount)})
         s.commit()

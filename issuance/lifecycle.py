@@ -19,24 +19,22 @@ first, then pays and burns each holding in the same transaction. All of it on th
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlmodel import select
 
+from issuance.cash import MAX_ALLOWANCE, cash_contract
 from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
 from issuance.termsheet import TermSheet
 from ledger import indexer, models
 from ledger.errors import BondledgerError, InputError
-from ledger.indexer import HONG_KONG
 from ledger.money import from_minor, minor_exponent
-from ledger.views import ZERO_ADDRESS
+from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS
 
-AMOUNT_SCALE = 10**10  # PayingAgent.AMOUNT_SCALE
 PAYMENT_BATCH = 50
-MAX_ALLOWANCE = 2**256 - 1
 
 
 @dataclass
@@ -72,8 +70,11 @@ def per_token(amount_per_denomination: Decimal, currency: str) -> int:
     return int(scaled)
 
 
-def chain_day(ctx: Context) -> date:
-    return datetime.fromtimestamp(ctx.chain.now(), HONG_KONG).date()
+def _uint_calls(ctx: Context, contract, calls: list[tuple[str, list]]) -> list[int]:
+    """Many reads of `contract` (function name, arguments) that each return one number or flag,
+    in one JSON-RPC batch rather than a round trip each."""
+    batch = [("eth_call", [{"to": contract.address, "data": contract.encode_abi(fn, args)}, "latest"]) for fn, args in calls]
+    return [int(r, 16) for r in ctx.chain.rpc_batch(batch)]
 
 
 def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[str, int]:
@@ -84,13 +85,8 @@ def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[s
     t = models.Transfer
     with ctx.register.session() as s:
         wallets = sorted(set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS})
-    if snapshot is None:
-        calls = [("eth_call", [{"to": inst.address, "data": bond.encode_abi("balanceOf", [w])}, "latest"]) for w in wallets]
-        supply_call = ("eth_call", [{"to": inst.address, "data": bond.encode_abi("totalSupply", [])}, "latest"])
-    else:
-        calls = [("eth_call", [{"to": inst.address, "data": bond.encode_abi("balanceOfAt", [w, snapshot])}, "latest"]) for w in wallets]
-        supply_call = ("eth_call", [{"to": inst.address, "data": bond.encode_abi("totalSupplyAt", [snapshot])}, "latest"])
-    results = [int(r, 16) for r in ctx.chain.rpc_batch([*calls, supply_call])]
+    balance, supply, at = ("balanceOf", "totalSupply", []) if snapshot is None else ("balanceOfAt", "totalSupplyAt", [snapshot])
+    results = _uint_calls(ctx, bond, [*((balance, [w, *at]) for w in wallets), (supply, at)])
     holdings = {w: q for w, q in zip(wallets, results[:-1]) if q}
     if sum(holdings.values()) != results[-1]:
         raise BondledgerError(
@@ -101,7 +97,7 @@ def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[s
 
 def _ensure_allowance(ctx: Context, inst, bond, spender: str, needed: int) -> None:
     """The issuer's cash account must hold and authorize what is due, or nothing is paid."""
-    cash = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", inst.currency).address)
+    cash = cash_contract(ctx, inst.currency)
     treasury = bond.functions.treasury().call()
     balance = cash.functions.balanceOf(treasury).call()
     if balance < needed:
@@ -132,17 +128,17 @@ def _coupon_to_pay(ctx: Context, inst, ts: TermSheet, agent, on: date | None) ->
     periods = coupon_schedule(ts.bond)
     if not periods:
         raise InputError(f"ISIN: {inst.isin} is a zero-coupon bond")
-    today = chain_day(ctx)
+    today = ctx.chain_date()
     if on is not None:
         matches = [i for i, p in enumerate(periods) if on in (p.payment_date, p.accrual_end)]
         if not matches:
             raise InputError(f"--date: {on} is not a coupon payment date of {inst.isin}")
         index = matches[0]
     else:
-        unpaid = [i for i, p in enumerate(periods) if not agent.functions.coupon(inst.address, i + 1).call()[5]]
-        if not unpaid:
+        # The first coupon not yet complete: asking stops there.
+        index = next((i for i in range(len(periods)) if not agent.functions.coupon(inst.address, i + 1).call()[5]), None)
+        if index is None:
             raise InputError(f"ISIN: every coupon of {inst.isin} is paid")
-        index = unpaid[0]
     period = periods[index]
     if period.payment_date > today:
         raise InputError(f"coupon {index + 1} of {inst.isin} is due {period.payment_date}; the chain's date is {today}")
@@ -162,7 +158,8 @@ def pay_coupon(
     amount = state[0] if state[4] else per_token(period.amount_per_denomination, inst.currency)
     # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
     holdings = _holders_of_record(ctx, inst, bond, coupon_id)
-    unpaid = [w for w in holdings if not agent.functions.isCouponPaid(inst.address, coupon_id, w).call()]
+    paid = _uint_calls(ctx, agent, [("isCouponPaid", [inst.address, coupon_id, w]) for w in holdings])
+    unpaid = [w for w, done in zip(holdings, paid) if not done]
     due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
     _ensure_allowance(ctx, inst, bond, agent.address, due)
     if not state[4]:  # declare it to the paying agent
@@ -194,13 +191,14 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     """Redeems the bond: at maturity at par, or before it on the issuer's call (`call=True`)."""
     inst, ts, bond = _bond(ctx, isin)
     agent = _agent(ctx)
-    today, bond_terms = chain_day(ctx), ts.bond
+    today, bond_terms = ctx.chain_date(), ts.bond
     state = agent.functions.redemption(inst.address).call()
     if state[5]:
         raise InputError(f"ISIN: {isin} is already redeemed")
     # Every coupon whose record date has passed is owed before principal.
+    now = ctx.chain.now()
     for i, p in enumerate(coupon_schedule(bond_terms)):
-        if ctx.chain.now() >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]:
+        if now >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]:
             raise InputError(f"coupon {i + 1} of {isin} ({p.payment_date}) is unpaid: `bondledger coupon pay {isin}` first")
     denomination = Decimal(inst.denomination).scaleb(-minor_exponent(inst.currency))
     if call:

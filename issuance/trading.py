@@ -26,7 +26,6 @@ from ledger import indexer, models, views
 from ledger.chain import describe_revert
 from ledger.codes import Reason, SettlementFailure
 from ledger.errors import InputError
-from ledger.indexer import HONG_KONG
 from ledger.instructions import (
     InstructionData,
     Venue,
@@ -52,11 +51,6 @@ class Outcome:
 
 def venue(ctx: Context) -> Venue:
     return Venue(ctx.chain.chain_id, ctx.register.require_contract("dvp").address)
-
-
-def chain_date(ctx: Context) -> date:
-    """Today on the chain's clock, in Hong Kong."""
-    return datetime.fromtimestamp(ctx.chain.now(), HONG_KONG).date()
 
 
 def data_of(row: models.Instruction) -> InstructionData:
@@ -129,7 +123,7 @@ def capture_trade(
         raise InputError(f"--price: {price} must be positive")
     if seller_id == buyer_id:
         raise InputError(f"--buyer: {buyer_id} is also the seller")
-    trade_date = trade_date or chain_date(ctx)
+    trade_date = trade_date or ctx.chain_date()
     ts = TermSheet.model_validate_json(inst.termsheet) if inst.kind == "bond" else None
     cal = calendar(ts.bond.calendar if ts else "HK")
     if settlement_date is None:
@@ -231,8 +225,9 @@ def cancel(ctx: Context, iid: str, account) -> models.Instruction:
         raise InputError(f"instruction: {row.instruction_id} is {row.status}; it cannot be cancelled")
     if account.address not in (row.seller, row.buyer):
         raise InputError(f"key: {account.address} is neither the seller nor the buyer of {row.instruction_id}")
-    dvp = ctx.chain.contract("DvPSettlement", venue(ctx).address)
-    signature = sign_cancel(account, venue(ctx), row.instruction_id)
+    v = venue(ctx)
+    dvp = ctx.chain.contract("DvPSettlement", v.address)
+    signature = sign_cancel(account, v, row.instruction_id)
     ctx.signer.transact(dvp.functions.cancelBySig(data_of(row).as_tuple(), account.address, signature), f"cancel {row.instruction_id}")
     indexer.sync(ctx.register, ctx.chain)
     return instruction(ctx, iid)
