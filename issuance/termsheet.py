@@ -72,6 +72,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Document(Strict):
+    """A whole term sheet: the register keeps its canonical JSON and that JSON's sha256."""
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
 class Bond(Strict):
     isin: Isin
     name: str = Field(min_length=1, max_length=100)
@@ -141,7 +151,7 @@ class Restrictions(Strict):
     allowed_jurisdictions: list[Country] = Field(default_factory=list)
 
 
-class TermSheet(Strict):
+class TermSheet(Document):
     bond: Bond
     green: Green | None = None
     restrictions: Restrictions = Restrictions()
@@ -152,12 +162,6 @@ class TermSheet(Strict):
         if self.call and not self.bond.issue_date < self.call.first_call_date < self.bond.maturity_date:
             raise _field_error("call.first_call_date", f"{self.call.first_call_date} is not between issue and maturity")
         return self
-
-    def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
 class Etf(Strict):
@@ -184,15 +188,9 @@ class Etf(Strict):
         return self.symbol or "ETF" + "".join(c for c in self.fund_code if c.isalnum())[:8]
 
 
-class EtfTermSheet(Strict):
+class EtfTermSheet(Document):
     etf: Etf
     restrictions: Restrictions = Restrictions()
-
-    def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
 class _FieldError(ValueError):
