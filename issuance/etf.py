@@ -23,6 +23,7 @@ from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
 
+
 @dataclass
 class FlowResult:
     fund_code: str

@@ -32,7 +32,7 @@ from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger import indexer, models
-from ledger.codes import Reason, category_mask
+from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
 from ledger.errors import InputError
 from ledger.money import from_minor, to_minor
@@ -103,6 +103,11 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
     if now >= unix_midnight(ts.bond.maturity_date):
         chain_day = datetime.fromtimestamp(now, timezone.utc).date()
         raise InputError(f"bond.maturity_date: {ts.bond.maturity_date} is not after the chain's date {chain_day}")
+    coupons = len(coupon_schedule(ts.bond))
+    if coupons > MAX_RECORD_TIMES:
+        raise InputError(
+            f"bond.coupon_frequency: {coupons} coupons over the bond's life; a token keeps at most {MAX_RECORD_TIMES} record dates"
+        )
     registry = registry_contract(ctx)
     cash = cash_contract(ctx, currency)
     dvp = ctx.register.require_contract("dvp").address

@@ -76,3 +76,7 @@ class SettlementFailure(IntEnum):
         if token_reason and token_reason in Reason._value2member_map_:
             text += f": {Reason(token_reason).describe()}"
         return text
+
+
+#: SecurityToken.MAX_RECORD_TIMES: the most record dates (so coupons) one instrument can have
+MAX_RECORD_TIMES = 255

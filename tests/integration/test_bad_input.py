@@ -105,6 +105,12 @@ def test_a_bond_that_matured_before_the_chains_date(refuses, tmp_path):
     refuses("issue", *files(tmp_path, ts), expect="bond.maturity_date: 2024-02-07 is not after the chain's date 2024-02-07")
 
 
+@pytest.mark.filterwarnings("ignore:QuantLib's Hong Kong calendar")
+def test_more_coupons_than_a_token_keeps_record_dates_for(refuses, tmp_path):
+    ts = TERMSHEET.replace("coupon_frequency = 2 ", "coupon_frequency = 12").replace("maturity_date = 2026-02-07", "maturity_date = 2046-02-07")
+    refuses("issue", *files(tmp_path, ts), expect="bond.coupon_frequency: 264 coupons over the bond's life; a token keeps at most 255 record dates")
+
+
 def test_reissuing_an_isin_with_other_terms(issued, tmp_path):
     world, _ = issued
     before_chain, before_register = chain_state(world.rpc_url), register_counts(world.db_url)

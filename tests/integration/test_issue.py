@@ -15,6 +15,7 @@ from issuance.issue import issue_bond
 from issuance.termsheet import load_termsheet
 from ledger import artifacts
 from ledger.chain import Signer
+from ledger.codes import MAX_RECORD_TIMES
 
 ISIN = "HK0000987658"
 TERMSHEET = EXAMPLES / "green_bond_hkd.toml"
@@ -186,3 +187,9 @@ def test_schedule_prints_the_coupon_dates_and_amounts(world):
     }
     assert rows[-1]["payment_date"] == "2026-02-09"
     assert sum(Decimal(p["amount_per_denomination"]) for p in rows) == Decimal("3805.2054794521")
+
+
+def test_the_record_date_limit_checked_before_issuing_is_the_tokens_own(issued):
+    world, out = issued
+    bond = world.chain().contract("BondToken", out["address"])
+    assert bond.functions.MAX_RECORD_TIMES().call() == MAX_RECORD_TIMES
