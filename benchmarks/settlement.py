@@ -31,7 +31,7 @@ from issuance.context import Context
 from issuance.deploy import deploy_base
 from issuance.inputs import InvestorRow
 from issuance.investors import import_investors
-from issuance.issue import _deploy_bond
+from issuance.issue import deploy_bond
 from issuance.termsheet import load_termsheet
 from ledger import artifacts, devnet, indexer, keys
 from ledger.chain import Signer
@@ -53,7 +53,7 @@ def setup(ctx: Context, pairs: int):
     ]
     import_investors(ctx, rows)
     ts = load_termsheet(EXAMPLES / "green_bond_hkd.toml")
-    address = _deploy_bond(ctx, ts)
+    address = deploy_bond(ctx, ts)
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
     bond = ctx.chain.contract("BondToken", address)
     hkd = ctx.chain.contract("CashToken", ctx.register.require_contract("cash", "HKD").address)

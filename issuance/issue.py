@@ -145,7 +145,8 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
         raise InputError(problems[0] + more)
 
 
-def _deploy_bond(ctx: Context, ts: TermSheet) -> str:
+def deploy_bond(ctx: Context, ts: TermSheet) -> str:
+    """Deploys the term sheet's bond token, with nothing minted (allocations settle later); its address."""
     bond, green, operator = ts.bond, ts.green, ctx.signer.address
     # Coupon record dates: the bond keeps its holders of record on chain for each.
     record_times = [record_time(p.record_date) for p in coupon_schedule(bond)]
@@ -222,7 +223,7 @@ def issue_bond(
     ]
     preflight(ctx, ts, pending, source)
 
-    address = existing.address if existing else _deploy_bond(ctx, ts)
+    address = existing.address if existing else deploy_bond(ctx, ts)
     if not dvp.functions.isListed(address).call():
         ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
     token = ctx.chain.contract("BondToken", address)

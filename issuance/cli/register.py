@@ -45,10 +45,7 @@ def register_holders(opts, isin, as_of_block, as_of_date, fmt):
         as_of_block = views.block_at(register, as_of_date)
     block, rows = views.holders(register, isin.upper(), as_of_block)
     emit(
-        [
-            {"investor_id": h.investor_id, "wallet": h.wallet, "quantity": h.quantity, "principal": None if h.principal is None else str(h.principal)}
-            for h in rows
-        ],
+        [h.as_json() for h in rows],
         fmt,
         title=f"{isin.upper()} holders as of block {block}",
     )

@@ -16,7 +16,7 @@ from conftest import ISSUE_DAY
 from helpers import EXAMPLES, dev_address
 from issuance.inputs import read_investors
 from issuance.investors import id_hash, kyc_expiry_timestamp, registry_contract
-from issuance.issue import _deploy_bond, policy, unix_midnight
+from issuance.issue import deploy_bond, policy, unix_midnight
 from issuance.termsheet import load_termsheet
 from ledger.artifacts import ROOT
 from ledger.codes import Category, Reason, category_mask
@@ -59,7 +59,7 @@ class Parity:
 @pytest.fixture
 def parity(funded) -> Parity:
     """The sample bond, deployed as `issue` deploys it, with nothing allocated yet."""
-    address = _deploy_bond(funded.context(), TERMSHEET)
+    address = deploy_bond(funded.context(), TERMSHEET)
     return Parity(funded, address)
 
 
