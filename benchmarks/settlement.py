@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Settlement throughput and gas, next to their references, measured in one run on one anvil.
 
-- raw_tps: the ceiling, plain ERC-20 transfers pre-signed and sent in JSON-RPC batches of 100
-  (also shown: one request per transfer);
+- raw_tps / raw_gas_per_s: the reference, the best this node does with the same kind of work:
+  500 plain ERC-20 transfers, pre-signed, mined in ONE block (automine off, then one
+  `evm_mine`); gas/s is the honest ceiling for comparing settlement, whose transactions are
+  bigger (also shown: one request per transfer under automine, for context);
 - settle_tps_batch_{1,10,100}: secondary instructions settled per second through bondledger
   (`issuance.trading.settle`: due-instruction selection, batch submission, waiting for receipts,
   and indexing the events into the register, duty assessments included), both parties'
@@ -11,7 +13,8 @@
 The last line is one JSON object with these figures.
 
 Usage: .venv/bin/python benchmarks/settlement.py [--instructions N]
-Goals (issue #3): settle_tps_batch_100 >= raw_tps / 2; gas_per_instruction <= 2.5 x one ERC-20 transfer.
+Goals: settle at batch 100 reaches >= 90% of the reference's gas/s (issue #14);
+gas_per_instruction <= 2.5 x one ERC-20 transfer (issue #3).
 """
 
 import argparse
@@ -80,15 +83,19 @@ def prepare(ctx: Context, isin: str, sellers, buyers, count: int) -> None:
         trading.affirm(ctx, row.instruction_id, buyer)
 
 
-def raw_ceiling(ctx: Context, count: int) -> tuple[float, float, int]:
-    """(batched tps, one-request-each tps, gas of one transfer to an existing holder)."""
+def raw_ceiling(ctx: Context, count: int) -> dict:
+    """The best this node does with the same kind of work: `count` plain ERC-20 transfers,
+    pre-signed, sent in JSON-RPC batches of 100 with automining off, then mined as one block
+    (`evm_setAutomine` false, one `evm_mine`). Also one request each under automine, as context.
+    Returns tx/s, gas/s and the gas of one transfer to an existing holder."""
     art = artifacts.load_all(artifacts.ROOT / "benchmarks" / "contracts")["PlainERC20"]
     sender = keys.dev_account(7)
     op = Signer(ctx.chain, sender)
     factory = ctx.chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     token = ctx.chain.w3.eth.contract(address=op.transact(factory.constructor(sender.address, 10**12), "deploy")["contractAddress"], abi=art.abi)
     receivers = [Account.create().address for _ in range(100)]
-    op.transact(token.functions.transfer(receivers[0], 1), "make receivers[0] a holder")
+    for r in receivers:  # every receiver already holds: the settlement legs pay existing holders too
+        op.transact(token.functions.transfer(r, 1), "make a holder")
     gas_existing = op.transact(token.functions.transfer(receivers[0], 1), "existing")["gasUsed"]
     fees = op.fees()
 
@@ -103,23 +110,32 @@ def raw_ceiling(ctx: Context, count: int) -> tuple[float, float, int]:
         return txs
 
     def wait_for(tx_hash):
-        ctx.chain.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.005, timeout=20)
+        return ctx.chain.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.005, timeout=60)
 
     txs = presign(count)
-    start = time.perf_counter()
-    for i in range(0, count, 100):
-        # one batch in the pool at a time: anvil's automining pool can wedge under thousands
-        hashes = ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in txs[i : i + 100]])
-        wait_for(hashes[-1])
-    batched = count / (time.perf_counter() - start)
+    ctx.chain.rpc("evm_setAutomine", [False])
+    try:
+        start = time.perf_counter()
+        hashes = []
+        for i in range(0, count, 100):
+            hashes += ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in txs[i : i + 100]])
+        ctx.chain.rpc("evm_mine", [])
+        last = wait_for(hashes[-1])
+        elapsed = time.perf_counter() - start
+    finally:
+        ctx.chain.rpc("evm_setAutomine", [True])
+    block = ctx.chain.w3.eth.get_block(last["blockNumber"])
+    if len(block["transactions"]) != count:
+        raise SystemExit(f"reference: expected {count} transfers in one block, got {len(block['transactions'])}")
+    one_block = {"tps": count / elapsed, "gas_per_s": block["gasUsed"] / elapsed}
 
     txs = presign(count // 4)
     start = time.perf_counter()
     for t in txs:
-        last = ctx.chain.rpc("eth_sendRawTransaction", [t])
-    wait_for(last)
+        tx_hash = ctx.chain.rpc("eth_sendRawTransaction", [t])
+    wait_for(tx_hash)
     single = len(txs) / (time.perf_counter() - start)
-    return batched, single, gas_existing
+    return {**one_block, "tps_one_request_each": single, "gas_existing": gas_existing}
 
 
 def measure(instructions: int) -> dict:
@@ -127,8 +143,8 @@ def measure(instructions: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, devnet.running(log_dir=Path(tmp), extra_args=["--timestamp", ISSUE_DAY]) as node:
         ctx = Context.open(node.rpc_url, f"sqlite:///{tmp}/register.db")
         isin, sellers, buyers = setup(ctx, pairs)
-        # anvil slows as its chain grows (each raw transfer is a block of its own): the ceiling is
-        # taken before and after the settlement runs, and the higher figure kept.
+        # anvil slows as its chain grows: the reference is taken before and after the settlement
+        # runs, and the higher figure kept, so the ratio never flatters bondledger.
         raw_before = raw_ceiling(ctx, 500)
         figures = {}
         for batch_size, count in ((1, max(instructions // 10, 20)), (10, max(instructions // 2, 20)), (100, instructions)):
@@ -139,15 +155,21 @@ def measure(instructions: int) -> dict:
             elapsed = time.perf_counter() - start
             settled = sum(o.status == "settled" for o in outcomes)
             assert settled == count, [o for o in outcomes if o.status != "settled"][:3]
+            txs = {o.tx_hash for o in outcomes}
+            gas = sum(ctx.chain.w3.eth.get_transaction_receipt(h)["gasUsed"] for h in txs)
             figures[f"settle_tps_batch_{batch_size}"] = round(settled / elapsed, 1)
+            figures[f"settle_gas_per_s_batch_{batch_size}"] = round(gas / elapsed)
             if batch_size == 100:
-                txs = {o.tx_hash for o in outcomes}
-                gas = sum(ctx.chain.w3.eth.get_transaction_receipt(h)["gasUsed"] for h in txs)
                 figures["gas_per_instruction"] = gas // settled
         raw_after = raw_ceiling(ctx, 500)
-        raw_batched = max(raw_before[0], raw_after[0])
-        raw_single, gas_erc20 = max(raw_before[1], raw_after[1]), raw_before[2]
-        figures = {"raw_tps": round(raw_batched, 1), "raw_tps_one_request_each": round(raw_single, 1), **figures}
+        best = max(raw_before, raw_after, key=lambda r: r["gas_per_s"])
+        figures = {
+            "raw_tps": round(best["tps"], 1),
+            "raw_gas_per_s": round(best["gas_per_s"]),
+            "raw_tps_one_request_each": round(max(raw_before["tps_one_request_each"], raw_after["tps_one_request_each"]), 1),
+            **figures,
+        }
+        gas_erc20 = raw_before["gas_existing"]
         figures["gas_erc20_transfer"] = gas_erc20
         figures["gas_two_erc20_transfers"] = 2 * gas_erc20
     return figures
@@ -159,17 +181,18 @@ def main() -> int:
     args = parser.parse_args()
     f = measure(args.instructions)
     rows = [
-        ["raw ERC-20 transfers, JSON-RPC batches of 100 (ceiling)", f"{f['raw_tps']:,.0f} tx/s", ""],
-        ["raw ERC-20 transfers, one request each", f"{f['raw_tps_one_request_each']:,.0f} tx/s", ""],
+        ["reference: 500 pre-signed ERC-20 transfers, one block", f"{f['raw_tps']:,.0f} tx/s", f"{f['raw_gas_per_s']:,} gas/s", ""],
+        ["context: the same, one request each, automine", f"{f['raw_tps_one_request_each']:,.0f} tx/s", "", ""],
     ]
     for b in (1, 10, 100):
+        gps = f[f"settle_gas_per_s_batch_{b}"]
         rows.append([f"bondledger settle, batch {b} (register included)", f"{f[f'settle_tps_batch_{b}']:,.0f} instr/s",
-                     f"{f[f'settle_tps_batch_{b}'] / f['raw_tps']:.2f} of ceiling"])
-    rows.append(["gas per settled instruction (batch 100)", f"{f['gas_per_instruction']:,}",
+                     f"{gps:,} gas/s", f"{gps / f['raw_gas_per_s']:.0%} of the node's gas/s"])
+    rows.append(["gas per settled instruction (batch 100)", f"{f['gas_per_instruction']:,}", "",
                  f"{f['gas_per_instruction'] / f['gas_erc20_transfer']:.2f}x one ERC-20 transfer"])
-    rows.append(["two plain ERC-20 transfers", f"{f['gas_two_erc20_transfers']:,}", ""])
-    print(tabulate(rows, headers=["measure", "figure", "vs reference"]))
-    print("goals: batch 100 >= 0.5 of ceiling; gas per instruction <= 2.5x one ERC-20 transfer")
+    rows.append(["two plain ERC-20 transfers", f"{f['gas_two_erc20_transfers']:,}", "", ""])
+    print(tabulate(rows, headers=["measure", "throughput", "gas/s", "vs reference"]))
+    print("goals: settle at batch 100 >= 90% of the node's gas/s; gas per instruction <= 2.5x one ERC-20 transfer")
     print(json.dumps(f))
     return 0
 
