@@ -2,13 +2,14 @@
 
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from ledger import devnet, keys
 from ledger.chain import Chain, Signer, connect
 from ledger.db import Register
-from ledger.indexer import HONG_KONG, check_checkpoint
+from ledger.clock import hk_date
+from ledger.indexer import check_checkpoint
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
@@ -53,4 +54,4 @@ class Context:
 
     def chain_date(self) -> date:
         """Today on the chain's clock, in Hong Kong."""
-        return datetime.fromtimestamp(self.chain.now(), HONG_KONG).date()
+        return hk_date(self.chain.now())

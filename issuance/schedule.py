@@ -11,12 +11,13 @@ regular period it belongs to, divided by the frequency.
 
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import QuantLib as ql
 
 from issuance.termsheet import Bond
+from ledger.clock import end_of_day
 from ledger.money import minor_exponent
 
 #: decimal places kept in amount_per_denomination (per-holder amounts round from it)
@@ -41,13 +42,9 @@ class CouponPeriod:
         }
 
 
-HONG_KONG_UTC_OFFSET = timedelta(hours=8)
-
-
 def record_time(record_date: date) -> int:
     """The unix time holdings are fixed for a record date: the end of that day in Hong Kong."""
-    end = datetime.combine(record_date + timedelta(days=1), time(0), tzinfo=timezone(HONG_KONG_UTC_OFFSET))
-    return int(end.timestamp())
+    return end_of_day(record_date)
 
 
 def _ql(d: date) -> ql.Date:

@@ -16,11 +16,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ledger.artifacts import ROOT
-from ledger.chain import Chain, wait_until_ready
 from ledger.errors import BondledgerError, InputError
 from ledger.keys import DEVNET_CHAIN_ID
+
+if TYPE_CHECKING:  # the chain client (web3) loads only when a devnet is used
+    from ledger.chain import Chain
 
 STATE_FILE = "devnet.json"
 
@@ -33,6 +35,8 @@ def anvil_binary() -> Path:
     """anvil from $BONDLEDGER_ANVIL, the npm package in node_modules, or PATH."""
     if os.environ.get("BONDLEDGER_ANVIL"):
         return Path(os.environ["BONDLEDGER_ANVIL"])
+    from ledger.artifacts import ROOT
+
     arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
     npm = ROOT / "node_modules" / "@foundry-rs" / f"anvil-{platform.system().lower()}-{arch}" / "bin" / "anvil"
     if npm.exists():
@@ -67,6 +71,8 @@ class Devnet:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         devnet = cls(proc.pid, port, f"http://127.0.0.1:{port}", str(log_path))
+        from ledger.chain import wait_until_ready
+
         try:
             wait_until_ready(devnet.rpc_url, timeout=15)
         except BondledgerError:
@@ -76,7 +82,9 @@ class Devnet:
             raise BondledgerError(f"anvil exited at start (port {port} taken?); see {log_path}")
         return devnet
 
-    def chain(self) -> Chain:
+    def chain(self) -> "Chain":
+        from ledger.chain import wait_until_ready
+
         return wait_until_ready(self.rpc_url)
 
     def alive(self) -> bool:
@@ -147,7 +155,7 @@ def down() -> Devnet | None:
     return devnet
 
 
-def warp(chain: Chain, timestamp: int) -> int:
+def warp(chain: "Chain", timestamp: int) -> int:
     """Moves a devnet's clock forward to `timestamp` (unix seconds) and mines a block there, so
     that lifecycle commands, which take the chain's time, see that moment. Devnet only: a real
     chain's clock is not ours to move. Returns the new block number."""

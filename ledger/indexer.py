@@ -12,7 +12,7 @@ twice changes nothing.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from functools import cache, lru_cache
 
 from eth_abi import decode as abi_decode
@@ -22,13 +22,13 @@ from sqlmodel import Session, select
 
 from ledger import artifacts, models, stampduty
 from ledger.chain import Chain
+from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
 from ledger.codes import SettlementFailure
 from ledger.db import Register
 from ledger.errors import RegisterError
 from ledger.money import CURRENCIES
 
 CHUNK_BLOCKS = 5_000
-HONG_KONG = timezone(timedelta(hours=8), "HKT")
 
 #: contract kind -> the artifact whose ABI decodes its events
 KIND_ARTIFACT = {
@@ -274,7 +274,7 @@ def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
         duties.append(
             _duty_row(
                 proof, instruction_id, instruments.get(a["fund"]), "etf_creation_redemption",
-                currencies.get(a["cashToken"], "?"), a["cashAmount"], _hk_date(proof["block_timestamp"]),
+                currencies.get(a["cashToken"], "?"), a["cashAmount"], hk_date(proof["block_timestamp"]),
             )
         )
     session.execute(insert(models.FundFlow.__table__), rows)
@@ -310,7 +310,7 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
             instrument = instruments.get(a["securityToken"])
             klass = stampduty.instrument_class(instrument.kind if instrument else "")
             # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
-            traded = known.get(iid) or _hk_date(proof["block_timestamp"])
+            traded = known.get(iid) or hk_date(proof["block_timestamp"])
             duties.append(_duty_row(proof, iid, instrument, klass, currencies.get(a["cashToken"], "?"), a["cashAmount"], traded))
     session.execute(insert(models.SettlementEvent.__table__), events)
     if updates:
@@ -347,10 +347,6 @@ def _duty_row(
         "rule_version": assessment.rule_version,
         "trade_date": traded,
     }
-
-
-def _hk_date(timestamp: int) -> date:
-    return datetime.fromtimestamp(timestamp, HONG_KONG).date()
 
 
 def _registration(session: Session, log: DecodedLog) -> dict:

@@ -1,15 +1,18 @@
 """Who signs: the operator's key from the environment or an encrypted keystore, and, on a
 local devnet (chain id 31337) only, the well-known anvil development accounts."""
 
+from __future__ import annotations
+
 import json
 import os
 from functools import cache
 from pathlib import Path
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from ledger.errors import InputError
+
+if TYPE_CHECKING:  # eth_account loads when a key is first used, not when the CLI starts
+    from eth_account.signers.local import LocalAccount
 
 DEVNET_CHAIN_ID = 31337
 # anvil's and hardhat's published test mnemonic: its keys are public, never secrets.
@@ -18,8 +21,10 @@ DEV_ACCOUNT_COUNT = 10
 
 
 @cache
-def dev_account(index: int) -> LocalAccount:
+def dev_account(index: int) -> "LocalAccount":
     """The index-th anvil development account (0 is the default operator)."""
+    from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
 
@@ -29,7 +34,9 @@ def dev_addresses() -> frozenset[str]:
     return frozenset(dev_account(i).address for i in range(DEV_ACCOUNT_COUNT))
 
 
-def from_private_key(key: str, chain_id: int, what: str = "private key") -> LocalAccount:
+def from_private_key(key: str, chain_id: int, what: str = "private key") -> "LocalAccount":
+    from eth_account import Account
+
     try:
         account = Account.from_key(key.strip())
     except (ValueError, TypeError):
@@ -38,7 +45,9 @@ def from_private_key(key: str, chain_id: int, what: str = "private key") -> Loca
     return _guard(account, chain_id, what)
 
 
-def from_keystore(path: Path, password: str | None, chain_id: int) -> LocalAccount:
+def from_keystore(path: Path, password: str | None, chain_id: int) -> "LocalAccount":
+    from eth_account import Account
+
     try:
         keyfile = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -56,7 +65,7 @@ def from_keystore(path: Path, password: str | None, chain_id: int) -> LocalAccou
     return _guard(Account.from_key(key), chain_id, "keystore")
 
 
-def dev_account_for(index: int, chain_id: int) -> LocalAccount:
+def dev_account_for(index: int, chain_id: int) -> "LocalAccount":
     if chain_id != DEVNET_CHAIN_ID:
         raise InputError(f"dev account: devnet accounts are only used on chain id {DEVNET_CHAIN_ID}, not {chain_id}")
     if not 0 <= index < DEV_ACCOUNT_COUNT:
@@ -64,7 +73,7 @@ def dev_account_for(index: int, chain_id: int) -> LocalAccount:
     return dev_account(index)
 
 
-def operator(chain_id: int, private_key: str | None = None, keystore: Path | None = None) -> LocalAccount:
+def operator(chain_id: int, private_key: str | None = None, keystore: Path | None = None) -> "LocalAccount":
     """The issuer's signing account: explicit key, then keystore, then (devnet only) account 0."""
     private_key = private_key or os.environ.get("BONDLEDGER_PRIVATE_KEY")
     keystore = keystore or (Path(os.environ["BONDLEDGER_KEYSTORE"]) if os.environ.get("BONDLEDGER_KEYSTORE") else None)

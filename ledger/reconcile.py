@@ -8,7 +8,7 @@ made on chain. Zero breaks is the normal state; each break names what differs.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from eth_utils import keccak, to_checksum_address
@@ -17,7 +17,8 @@ from sqlmodel import select
 from ledger import models
 from ledger.chain import Chain
 from ledger.db import Register
-from ledger.indexer import HONG_KONG, check_checkpoint
+from ledger.clock import hk_date
+from ledger.indexer import check_checkpoint
 from ledger.money import minor_exponent, to_minor
 from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
@@ -111,7 +112,7 @@ def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "
     """Cash paid against the schedule: every coupon due by the indexed block is declared at the
     scheduled amount, completed, paid on the holdings of record, and its payments add up."""
     chain_time = int(chain.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
-    today = datetime.fromtimestamp(chain_time, HONG_KONG).date()
+    today = hk_date(chain_time)
     c = models.CouponRecord
     with register.session() as s:
         declared = {r.coupon_id: r for r in s.exec(select(c).where(c.bond == inst.address))}

@@ -5,7 +5,7 @@ block beyond the indexed one is refused rather than silently incomplete.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import func
@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from ledger import models
 from ledger.db import Register
 from ledger.errors import InputError, NotFound
-from ledger.indexer import HONG_KONG
+from ledger.clock import end_of_day, hk_date
 from ledger.money import from_minor, nav_from_e6
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -308,7 +308,7 @@ def fund_flows(register: Register, fund_code: str) -> list[dict]:
             "cash_amount": str(from_minor(r.cash_amount, inst.currency)),
             "currency": inst.currency,
             "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
-            "date": datetime.fromtimestamp(r.block_timestamp, HONG_KONG).date().isoformat(),
+            "date": hk_date(r.block_timestamp).isoformat(),
             "block_number": r.block_number,
             "tx_hash": r.tx_hash,
         }
@@ -333,7 +333,7 @@ def payments(register: Register, isin: str) -> list[dict]:
             {
                 "kind": r.kind,
                 "coupon": r.coupon_id or None,
-                "payment_date": datetime.fromtimestamp(when, HONG_KONG).date().isoformat(),
+                "payment_date": hk_date(when).isoformat(),
                 "investor_id": names.get(wallets.get(r.holder)),
                 "wallet": r.holder,
                 "quantity": r.quantity,
@@ -347,11 +347,6 @@ def payments(register: Register, isin: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- point in time, movements
-
-
-def end_of_day(day: date) -> int:
-    """The unix time a date ends in Hong Kong (views "as of" a date take every block before it)."""
-    return int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=HONG_KONG).timestamp())
 
 
 def block_at(register: Register, day: date) -> int:

@@ -6,14 +6,11 @@ from pathlib import Path
 
 import click
 
-from issuance import green as green_ops
-from issuance import lifecycle
 from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_record, pass_options
-from issuance.inputs import read_allocations
-from issuance.issue import issue_bond
-from issuance.schedule import coupon_schedule
-from issuance.termsheet import load_termsheet
 from ledger.money import parse_amount
+
+# Workflow modules (web3, QuantLib, the register) are imported inside each command, so that
+# `--help` and unrelated commands start at once.
 
 
 @click.command()
@@ -28,6 +25,10 @@ def issue(opts, termsheet, allocations_file, batch_size, fmt):
     Every allocation's eligibility, cash and authorization is checked before anything is sent.
     Re-running after an interruption settles only what is left.
     """
+    from issuance.inputs import read_allocations
+    from issuance.issue import issue_bond
+    from issuance.termsheet import load_termsheet
+
     ts = load_termsheet(termsheet)
     rows = read_allocations(allocations_file)
     ctx = opts.context()
@@ -45,6 +46,9 @@ def issue(opts, termsheet, allocations_file, batch_size, fmt):
 @click.option("--format", "fmt", type=FORMATS, default="table")
 def schedule(termsheet, fmt):
     """The coupon schedule of TERMSHEET (amounts per denomination, in currency units)."""
+    from issuance.schedule import coupon_schedule
+    from issuance.termsheet import load_termsheet
+
     ts = load_termsheet(termsheet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -54,7 +58,8 @@ def schedule(termsheet, fmt):
     emit(rows, fmt)
 
 
-def _run_out(run: lifecycle.PaymentRun) -> dict:
+def _run_out(run) -> dict:
+    """A lifecycle.PaymentRun as one output record."""
     return {
         "isin": run.isin,
         "kind": run.kind,
@@ -81,6 +86,8 @@ def coupon():
 @pass_options
 def coupon_pay(opts, isin, on, fmt):
     """Pay one coupon of ISIN to its holders of record, in batches; safe to re-run."""
+    from issuance import lifecycle
+
     with Progress("paying") as progress:
         run = lifecycle.pay_coupon(opts.context(), isin.upper(), on, progress)
     emit_record(_run_out(run), fmt)
@@ -93,6 +100,8 @@ def coupon_pay(opts, isin, on, fmt):
 @pass_options
 def redeem(opts, isin, call, fmt):
     """Redeem ISIN: pay every holder its principal and burn its bonds; mark the bond redeemed."""
+    from issuance import lifecycle
+
     with Progress("redeeming") as progress:
         run = lifecycle.redeem(opts.context(), isin.upper(), call, progress)
     emit_record(_run_out(run), fmt)
@@ -112,6 +121,8 @@ def green():
 @pass_options
 def green_allocate(opts, isin, category, amount, project, on):
     """Record an allocation of ISIN's proceeds to a project."""
+    from issuance import green as green_ops
+
     value = parse_amount(amount, "--amount")
     row = green_ops.allocate(opts.context(), isin.upper(), category, value, project, on)
     click.echo(f"allocated {value} to {row.project} ({row.category})")
@@ -123,6 +134,8 @@ def green_allocate(opts, isin, category, amount, project, on):
 @pass_options
 def green_report(opts, isin, fmt):
     """The allocation report of ISIN (ICMA Green Bond Principles): allocated vs unallocated per category."""
+    from issuance import green as green_ops
+
     report = green_ops.report(opts.context(), isin.upper())
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))

@@ -5,9 +5,7 @@ from datetime import timezone
 import click
 
 from issuance.cli.plumbing import pass_options
-from issuance.context import resolve_rpc_url
 from ledger import devnet as devnet_ops
-from ledger.chain import connect
 
 UTC_TIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
 
@@ -42,6 +40,9 @@ def devnet_down():
 def devnet_warp(opts, to):
     """Move the devnet's clock forward to TO (a UTC date, 00:00, or date and time) and mine a
     block there: how coupon dates and maturity arrive on a devnet."""
+    from issuance.context import resolve_rpc_url
+    from ledger.chain import connect
+
     to = to.replace(tzinfo=timezone.utc)
     block = devnet_ops.warp(connect(resolve_rpc_url(opts.rpc_url)), int(to.timestamp()))
     click.echo(f"chain time {to.isoformat()} (block {block})")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import click
 
-from issuance import etf as etf_ops
 from issuance.cli.plumbing import TABLE_OR_JSON, emit_record, pass_options
-from issuance.termsheet import load_etf_termsheet
 from ledger.money import parse_amount
+
+# issuance.etf (web3, the register) is imported inside each command: `--help` starts at once.
 
 
 @click.group()
@@ -22,6 +22,9 @@ def etf():
 @pass_options
 def etf_launch(opts, termsheet, fmt):
     """Launch the fund in TERMSHEET ([etf] and [restrictions]) and list it for settlement."""
+    from issuance import etf as etf_ops
+    from issuance.termsheet import load_etf_termsheet
+
     ts = load_etf_termsheet(termsheet)
     inst = etf_ops.launch(opts.context(), ts)
     if fmt == "json":
@@ -36,12 +39,14 @@ def etf_launch(opts, termsheet, fmt):
 @pass_options
 def etf_nav(opts, fund, value):
     """Publish FUND's NAV per unit, VALUE in currency units (e.g. 25.4321)."""
+    from issuance import etf as etf_ops
+
     nav = parse_amount(value, "VALUE")
     block = etf_ops.publish_nav(opts.context(), fund.upper(), nav)
     click.echo(f"{fund.upper()} NAV {nav} published at block {block}")
 
 
-def _flow_command(flow):
+def _flow_command(flow: str):
     """`etf create` and `etf redeem`: the same options and output around etf.create or etf.redeem."""
 
     @click.argument("fund")
@@ -50,7 +55,9 @@ def _flow_command(flow):
     @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
     @pass_options
     def command(opts, fund, ap, units, fmt):
-        result = flow(opts.context(), fund.upper(), ap, units)
+        from issuance import etf as etf_ops
+
+        result = getattr(etf_ops, flow)(opts.context(), fund.upper(), ap, units)
         emit_record(
             {
                 "fund_code": result.fund_code,
@@ -68,8 +75,8 @@ def _flow_command(flow):
 
 
 etf.command("create", help="An authorized participant creates UNITS of FUND, paying cash at the latest NAV.")(
-    _flow_command(etf_ops.create)
+    _flow_command("create")
 )
 etf.command("redeem", help="An authorized participant redeems UNITS of FUND for cash at the latest NAV.")(
-    _flow_command(etf_ops.redeem)
+    _flow_command("redeem")
 )

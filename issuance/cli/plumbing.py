@@ -7,17 +7,18 @@ import io
 import json
 import sys
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import StatementError
-from tabulate import tabulate
 
-from issuance.context import Context
-from issuance.inputs import parse_address
-from ledger import keys
-from ledger.db import Register
 from ledger.errors import BondledgerError, InputError
 from ledger.money import parse_amount
+
+# Nothing heavy at import time: `bondledger --help` must start at once. The chain (web3), the
+# register (SQLAlchemy) and the workflows are imported where a command first needs them.
+if TYPE_CHECKING:
+    from issuance.context import Context
+    from ledger.db import Register
 
 FORMATS = click.Choice(["table", "json", "csv"])
 WRAPPED = {"basis": 48, "reason": 40, "name": 40}
@@ -37,18 +38,38 @@ class Day(click.DateTime):
 DAY = Day()
 
 
+def lazy_module(name: str):
+    """`name`, loaded on first attribute access (importlib's LazyLoader): a command module can
+    name a workflow module at its top without paying for web3 or SQLAlchemy until a command
+    actually runs."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 class Options:
     def __init__(self, rpc_url, db, keystore):
         self.rpc_url, self.db, self.keystore = rpc_url, db, keystore
         self._ctx = None
 
-    def context(self) -> Context:
+    def context(self) -> "Context":
+        from issuance.context import Context
+
         if self._ctx is None:
             self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
         return self._ctx
 
-    def register(self) -> Register:
+    def register(self) -> "Register":
         """The register alone, read-only: reading needs neither the chain nor write access."""
+        from ledger.db import Register
+
         return Register(self.db, read_only=True)
 
 
@@ -71,6 +92,8 @@ def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
             click.echo(title)
         # Long prose (a legal basis, a reason) wraps; hashes and amounts never do.
         widths = [WRAPPED.get(k) for k in rows[0]] if rows else None
+        from tabulate import tabulate
+
         click.echo(tabulate(rows, headers="keys", disable_numparse=True, maxcolwidths=widths) if rows else "(none)")
 
 
@@ -139,6 +162,8 @@ class Progress:
 
 
 def address_arg(value: str, what: str) -> str:
+    from issuance.inputs import parse_address
+
     try:
         return parse_address(value)
     except ValueError as exc:
@@ -156,9 +181,11 @@ def holder_key_options(f):
     return f
 
 
-def holder_account(ctx: Context, private_key: str | None, dev_account: int | None):
+def holder_account(ctx: "Context", private_key: str | None, dev_account: int | None):
     if (private_key is None) == (dev_account is None):
         raise InputError("holder: give exactly one of --private-key or --dev-account")
+    from ledger import keys
+
     if private_key:
         return keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")
     return keys.dev_account_for(dev_account, ctx.chain.chain_id)
@@ -172,8 +199,11 @@ class Group(click.Group):
             return super().invoke(ctx)
         except BondledgerError as exc:
             self._fail(ctx, exc)
-        except StatementError as exc:  # a register type refusing a value arrives wrapped
-            if not isinstance(exc.orig, BondledgerError):
+        except Exception as exc:
+            # A register type refusing a value arrives wrapped in SQLAlchemy's StatementError
+            # (looked up only if SQLAlchemy was loaded: otherwise it cannot be one).
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is None or not isinstance(exc, sa_exc.StatementError) or not isinstance(exc.orig, BondledgerError):
                 raise
             self._fail(ctx, exc.orig)
 

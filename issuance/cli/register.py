@@ -6,19 +6,18 @@ from pathlib import Path
 import click
 
 from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_check, pass_options, view
-from issuance.context import resolve_rpc_url
-from ledger import indexer, views
-from ledger.chain import connect
 from ledger.errors import InputError
-from ledger.export import export as export_register
-from ledger.reconcile import reconcile as reconcile_register
-from ledger.verify import verify as verify_register
+
+# The register, the chain client and the web stack are imported inside each command: reading
+# the register never loads web3, and `--help` loads neither.
 
 
 @click.command()
 @pass_options
 def sync(opts):
     """Index new chain events into the register."""
+    from ledger import indexer
+
     ctx = opts.context()
     with Progress("indexing blocks") as progress:
         result = indexer.sync(ctx.register, ctx.chain, progress=progress)
@@ -38,6 +37,8 @@ def register():
 @pass_options
 def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
+    from ledger import views
+
     register = opts.register()
     if as_of_date is not None:
         if as_of_block is not None:
@@ -54,19 +55,25 @@ def register_holders(opts, isin, as_of_block, as_of_date, fmt):
 # The rest read one view each: `view` opens the register read-only and prints the rows.
 
 
+def _views():
+    from ledger import views
+
+    return views
+
+
 @register.command("transfers")
 @click.argument("isin")
 @view
 def register_transfers(register, isin):
     """Every transfer of ISIN with its chain proof (mints are from 0x0…0)."""
-    return views.transfer_rows(register, isin.upper())
+    return _views().transfer_rows(register, isin.upper())
 
 
 @register.command("instruments")
 @view
 def register_instruments(register):
     """Every bond and fund in the register, with its units outstanding at the indexed block."""
-    return views.instruments(register)
+    return _views().instruments(register)
 
 
 @register.command("nav")
@@ -74,7 +81,7 @@ def register_instruments(register):
 @view
 def register_nav(register, fund):
     """FUND's NAV history, as published on chain."""
-    return views.nav_history(register, fund.upper())
+    return _views().nav_history(register, fund.upper())
 
 
 @register.command("flows")
@@ -82,7 +89,7 @@ def register_nav(register, fund):
 @view
 def register_flows(register, fund):
     """FUND's creations and redemptions by authorized participants."""
-    return views.fund_flows(register, fund.upper())
+    return _views().fund_flows(register, fund.upper())
 
 
 @register.command("payments")
@@ -90,7 +97,7 @@ def register_flows(register, fund):
 @view
 def register_payments(register, isin):
     """Every coupon and principal payment of ISIN to each holder, with its proof."""
-    return views.payments(register, isin.upper())
+    return _views().payments(register, isin.upper())
 
 
 @register.command("coupons")
@@ -98,7 +105,7 @@ def register_payments(register, isin):
 @view
 def register_coupons(register, isin):
     """ISIN's coupons: due on the holdings of record vs declared and paid, and the rounding residue."""
-    return views.coupons(register, isin.upper())
+    return _views().coupons(register, isin.upper())
 
 
 @register.command("settlements")
@@ -108,7 +115,7 @@ def register_coupons(register, isin):
 @view
 def register_settlements(register, isin, date_from, date_to):
     """Every settlement instruction (of ISIN, traded in a period), with its status and reason."""
-    return views.settlements(register, isin.upper() if isin else None, date_from, date_to)
+    return _views().settlements(register, isin.upper() if isin else None, date_from, date_to)
 
 
 @register.command("movements")
@@ -118,7 +125,7 @@ def register_settlements(register, isin, date_from, date_to):
 @view
 def register_movements(register, investor, date_from, date_to):
     """Every movement of INVESTOR's securities and cash, with its chain proof."""
-    return views.movements(register, investor, date_from, date_to)
+    return _views().movements(register, investor, date_from, date_to)
 
 
 @register.command("stamp-duty")
@@ -127,7 +134,7 @@ def register_movements(register, investor, date_from, date_to):
 @view
 def register_stamp_duty(register, date_from, date_to):
     """The stamp duty treatment of every settled transfer (amounts in currency units)."""
-    return views.stamp_duty(register, date_from, date_to)
+    return _views().stamp_duty(register, date_from, date_to)
 
 
 @click.command()
@@ -136,6 +143,8 @@ def register_stamp_duty(register, date_from, date_to):
 @pass_options
 def reconcile(opts, isin, fmt):
     """Compare the register with the chain at the indexed block; exit 1 on any break."""
+    from ledger.reconcile import reconcile as reconcile_register
+
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
     emit_check(
@@ -151,6 +160,10 @@ def verify(opts, fmt):
     """Prove the register against the chain: re-read every row's log (catches an edited row),
     every log of every followed contract (catches a deleted row), and the audit log's hash chain.
     Exit 1 on any problem."""
+    from issuance.context import resolve_rpc_url
+    from ledger.chain import connect
+    from ledger.verify import verify as verify_register
+
     with Progress("verifying") as progress:
         result = verify_register(opts.register(), connect(resolve_rpc_url(opts.rpc_url)), progress)
     emit_check(
@@ -166,6 +179,8 @@ def verify(opts, fmt):
 @pass_options
 def export(opts, out):
     """Write the whole register (every table and every view, CSV and JSON) with a manifest of sha256 sums."""
+    from ledger.export import export as export_register
+
     with Progress("exporting") as progress:
         manifest = export_register(opts.register(), out, progress)
     click.echo(f"exported {len(manifest['files'])} files to {out} (manifest.json, SHA256SUMS)")
@@ -181,6 +196,7 @@ def serve(opts, read_only, host, port):
     # The web stack loads only for the command that serves it.
     import uvicorn
 
+    from issuance.context import resolve_rpc_url
     from ledger.web import create_app
 
     app = create_app(opts.register().url, resolve_rpc_url(opts.rpc_url))

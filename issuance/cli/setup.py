@@ -3,9 +3,7 @@
 from pathlib import Path
 
 import click
-from sqlmodel import select
 
-from issuance import cash as cash_ops
 from issuance.cli.plumbing import (
     FORMATS,
     TABLE_OR_JSON,
@@ -15,12 +13,17 @@ from issuance.cli.plumbing import (
     emit,
     holder_account,
     holder_key_options,
+    lazy_module,
     pass_options,
 )
-from issuance.deploy import deploy_base
-from issuance.inputs import read_investors
-from issuance.investors import import_investors
-from ledger import indexer, models
+
+# Workflows load when a command runs (web3, the register): `--help` starts at once.
+cash_ops = lazy_module("issuance.cash")
+deploy_ops = lazy_module("issuance.deploy")
+investor_ops = lazy_module("issuance.investors")
+inputs = lazy_module("issuance.inputs")
+indexer = lazy_module("ledger.indexer")
+models = lazy_module("ledger.models")
 
 
 @click.command()
@@ -28,7 +31,7 @@ from ledger import indexer, models
 def deploy(opts):
     """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR)."""
     ctx = opts.context()
-    deployed = deploy_base(ctx)
+    deployed = deploy_ops.deploy_base(ctx)
     indexer.sync(ctx.register, ctx.chain)
     emit([{"contract": k, "address": v} for k, v in deployed.items()], "table")
 
@@ -48,10 +51,10 @@ def investors_import(opts, file):
     institutional_professional_investor, authorized_participant. Several rows may share an
     investor_id (one per wallet).
     """
-    rows = read_investors(file)
+    rows = inputs.read_investors(file)
     ctx = opts.context()
     with Progress("registering") as progress:
-        result = import_investors(ctx, rows, progress=progress)
+        result = investor_ops.import_investors(ctx, rows, progress=progress)
     click.echo(
         f"{result.investors} investors, {result.wallets} wallets: "
         f"{result.investor_writes} investor records and {result.wallet_writes} wallets written on chain"
@@ -63,6 +66,8 @@ def investors_import(opts, file):
 @pass_options
 def investors_list(opts, fmt):
     """Investors in the register, with their wallets."""
+    from sqlmodel import select
+
     reg = opts.context().register
     with reg.session() as s:
         wallets: dict[str, list[str]] = {}

@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 
 import click
 
-from issuance import trading
 from issuance.cli.plumbing import (
     DAY,
     FORMATS,
@@ -15,9 +14,12 @@ from issuance.cli.plumbing import (
     emit,
     holder_account,
     holder_key_options,
+    lazy_module,
     pass_options,
 )
 from ledger.money import from_minor, parse_amount
+
+trading = lazy_module("issuance.trading")  # web3 and the register load when a command runs
 
 
 @click.command()
