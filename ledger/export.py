@@ -10,10 +10,12 @@ byte-identical (but for the manifest's generation time).
 """
 
 import csv
+import functools
 import hashlib
 import io
 import json
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -33,74 +35,108 @@ def _plain(value):
     return value
 
 
-def _csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _plain(v) for k, v in r.items()} for r in rows)
-    return out.getvalue()
+class _File:
+    """One exported file, written as it is produced, its sha256 and size kept on the way: an
+    export never holds a whole table in memory."""
+
+    def __init__(self, root: Path, path: str):
+        self.path = path
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(target, "wb")
+        self._sha = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode()
+        self._f.write(data)
+        self._sha.update(data)
+        self.bytes += len(data)
+
+    def close(self, rows: int) -> dict:
+        self._f.close()
+        return {"path": self.path, "sha256": self._sha.hexdigest(), "bytes": self.bytes, "rows": rows}
 
 
-def _json(rows) -> str:
-    return json.dumps(rows, indent=2, sort_keys=False, default=_plain) + "\n"
+def _write(root: Path, path: str, rows: Iterable[dict] | dict) -> list[dict]:
+    """`path`.csv and `path`.json from one pass over `rows` (a single record: JSON only, empty
+    CSV). The JSON is byte for byte what json.dumps(list, indent=2) gives."""
+    csv_out, json_out = _File(root, f"{path}.csv"), _File(root, f"{path}.json")
+    if isinstance(rows, dict):
+        json_out.write(json.dumps(rows, indent=2, default=_plain) + "\n")
+        return [csv_out.close(1), json_out.close(1)]
+    buffer, writer, n = io.StringIO(), None, 0
+    for n, row in enumerate(rows, start=1):
+        if writer is None:
+            writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+            writer.writeheader()
+        writer.writerow({k: _plain(v) for k, v in row.items()})
+        csv_out.write(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+        item = textwrap.indent(json.dumps(row, indent=2, default=_plain), "  ")
+        json_out.write(("[\n" if n == 1 else ",\n") + item)
+    json_out.write("\n]\n" if n else "[]\n")
+    return [csv_out.close(n), json_out.close(n)]
 
 
-def _table_rows(register: Register, table: str) -> list[dict]:
+def _table_rows(register: Register, table: str) -> Iterator[dict]:
+    """A table's rows in primary-key order, streamed from the database."""
     meta = inspect(register.engine)
     columns = [c["name"] for c in meta.get_columns(table)]
     keys = meta.get_pk_constraint(table).get("constrained_columns") or columns
     order = ", ".join(f'"{k}"' for k in keys)
     with register.engine.connect() as conn:
-        result = conn.execute(text(f'SELECT * FROM "{table}" ORDER BY {order}'))
-        return [{c: _plain(v) for c, v in zip(result.keys(), row)} for row in result]
+        result = conn.execution_options(yield_per=1000).execute(text(f'SELECT * FROM "{table}" ORDER BY {order}'))
+        names = list(result.keys())
+        for row in result:
+            yield {c: _plain(v) for c, v in zip(names, row)}
+
+
+def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | dict]]]:
+    """What the export writes: (path without extension, what produces its rows), in file order."""
+    plan = [
+        (f"tables/{table}", functools.partial(_table_rows, register, table))
+        for table in sorted(t for t in inspect(register.engine).get_table_names() if t != "alembic_version")
+    ]
+    instruments = views.instruments(register)
+    plan.append(("views/instruments", lambda: instruments))
+    indexed = register.indexed_block()
+    for inst in instruments:
+        code = inst["isin"]
+        if indexed >= 0:
+            plan.append((f"views/{code}/holders", lambda code=code: [h.as_json() for h in views.holders(register, code)[1]]))
+        plan.append((f"views/{code}/transfers", functools.partial(views.transfer_rows, register, code)))
+        if inst["kind"] == "bond":
+            plan.append((f"views/{code}/coupons", functools.partial(views.coupons, register, code)))
+            plan.append((f"views/{code}/payments", functools.partial(views.payments, register, code)))
+        else:
+            plan.append((f"views/{code}/nav", functools.partial(views.nav_history, register, code)))
+            plan.append((f"views/{code}/flows", functools.partial(views.fund_flows, register, code)))
+    plan.append(("views/settlements", functools.partial(views.settlements, register)))
+    plan.append(("views/stamp_duty", functools.partial(views.stamp_duty, register)))
+    with register.session() as s:
+        directory = views.Directory.load(s)
+    with register.engine.connect() as conn:
+        investor_ids = [r[0] for r in conn.execute(text('SELECT investor_id FROM "investors" ORDER BY investor_id'))]
+    for investor_id in investor_ids:
+        plan.append(
+            (f"views/movements/{investor_id}", functools.partial(views.movements, register, investor_id, directory=directory))
+        )
+    return plan
 
 
 def export(register: Register, out: Path, progress: Callable[[int, int], None] | None = None) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"--out: {out} is not empty; export into a new directory")
-    files: dict[str, tuple[str, int]] = {}
-
-    def put(path: str, rows) -> None:
-        files[f"{path}.csv"] = (_csv(rows) if isinstance(rows, list) else "", len(rows) if isinstance(rows, list) else 1)
-        files[f"{path}.json"] = (_json(rows), len(rows) if isinstance(rows, list) else 1)
-
-    tables = sorted(t for t in inspect(register.engine).get_table_names() if t != "alembic_version")
-    for table in tables:
-        put(f"tables/{table}", _table_rows(register, table))
-
-    instruments = views.instruments(register)
-    put("views/instruments", instruments)
-    indexed = register.indexed_block()
-    for inst in instruments:
-        code = inst["isin"]
-        if indexed >= 0:
-            _, holders = views.holders(register, code)
-            put(f"views/{code}/holders", [h.as_json() for h in holders])
-        put(f"views/{code}/transfers", views.transfer_rows(register, code))
-        if inst["kind"] == "bond":
-            put(f"views/{code}/coupons", views.coupons(register, code))
-            put(f"views/{code}/payments", views.payments(register, code))
-        else:
-            put(f"views/{code}/nav", views.nav_history(register, code))
-            put(f"views/{code}/flows", views.fund_flows(register, code))
-    put("views/settlements", views.settlements(register))
-    put("views/stamp_duty", views.stamp_duty(register))
-    with register.engine.connect() as conn:
-        investor_ids = [r[0] for r in conn.execute(text('SELECT investor_id FROM "investors" ORDER BY investor_id'))]
-    for investor_id in investor_ids:
-        put(f"views/movements/{investor_id}", views.movements(register, investor_id))
-
+    plan = _plan(register)
     manifest_files = []
-    for n, (path, (content, rows)) in enumerate(sorted(files.items()), start=1):
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = content.encode()
-        target.write_bytes(data)
-        manifest_files.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": rows})
+    for n, (path, rows) in enumerate(plan, start=1):
+        manifest_files += _write(out, path, rows())
         if progress:
-            progress(n, len(files))
+            progress(n, len(plan))
+    manifest_files.sort(key=lambda f: f["path"])
     cp = register.checkpoint()
     with register.engine.connect() as conn:
         network = conn.execute(text('SELECT chain_id, genesis_hash FROM "network"')).first()

@@ -380,8 +380,29 @@ def investor(register: Register, investor_id: str) -> models.Investor:
     return found
 
 
-def movements(register: Register, investor_id: str, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
-    """Every transfer into or out of an investor's wallets (securities and cash), in chain order."""
+@dataclass(frozen=True)
+class Directory:
+    """Who and what the register knows, loaded once for many movement lists (an export)."""
+
+    wallets: dict[str, str]  # wallet -> investor id hash
+    names: dict[str, str]  # id hash -> investor id
+    labels: dict[str, tuple[str, str, int | None]]  # token -> (label, kind, denomination)
+
+    @classmethod
+    def load(cls, session: Session) -> "Directory":
+        wallets, names = _names(session)
+        return cls(wallets, names, _labels(session))
+
+
+def movements(
+    register: Register,
+    investor_id: str,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    directory: Directory | None = None,
+) -> list[dict]:
+    """Every transfer into or out of an investor's wallets (securities and cash), in chain order.
+    `directory`: names and labels already loaded (export passes one for every investor)."""
     check_period(date_from, date_to)
     owner = investor(register, investor_id)
     with register.session() as s:
@@ -394,11 +415,10 @@ def movements(register: Register, investor_id: str, date_from: date | None = Non
         if date_to:
             q = q.where(t.block_timestamp < end_of_day(date_to))
         rows = s.exec(q).all()
-        wallets, names = _names(s)
-        labels = _labels(s)
+        directory = directory or Directory.load(s)
     out = []
     for row in rows:
-        label, kind, _ = labels.get(row.token, (row.token, "token", None))
+        label, kind, _ = directory.labels.get(row.token, (row.token, "token", None))
         incoming = row.to_address in own
         other = row.from_address if incoming else row.to_address
         quantity = row.quantity if kind in ("bond", "fund") else str(from_minor(row.quantity, label))
@@ -410,7 +430,8 @@ def movements(register: Register, investor_id: str, date_from: date | None = Non
                 "direction": "in" if incoming else "out",
                 "quantity": quantity,
                 "wallet": row.to_address if incoming else row.from_address,
-                "counterparty": names.get(wallets.get(other)) or ("issue/redemption" if other == ZERO_ADDRESS else other),
+                "counterparty": directory.names.get(directory.wallets.get(other))
+                or ("issue/redemption" if other == ZERO_ADDRESS else other),
                 "block_number": row.block_number,
                 "block_hash": row.block_hash,
                 "tx_hash": row.tx_hash,
