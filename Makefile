@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 FORGE := node_modules/.bin/forge
 export FOUNDRY_SOLC := $(CURDIR)/scripts/solc
 
-.PHONY: setup demo test test-forge test-python browser bench clean
+.PHONY: setup demo test lint test-forge test-python browser bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,7 +27,11 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	scripts/demo.sh
 
-test: test-forge test-python
+test: lint test-forge test-python
+
+# ruff (pinned in the test extra): lint findings fail the build.
+lint: setup
+	$(PY) -m ruff check .
 
 test-forge: setup
 	$(FORGE) test
