@@ -16,6 +16,7 @@ from datetime import date
 from functools import cache, lru_cache
 
 from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
@@ -28,7 +29,8 @@ from ledger.db import Register
 from ledger.errors import RegisterError
 from ledger.money import CURRENCIES
 
-CHUNK_BLOCKS = 5_000
+CHUNK_BLOCKS = 5_000  # the widest block range asked of eth_getLogs at once
+CHUNK_LOGS = 5_000  # ranges shrink so that a chunk holds about this many logs: memory stays flat
 
 #: contract kind -> the artifact whose ABI decodes its events
 KIND_ARTIFACT = {
@@ -114,7 +116,12 @@ def _decode(kind: str, log: dict) -> tuple[str, dict] | None:
 
 @lru_cache(maxsize=65_536)
 def _checksum(address: str) -> str:
-    return to_checksum_address(address)  # slow (a keccak each), and the same few addresses recur
+    """EIP-55 mixed case of a 0x-prefixed 40-hex-digit address. eth_utils' to_checksum_address
+    gives the same answer at ~100x the cost (validation layers around one keccak), which a sync
+    of many distinct holders pays per event; tests hold the two equal."""
+    lower = address[2:].lower()
+    digest = keccak(lower.encode()).hex()
+    return "0x" + "".join(c.upper() if d >= "8" else c for c, d in zip(lower, digest))
 
 
 def _scalar(value, abi_type: str):
@@ -199,11 +206,16 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
             )
     for model in (models.Transfer, models.Registration, models.Issuance, models.NavRecord, models.TokenEvent):
         if rows.get(model.__tablename__):
-            session.execute(insert(model.__table__), rows[model.__tablename__])
+            _insert(session, model, rows[model.__tablename__])
     if rows.get("settlement_events"):
         _apply_settlements(session, rows["settlement_events"])
     if rows.get("fund_flows"):
         _apply_fund_flows(session, rows["fund_flows"])
+
+
+def _insert(session: Session, model, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(model.__table__), rows)
 
 
 def _apply_payment(session: Session, log: DecodedLog) -> None:
@@ -277,8 +289,8 @@ def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
                 currencies.get(a["cashToken"], "?"), a["cashAmount"], hk_date(proof["block_timestamp"]),
             )
         )
-    session.execute(insert(models.FundFlow.__table__), rows)
-    session.execute(insert(models.DutyAssessment.__table__), duties)
+    _insert(session, models.FundFlow, rows)
+    _insert(session, models.DutyAssessment, duties)
 
 
 def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
@@ -312,11 +324,11 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
             # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
             traded = known.get(iid) or hk_date(proof["block_timestamp"])
             duties.append(_duty_row(proof, iid, instrument, klass, currencies.get(a["cashToken"], "?"), a["cashAmount"], traded))
-    session.execute(insert(models.SettlementEvent.__table__), events)
+    _insert(session, models.SettlementEvent, events)
     if updates:
         session.execute(update(models.Instruction), list(updates.values()))
     if duties:
-        session.execute(insert(models.DutyAssessment.__table__), duties)
+        _insert(session, models.DutyAssessment, duties)
 
 
 def _instruments_and_currencies(session: Session) -> tuple[dict[str, models.Instrument], dict[str, str]]:
@@ -429,11 +441,17 @@ def sync(
     progress: Callable[[int, int], None] | None = None,
     chunk: int = CHUNK_BLOCKS,
 ) -> SyncResult:
-    """Indexes new events of every followed contract up to `to_block` (default: the head)."""
+    """Indexes new events of every followed contract up to `to_block` (default: the head).
+
+    Block ranges adapt to the density of events: a range that returned many logs is followed by
+    a narrower one (and one far over CHUNK_LOGS is fetched again in halves), a sparse one by a
+    wider one up to `chunk` blocks, so each database transaction and the memory it takes stay
+    about CHUNK_LOGS events whatever the chain holds."""
     check_checkpoint(register, chain)
     target = chain.block_number() if to_block is None else to_block
     start = register.indexed_block()
     events = 0
+    span = min(chunk, 16)  # start narrow and widen: one dense first range would be the memory peak
     while True:
         with register.session() as s:
             contracts = s.exec(select(models.ContractRecord)).all()
@@ -444,8 +462,14 @@ def sync(
                 break
             lagging = [c for c in contracts if c.synced_block == low]
             next_level = min((c.synced_block for c in contracts if c.synced_block > low), default=target)
-            end = min(low + chunk, next_level, target)
+            end = min(low + span, next_level, target)
             logs = _fetch(chain, {c.address: c.kind for c in lagging}, low + 1, end)
+            if len(logs) > 2 * CHUNK_LOGS and end > low + 1:
+                span = max(1, (end - low) // 2)
+                continue  # too dense to hold at once: the same blocks again, in halves
+            # widen from the range actually read (a range cut short by another contract's level says
+            # nothing about density), at most doubling, towards CHUNK_LOGS logs
+            span = max(1, min(chunk, 2 * (end - low), (end - low) * CHUNK_LOGS // max(len(logs), 1)))
             _apply(s, logs)
             for c in lagging:
                 c.synced_block = end
