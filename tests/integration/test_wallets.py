@@ -5,7 +5,6 @@ reconciles and verifies afterwards. A signature by anyone but a party, over othe
 malformed is refused in one line with exit 2, and nothing is stored or sent."""
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import select
 
-from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
+from helpers import chain_state, dev_address, fund, register_counts
 from ledger import artifacts, keys, models
 from ledger.chain import Signer
 from ledger.db import Register
@@ -27,7 +26,7 @@ JS_SIGNER = Path(__file__).resolve().parent.parent / "js" / "sign_typed_data.mjs
 
 @pytest.fixture
 def market(issued):
-    world, out = issued
+    world, _ = issued
     fund(world.run, KOWLOON, "100000000")
     fund(world.run, HARBOUR, "100000000")
     return world
@@ -123,9 +122,8 @@ def ethers_node() -> str:
 
 def ethers_signature(node: str, key, doc: dict) -> str:
     r = subprocess.run(
-        [node, str(JS_SIGNER), "0x" + bytes(key).hex()], input=json.dumps(doc), capture_output=True, text=True, check=True,
-        env={**os.environ},
-    )  # fmt: skip
+        [node, str(JS_SIGNER), "0x" + bytes(key).hex()], input=json.dumps(doc), capture_output=True, text=True, check=True
+    )
     return r.stdout.strip()
 
 
