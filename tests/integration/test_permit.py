@@ -57,6 +57,7 @@ def test_a_permit_signed_elsewhere_over_the_printed_typed_data_is_submitted(fund
     r = world.run("cash", "allow", "HKD", "1000", "--permit", "--owner", wallet, "--deadline", m["deadline"], "--signature", signature)
     assert r.exit_code == 0, r.stderr
     assert authorized(world, wallet) == "1000.00" and holder_state(world, wallet) == state
+    assert world.run("verify").exit_code == 0
 
 
 def test_a_bad_permit_is_refused_in_one_line_and_nothing_is_sent(funded):

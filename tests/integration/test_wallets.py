@@ -82,6 +82,8 @@ def test_instruction_show_prints_the_instruction_and_its_typed_data(market):
     dvp = ctx.register.require_contract("dvp").address
     assert doc["primaryType"] == "Instruction" and set(doc["types"]) == {"EIP712Domain", "Instruction"}
     assert doc["domain"] == {"name": "bondledger DvPSettlement", "version": "1", "chainId": 31337, "verifyingContract": dvp}
+    _, name, version, chain_id, verifying, _, _ = ctx.chain.contract("DvPSettlement", dvp).functions.eip712Domain().call()
+    assert doc["domain"] == {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}  # ERC-5267
     m = doc["message"]
     bond = world.run("register", "instruments", "--format", "json").json()
     assert m["securityToken"] in {i["address"] for i in bond}
