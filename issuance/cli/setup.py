@@ -122,7 +122,7 @@ def cash_allow(opts, currency, amount, private_key, dev_account, permit, owner, 
     """
     value = amount_arg(amount)
     currency = currency.upper()
-    given = [name for name, v in (("--owner", owner), ("--deadline", deadline), ("--signature", signature), ("--typed-data", typed_data)) if v]
+    given = [name for name, v in (("--owner", owner), ("--deadline", deadline), ("--signature", signature), ("--typed-data", typed_data)) if v not in (None, False)]
     if not permit:
         if given:
             raise InputError(f"{given[0]}: only with --permit")

@@ -122,16 +122,16 @@ def affirm(opts, instruction_id, private_key, dev_account, signature, signer):
     a signature made by any wallet (--signature): checked before it is stored, by recovery for a
     wallet without code and by ERC-1271 (isValidSignature on chain) for a contract wallet.
     """
-    ctx = opts.context()
     if signature is None:
         if signer is not None:
             raise InputError("--signer: only with --signature")
+        ctx = opts.context()
         party = trading.affirm(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
     else:
         if dev_account is not None or click.get_current_context().get_parameter_source("private_key") == ParameterSource.COMMANDLINE:
             raise InputError("--signature: give either a signature or a key (--private-key / --dev-account), not both")
         signer = address_arg(signer, "--signer") if signer is not None else None
-        party = trading.affirm_with_signature(ctx, instruction_id, signature, signer)
+        party = trading.affirm_with_signature(opts.context(), instruction_id, signature, signer)
     click.echo(f"{instruction_id} affirmed by the {party}")
 
 
