@@ -22,18 +22,20 @@ from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import _py, _ql, accrued_per_denomination, calendar
 from issuance.termsheet import TermSheet
-from ledger import indexer, models, views
+from ledger import eip712, indexer, models, views
 from ledger.chain import describe_revert
 from ledger.codes import Reason, SettlementFailure
+from ledger.db import Register
 from ledger.errors import InputError
 from ledger.instructions import (
     InstructionData,
     Venue,
+    instruction_digest,
     instruction_id,
     settle_batch_calldata,
     sign_cancel,
     sign_instruction,
-    signer_of,
+    typed_instruction,
 )
 from ledger.money import minor_exponent
 
@@ -51,6 +53,14 @@ class Outcome:
 
 def venue(ctx: Context) -> Venue:
     return Venue(ctx.chain.chain_id, ctx.register.require_contract("dvp").address)
+
+
+def register_venue(register: Register) -> Venue:
+    """The venue as the register records it (no chain needed: for printing what to sign)."""
+    dvp = register.require_contract("dvp")
+    with register.session() as s:
+        network = s.get(models.Network, 1)
+    return Venue(network.chain_id, dvp.address)
 
 
 def data_of(row: models.Instruction) -> InstructionData:
@@ -189,31 +199,95 @@ def capture_trade(
 
 
 def instruction(ctx: Context, iid: str) -> models.Instruction:
-    with ctx.register.session() as s:
+    return find_instruction(ctx.register, iid)
+
+
+def find_instruction(register: Register, iid: str) -> models.Instruction:
+    with register.session() as s:
         row = s.get(models.Instruction, iid.lower())
     if row is None:
         raise InputError(f"instruction: {iid} is not in this register")
     return row
 
 
+def affirmed_parties(register: Register, iid: str) -> dict[str, str]:
+    """party (seller/buyer) -> wallet, for the affirmations stored so far."""
+    a = models.Affirmation
+    with register.session() as s:
+        return dict(s.exec(select(a.party, a.wallet).where(a.instruction_id == iid)).all())
+
+
+def typed_data(register: Register, iid: str) -> dict:
+    """The instruction as the EIP-712 document a wallet signs (eth_signTypedData_v4)."""
+    return typed_instruction(register_venue(register), data_of(find_instruction(register, iid)))
+
+
 def affirm(ctx: Context, iid: str, account) -> str:
     """Stores `account`'s EIP-712 signature of the instruction; returns the party (seller/buyer)."""
+    row = _affirmable(ctx, iid)
+    if account.address not in (row.seller, row.buyer):
+        raise InputError(f"key: {account.address} is neither the seller nor the buyer of {row.instruction_id}")
+    signature = bytes.fromhex(sign_instruction(account, venue(ctx), data_of(row))[2:])
+    party, wallet = check_signature(ctx, row, signature, account.address, "key")
+    return _store(ctx, row, party, wallet, signature, "key")
+
+
+def affirm_with_signature(ctx: Context, iid: str, signature: str, signer: str | None = None) -> str:
+    """Stores a signature made elsewhere (a wallet, a device, a contract wallet) once it is checked
+    as the venue will check it; returns the party. `signer`, if given, must be the party that signed."""
+    row = _affirmable(ctx, iid)
+    try:
+        raw = eip712.parse_signature(signature)
+    except ValueError as exc:
+        raise InputError(f"--signature: {exc}") from None
+    party, wallet = check_signature(ctx, row, raw, signer, "--signer")
+    return _store(ctx, row, party, wallet, raw, "signature")
+
+
+def _affirmable(ctx: Context, iid: str) -> models.Instruction:
     row = instruction(ctx, iid)
     if row.status not in ("pending", "failed"):
         raise InputError(f"instruction: {row.instruction_id} is {row.status}; nothing to affirm")
-    party = "seller" if account.address == row.seller else "buyer" if account.address == row.buyer else None
-    if party is None:
-        raise InputError(f"key: {account.address} is neither the seller nor the buyer of {row.instruction_id}")
+    return row
+
+
+def check_signature(ctx: Context, row: models.Instruction, signature: bytes, signer: str | None, what: str) -> tuple[str, str]:
+    """(party, wallet) that `signature` is a valid signature of the instruction by, checked as
+    DvPSettlement checks it: ECDSA recovery for a wallet without code, ERC-1271 for a contract."""
     v = venue(ctx)
-    signature = sign_instruction(account, v, data_of(row))
-    assert signer_of(v, data_of(row), signature) == account.address
+    digest = instruction_digest(v, data_of(row))
+    parties = {"seller": row.seller, "buyer": row.buyer}
+    if signer is not None:
+        parties = {p: w for p, w in parties.items() if w == signer}
+        if not parties:
+            raise InputError(f"{what}: {signer} is neither the seller nor the buyer of {row.instruction_id}")
+    recovered = eip712.recover(digest, signature)
+    contracts = []
+    for party, wallet in parties.items():
+        if eip712.has_code(ctx.chain, wallet):
+            if eip712.erc1271_accepts(ctx.chain, wallet, digest, signature, v.address):
+                return party, wallet
+            contracts.append(wallet)
+        elif recovered == wallet:
+            return party, wallet
+    who = signer or "the seller or the buyer"
+    if contracts and (signer or recovered is None):
+        raise InputError(f"--signature: contract wallet {', '.join(contracts)} does not accept it as a signature of {row.instruction_id} (ERC-1271)")
+    if recovered is None:
+        raise InputError(
+            f"--signature: {len(signature)} bytes is not a signature the venue can recover (65 bytes r, s, v; s in the lower half; v 27 or 28)"
+        )
+    raise InputError(f"--signature: signed by {recovered}, not by {who} of {row.instruction_id} (another signer, or other data signed)")
+
+
+def _store(ctx: Context, row: models.Instruction, party: str, wallet: str, signature: bytes, source: str) -> str:
     with ctx.register.session() as s:
         existing = s.exec(
             select(models.Affirmation).where(models.Affirmation.instruction_id == row.instruction_id, models.Affirmation.party == party)
         ).first()
         if existing is None:
-            s.add(models.Affirmation(instruction_id=row.instruction_id, party=party, wallet=account.address, signature=signature))
-            ctx.register.audit(s, account.address, "affirm", {"instruction_id": row.instruction_id, "party": party})
+            s.add(models.Affirmation(instruction_id=row.instruction_id, party=party, wallet=wallet, signature="0x" + signature.hex()))
+            ctx.register.audit(s, wallet, "affirm", {"instruction_id": row.instruction_id, "party": party, "source": source})
             s.commit()
     return party
 

@@ -1,16 +1,18 @@
 """Settlement instructions as both parties sign them: EIP-712 typed data of the DvP venue.
 
-The instruction id is the EIP-712 digest (what DvPSettlement.instructionId returns), so the
-register, the signatures and the chain's events all name an instruction the same way.
+`typed_instruction` is the one description of what a party signs: the document a wallet takes
+(`eth_signTypedData_v4`), from which the digest, the instruction id and bondledger's own
+signatures are derived. The instruction id is that digest (what DvPSettlement.instructionId
+returns), so the register, the signatures and the chain's events all name an instruction the
+same way.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_keys import keys as eth_keys
 from eth_utils import keccak, to_checksum_address
+
+from ledger import eip712
 
 DOMAIN_NAME = "bondledger DvPSettlement"
 DOMAIN_VERSION = "1"
@@ -27,10 +29,9 @@ INSTRUCTION_FIELDS = [
     ("expiry", "uint64"),
     ("nonce", "uint256"),
 ]
-_INSTRUCTION_TYPE = "Instruction(" + ",".join(f"{t} {n}" for n, t in INSTRUCTION_FIELDS) + ")"
-INSTRUCTION_TYPEHASH = keccak(text=_INSTRUCTION_TYPE)
-CANCEL_TYPEHASH = keccak(text="Cancel(bytes32 instructionId)")
-_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+CANCEL_FIELDS = [("instructionId", "bytes32")]
+INSTRUCTION_TYPEHASH = eip712.type_hash("Instruction", INSTRUCTION_FIELDS)
+CANCEL_TYPEHASH = eip712.type_hash("Cancel", CANCEL_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -57,86 +58,48 @@ class Venue:
     address: str
 
     def domain(self) -> dict:
-        return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id, "verifyingContract": self.address}
-
-    def domain_separator(self) -> bytes:
-        return keccak(
-            abi_encode(
-                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [_DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), self.chain_id, self.address],
-            )
-        )
-
-    def digest(self, struct_hash: bytes) -> bytes:
-        return keccak(b"\x19\x01" + self.domain_separator() + struct_hash)
+        return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id, "verifyingContract": to_checksum_address(self.address)}
 
 
-def struct_hash(ins: InstructionData) -> bytes:
-    return keccak(abi_encode(["bytes32", *(t for _, t in INSTRUCTION_FIELDS)], [INSTRUCTION_TYPEHASH, *ins.as_tuple()]))
-
-
-def instruction_id(venue: Venue, ins: InstructionData) -> str:
-    return "0x" + venue.digest(struct_hash(ins)).hex()
+def _json_value(type_: str, value):
+    # Addresses checksummed; uint256 as decimal strings (a JavaScript number loses digits past
+    # 2**53); uint64 times stay numbers (unix seconds).
+    if type_ == "address":
+        return to_checksum_address(value)
+    if type_ == "uint256":
+        return str(value)
+    return value
 
 
 def typed_instruction(venue: Venue, ins: InstructionData) -> dict:
-    """The full EIP-712 message a wallet shows its holder before signing."""
-    message = asdict(ins)
-    for key in ("seller", "buyer", "securityToken", "cashToken"):
-        message[key] = to_checksum_address(message[key])
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Instruction": [{"name": n, "type": t} for n, t in INSTRUCTION_FIELDS],
-        },
-        "primaryType": "Instruction",
-        "domain": venue.domain(),
-        "message": message,
-    }
+    """The full EIP-712 message a wallet shows its holder before signing (eth_signTypedData_v4)."""
+    message = {name: _json_value(t, getattr(ins, name)) for name, t in INSTRUCTION_FIELDS}
+    return eip712.typed_data(venue.domain(), "Instruction", INSTRUCTION_FIELDS, message)
+
+
+def typed_cancel(venue: Venue, instruction_id_hex: str) -> dict:
+    """A party's cancellation of an instruction, as a wallet would sign it."""
+    return eip712.typed_data(venue.domain(), "Cancel", CANCEL_FIELDS, {"instructionId": instruction_id_hex})
+
+
+def instruction_digest(venue: Venue, ins: InstructionData) -> bytes:
+    return eip712.digest(typed_instruction(venue, ins))
+
+
+def instruction_id(venue: Venue, ins: InstructionData) -> str:
+    return "0x" + instruction_digest(venue, ins).hex()
 
 
 def sign_instruction(account, venue: Venue, ins: InstructionData) -> str:
-    """The party's EIP-712 signature of `ins`: over exactly the digest `typed_instruction` shows
-    a wallet (tests hold the two equal), signed directly because the general typed-data encoder
-    is slow."""
-    signed = Account.unsafe_sign_hash(venue.digest(struct_hash(ins)), account.key)
+    """The party's EIP-712 signature of `ins`, over the digest of `typed_instruction` (signed as
+    a hash: eth_account's general typed-data encoder is slow, and tests hold the digests equal)."""
+    signed = Account.unsafe_sign_hash(instruction_digest(venue, ins), account.key)
     return "0x" + bytes(signed.signature).hex()
 
 
 def sign_cancel(account, venue: Venue, instruction_id_hex: str) -> str:
-    message = {
-        "types": {
-            "EIP712Domain": typed_instruction(venue, _EMPTY)["types"]["EIP712Domain"],
-            "Cancel": [{"name": "instructionId", "type": "bytes32"}],
-        },
-        "primaryType": "Cancel",
-        "domain": venue.domain(),
-        "message": {"instructionId": bytes.fromhex(instruction_id_hex[2:])},
-    }
-    signed = Account.sign_typed_data(account.key, full_message=message)
+    signed = Account.unsafe_sign_hash(eip712.digest(typed_cancel(venue, instruction_id_hex)), account.key)
     return "0x" + bytes(signed.signature).hex()
-
-
-def signer_of(venue: Venue, ins: InstructionData, signature: str) -> str:
-    """The address that signed `ins` (to check an affirmation before storing it)."""
-    raw = bytes.fromhex(signature[2:])
-    vrs = raw[:64] + bytes([raw[64] - 27 if raw[64] >= 27 else raw[64]])
-    return eth_keys.Signature(vrs).recover_public_key_from_msg_hash(venue.digest(struct_hash(ins))).to_checksum_address()
-
-
-def typed_digest(venue: Venue, ins: InstructionData) -> bytes:
-    """The digest of `typed_instruction` as eth_account's general encoder computes it."""
-    signable = encode_typed_data(full_message=typed_instruction(venue, ins))
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
-
-
-_ZERO = "0x" + "00" * 20
-_EMPTY = InstructionData(_ZERO, _ZERO, _ZERO, 0, _ZERO, 0, 0, 0, 0, 0)
 
 
 _SETTLE_BATCH_SELECTOR = keccak(

@@ -40,7 +40,7 @@ for command in (
     setup.deploy, setup.investors, setup.cash,
     bonds.issue, bonds.schedule, bonds.coupon, bonds.redeem, bonds.green,
     etf.etf,
-    trading.trade, trading.affirm, trading.settle, trading.cancel,
+    trading.trade, trading.instruction, trading.affirm, trading.settle, trading.cancel,
     register.sync, register.register, register.reconcile, register.verify, register.export, register.serve,
 ):  # fmt: skip
     cli.add_command(command)

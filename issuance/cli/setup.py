@@ -1,8 +1,10 @@
 """Setting up: the shared contracts (`deploy`), investors and tokenized cash."""
 
+import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from issuance.cli.plumbing import (
     FORMATS,
@@ -16,6 +18,7 @@ from issuance.cli.plumbing import (
     lazy_module,
     pass_options,
 )
+from ledger.errors import InputError
 
 # Workflows load when a command runs (web3, the register): `--help` starts at once.
 cash_ops = lazy_module("issuance.cash")
@@ -109,14 +112,55 @@ def cash_mint(opts, currency, wallet, amount):
 @click.argument("currency")
 @click.argument("amount")
 @holder_key_options
+@click.option("--permit", is_flag=True, help="Authorize by an ERC-2612 permit signature the operator submits: no gas for the holder.")
+@click.option("--owner", help="With --permit: the holder's wallet, when the permit is signed elsewhere.")
+@click.option("--deadline", type=int, help="With --permit: unix seconds the permit is valid until (default: the chain's time + 1 hour).")
+@click.option("--signature", help="With --permit: the owner's permit signature made elsewhere (0x hex); needs --owner and --deadline.")
+@click.option("--typed-data", is_flag=True, help="With --permit and --owner: print the permit as EIP-712 typed data to sign (eth_signTypedData_v4); send nothing.")
 @pass_options
-def cash_allow(opts, currency, amount, private_key, dev_account):
-    """Authorize DvP settlement to take up to AMOUNT of the holder's CURRENCY."""
+def cash_allow(opts, currency, amount, private_key, dev_account, permit, owner, deadline, signature, typed_data):
+    """Authorize DvP settlement to take up to AMOUNT of the holder's CURRENCY.
+
+    The holder sends `approve` with its key; or, with --permit, signs an ERC-2612 permit (with
+    its key here, or elsewhere: print it with --typed-data, sign it with any wallet, then pass
+    --owner, --deadline and --signature) that the operator submits.
+    """
     value = amount_arg(amount)
+    currency = currency.upper()
+    given = [name for name, v in (("--owner", owner), ("--deadline", deadline), ("--signature", signature), ("--typed-data", typed_data)) if v not in (None, False)]
+    if not permit:
+        if given:
+            raise InputError(f"{given[0]}: only with --permit")
+        ctx = opts.context()
+        holder = holder_account(ctx, private_key, dev_account)
+        cash_ops.allow(ctx, currency, value, holder)
+        click.echo(f"{holder.address} authorized settlement to take up to {value} {currency}")
+        return
+    owner = address_arg(owner, "--owner") if owner is not None else None
+    explicit_key = dev_account is not None or click.get_current_context().get_parameter_source("private_key") == ParameterSource.COMMANDLINE
+    if explicit_key and (signature or typed_data):
+        raise InputError(f"{'--signature' if signature else '--typed-data'}: not with a key (--private-key / --dev-account), which signs the permit here")
+    keyed = not (signature or typed_data) and (dev_account is not None or private_key is not None)
+    if not keyed and owner is None:
+        raise InputError("--permit: give the holder's key (--private-key / --dev-account), or --owner with --typed-data or --signature")
+    if signature and deadline is None:
+        raise InputError("--deadline: required with --signature (the deadline the permit was signed with)")
+    if not (keyed or signature or typed_data):
+        raise InputError("--permit: with --owner, give --typed-data (to sign elsewhere) or --signature")
     ctx = opts.context()
-    holder = holder_account(ctx, private_key, dev_account)
-    cash_ops.allow(ctx, currency.upper(), value, holder)
-    click.echo(f"{holder.address} authorized settlement to take up to {value} {currency.upper()}")
+    if keyed:
+        holder = holder_account(ctx, private_key, dev_account)
+        if owner is not None and owner != holder.address:
+            raise InputError(f"--owner: {owner} is not the key's address {holder.address}")
+        owner = holder.address
+    deadline = cash_ops.default_deadline(ctx) if deadline is None else cash_ops.check_deadline(ctx, deadline)
+    if typed_data:
+        click.echo(json.dumps(cash_ops.permit_typed_data(ctx, currency, owner, value, deadline), indent=2))
+        return
+    if keyed:
+        signature = cash_ops.sign_permit(ctx, currency, value, holder, deadline)
+    cash_ops.allow_by_permit(ctx, currency, value, owner, deadline, signature)
+    click.echo(f"{owner} authorized settlement to take up to {value} {currency} (permit)")
 
 
 @cash.command("balance")

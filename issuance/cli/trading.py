@@ -1,9 +1,10 @@
-"""Secondary trades: `trade` (capture), `affirm`, `settle` and `cancel`."""
+"""Secondary trades: `trade` (capture), `instruction show`, `affirm`, `settle` and `cancel`."""
 
 import json
 from datetime import datetime, timezone
 
 import click
+from click.core import ParameterSource
 
 from issuance.cli.plumbing import (
     DAY,
@@ -17,6 +18,7 @@ from issuance.cli.plumbing import (
     lazy_module,
     pass_options,
 )
+from ledger.errors import InputError
 from ledger.money import from_minor, parse_amount
 
 trading = lazy_module("issuance.trading")  # web3 and the register load when a command runs
@@ -46,7 +48,11 @@ def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_dat
         opts.context(), isin.upper(), seller, buyer, quantity, value, trade_date, settlement_date, wallets[0], wallets[1],
         expiry_days,
     )
-    out = {
+    _print_instruction(_record(row), fmt)
+
+
+def _record(row) -> dict:
+    return {
         "instruction_id": row.instruction_id,
         "isin": row.isin,
         "seller": row.seller_investor_id,
@@ -64,20 +70,70 @@ def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_dat
         "nonce": row.nonce,
         "status": row.status,
     }
+
+
+def _print_instruction(out: dict, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(out))
     else:  # one instruction has too many fields for a row: one line per field
         emit([{"field": k, "value": v} for k, v in out.items()], "table")
 
 
+@click.group()
+def instruction():
+    """Settlement instructions: what the parties of a trade sign."""
+
+
+@instruction.command("show")
+@click.argument("instruction_id")
+@click.option(
+    "--typed-data",
+    is_flag=True,
+    help="Print the EIP-712 typed data to sign instead: the JSON eth_signTypedData_v4 takes "
+    "(domain, types, primaryType, message; amounts in minor units, times in unix seconds).",
+)
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def instruction_show(opts, instruction_id, typed_data, fmt):
+    """Print INSTRUCTION_ID from the register (read-only; no chain needed).
+
+    With --typed-data, sign the printed JSON with any wallet, then record the signature with
+    `bondledger affirm INSTRUCTION_ID --signature 0x...`.
+    """
+    register = opts.register()
+    if typed_data:
+        click.echo(json.dumps(trading.typed_data(register, instruction_id), indent=2))
+        return
+    row = trading.find_instruction(register, instruction_id)
+    out = _record(row)
+    affirmed = trading.affirmed_parties(register, row.instruction_id)
+    out |= {"seller_affirmed": "seller" in affirmed, "buyer_affirmed": "buyer" in affirmed, "reason": row.reason, "tx_hash": row.tx_hash}
+    _print_instruction(out, fmt)
+
+
 @click.command()
 @click.argument("instruction_id")
 @holder_key_options
+@click.option("--signature", help="A signature made elsewhere (0x hex) of the instruction's typed data (`instruction show --typed-data`).")
+@click.option("--signer", help="With --signature: the wallet that signed, the seller's or the buyer's (default: whichever party it is valid for).")
 @pass_options
-def affirm(opts, instruction_id, private_key, dev_account):
-    """Sign INSTRUCTION_ID as its seller or buyer (EIP-712; no gas needed)."""
-    ctx = opts.context()
-    party = trading.affirm(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+def affirm(opts, instruction_id, private_key, dev_account, signature, signer):
+    """Affirm INSTRUCTION_ID as its seller or buyer (EIP-712; no gas needed).
+
+    Either bondledger signs with the party's key (--private-key / --dev-account), or it records
+    a signature made by any wallet (--signature): checked before it is stored, by recovery for a
+    wallet without code and by ERC-1271 (isValidSignature on chain) for a contract wallet.
+    """
+    if signature is None:
+        if signer is not None:
+            raise InputError("--signer: only with --signature")
+        ctx = opts.context()
+        party = trading.affirm(ctx, instruction_id, holder_account(ctx, private_key, dev_account))
+    else:
+        if dev_account is not None or click.get_current_context().get_parameter_source("private_key") == ParameterSource.COMMANDLINE:
+            raise InputError("--signature: give either a signature or a key (--private-key / --dev-account), not both")
+        signer = address_arg(signer, "--signer") if signer is not None else None
+        party = trading.affirm_with_signature(opts.context(), instruction_id, signature, signer)
     click.echo(f"{instruction_id} affirmed by the {party}")
 
 
