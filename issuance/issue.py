@@ -31,7 +31,7 @@ from issuance.inputs import AllocationRow
 from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
-from ledger import indexer, models
+from ledger import create2, indexer, models
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
 from ledger.errors import InputError
@@ -163,7 +163,12 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
         DAY_COUNT_BASIS[bond.day_count],
     )
     green_terms = (green.framework_uri, bytes.fromhex(green.framework_sha256), list(green.use_of_proceeds)) if green else ("", b"\0" * 32, [])
-    contract, receipt = ctx.signer.deploy("BondToken", config, terms, green_terms, what=f"deploy bond {bond.isin}")
+    # At an address fixed by the ISIN and the term sheet (ledger.create2): a re-run after an
+    # interruption, even one while this deployment was unconfirmed, finds it instead of making a second.
+    create2.prepare(ctx.signer)
+    contract = create2.deploy(
+        ctx.signer, "BondToken", config, terms, green_terms, salt=create2.salt("bond", bond.isin, ts.sha256()), what=f"deploy bond {bond.isin}"
+    )
     with ctx.register.session() as s:
         s.add(
             models.Instrument(
@@ -195,7 +200,7 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
                     amount_per_denomination=str(period.amount_per_denomination),
                 )
             )
-        indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, receipt)
+        indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, contract.receipt())
         ctx.register.audit(s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()})
         s.commit()
     return contract.address

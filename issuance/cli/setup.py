@@ -17,16 +17,25 @@ from issuance.cli.plumbing import (
     holder_key_options,
     pass_options,
 )
+from issuance.context import resolve_rpc_url
 from issuance.deploy import deploy_base
 from issuance.inputs import read_investors
 from issuance.investors import import_investors
 from ledger import indexer, models
+from ledger.chain import connect
+from ledger.evm import require_cancun
 
 
 @click.command()
 @pass_options
 def deploy(opts):
-    """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR)."""
+    """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR).
+
+    The node must run the Cancun EVM or later (checked first). Each contract lands at a
+    deterministic address (CREATE2), and the register records the platform only once it is
+    whole: after an interruption, run it again to finish."""
+    # Before the register is opened (and made): a node that cannot run the contracts leaves no trace.
+    require_cancun(connect(resolve_rpc_url(opts.rpc_url)))
     ctx = opts.context()
     deployed = deploy_base(ctx)
     indexer.sync(ctx.register, ctx.chain)
