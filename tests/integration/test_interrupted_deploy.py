@@ -125,3 +125,21 @@ def test_every_contract_lands_at_its_deterministic_address(deployed):
     assert platform["InvestorRegistry"] == create2.address_of(create2.salt("registry", "InvestorRegistry"), code)
     code = create2.init_code(ctx.chain, "CashToken", "HKD", "Tokenized HKD", operator)
     assert platform["HKD"] == create2.address_of(create2.salt("cash", "HKD"), code)
+
+
+def test_a_register_that_lost_an_issue_finds_the_bond_and_its_settlements_on_chain(funded, registers):
+    """The register of a run that died after the bond settled (here: a copy taken before the
+    issue) re-runs `issue`: the bond is found at its address, nothing is deployed or settled twice."""
+    args = ("issue", EXAMPLES / "green_bond_hkd.toml", "--allocations", EXAMPLES / "allocations.csv", "--format", "json")
+    lost = type(funded)(funded.rpc_url, registers.copy(funded.db_url, "lost"))
+    first = funded.run(*args)
+    assert first.exit_code == 0, first.stderr
+    chain = funded.chain()
+    before = emitters(chain)
+
+    again = lost.run(*args)
+    assert again.exit_code == 0, again.stderr
+    assert again.json() == {**first.json(), "settled": 0, "already_settled": 5}
+    assert emitters(chain) == before
+    assert lost.run("reconcile", ISIN).exit_code == 0
+    assert [h["quantity"] for h in lost.run("register", "holders", ISIN, "--format", "json").json()] == [12000, 10000, 8000, 7000, 3000]
