@@ -143,3 +143,16 @@ def test_a_register_that_lost_an_issue_finds_the_bond_and_its_settlements_on_cha
     assert emitters(chain) == before
     assert lost.run("reconcile", ISIN).exit_code == 0
     assert [h["quantity"] for h in lost.run("register", "holders", ISIN, "--format", "json").json()] == [12000, 10000, 8000, 7000, 3000]
+
+
+def test_a_fund_whose_launch_was_unconfirmed_at_a_kill_is_deployed_once(deployed):
+    chain = deployed.chain()
+    before = emitters(chain)
+    kill_while_pending(deployed, "etf", "launch", EXAMPLES / "etf_hkd.toml", mine=0, fate="mined")
+    assert deployed.run("register", "instruments", "--format", "json").json() == []
+
+    again = deployed.run("etf", "launch", EXAMPLES / "etf_hkd.toml")
+    assert again.exit_code == 0, again.stderr
+    [fund] = deployed.run("register", "instruments", "--format", "json").json()
+    assert emitters(chain) - before == {fund["address"]}  # one fund for the code: the one the killed run sent
+    assert deployed.run("reconcile", fund["isin"]).exit_code == 0
