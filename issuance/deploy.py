@@ -1,28 +1,25 @@
 """Deploying the shared contracts: the investor registry, the DvP settlement venue, the paying
-agent and one cash token per currency. Re-running deploys only what this register lacks.
-Bonds and funds are deployed on top of them with `token_config`."""
+agent and one cash token per currency. Bonds and funds are deployed on top of them with
+`token_config`.
+
+A platform deployment is all or nothing in the register. Each contract has a deterministic
+address (ledger.create2: CREATE2 with a salt of its kind and label, the operator as admin in its
+init code), so a run interrupted at any point, or refused by the node, leaves at most some
+contracts on chain and nothing in the register; a re-run finds those at their addresses, deploys
+only what is missing, lists the cash tokens on the venue, and records the whole platform in one
+register transaction at the end. The node's EVM is checked before anything is sent.
+"""
 
 from collections.abc import Callable
 
 from issuance.context import Context
 from issuance.termsheet import Restrictions
+from ledger import create2
 from ledger.codes import category_mask
 from ledger.indexer import follow
 from ledger.money import CURRENCIES
 
 NO_ADDRESS = "0x" + "00" * 20
-
-
-def _deploy(ctx: Context, artifact: str, kind: str, label: str, *args) -> str:
-    record = ctx.register.contract(kind, label if kind == "cash" else None)
-    if record is not None:
-        return record.address
-    contract, receipt = ctx.signer.deploy(artifact, *args, what=f"deploy {label}")
-    with ctx.register.session() as s:
-        follow(s, ctx.chain, kind, label, contract.address, receipt)
-        ctx.register.audit(s, ctx.signer.address, "deploy", {"contract": artifact, "label": label, "address": contract.address})
-        s.commit()
-    return contract.address
 
 
 def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> dict[str, str]:
@@ -34,15 +31,30 @@ def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> 
         ("PayingAgent", "paying_agent", "PayingAgent", operator),
     ]
     plan += [("CashToken", "cash", code, code, f"Tokenized {code}", operator) for code in CURRENCIES]
-    deployed = {}
+    deployed: dict[str, str] = {}
+    new: list[tuple[str, str, str, create2.Deployment]] = []
     for artifact, kind, label, *args in plan:
-        deployed[label] = _deploy(ctx, artifact, kind, label, *args)
+        record = ctx.register.contract(kind, label if kind == "cash" else None)
+        if record is not None:
+            deployed[label] = record.address
+        else:
+            if not new:
+                create2.prepare(ctx.signer)  # before the first transaction: the node can run the contracts
+            found = create2.deploy(ctx.signer, artifact, *args, salt=create2.salt(kind, label), what=f"deploy {label}")
+            deployed[label] = found.address
+            new.append((artifact, kind, label, found))
         if progress:
             progress(label)
     # The venue settles only against cash tokens it has listed.
     dvp = ctx.chain.contract("DvPSettlement", deployed["DvPSettlement"])
     unlisted = [deployed[code] for code in CURRENCIES if not dvp.functions.isCashListed(deployed[code]).call()]
     ctx.signer.transact_many((dvp.functions.setCashListed(address, True), "list a cash token") for address in unlisted)
+    if new:  # the platform is whole: record it at once
+        with ctx.register.session() as s:
+            for artifact, kind, label, found in new:
+                follow(s, ctx.chain, kind, label, found.address, found.receipt())
+                ctx.register.audit(s, operator, "deploy", {"contract": artifact, "label": label, "address": found.address})
+            s.commit()
     return deployed
 
 

@@ -18,7 +18,7 @@ from issuance.cash import MAX_ALLOWANCE, cash_contract
 from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.termsheet import EtfTermSheet
-from ledger import indexer, models
+from ledger import create2, indexer, models
 from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
@@ -52,7 +52,12 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
     # No paying agent and no record dates: the fund pays no coupons.
     config = token_config(ctx, etf.name, etf.token_symbol, etf.currency, ts.restrictions, False, [])
     terms = (etf.fund_code, etf.creation_unit, etf.nav_max_age, nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"))
-    contract, receipt = ctx.signer.deploy("FundToken", config, terms, what=f"launch fund {etf.fund_code}")
+    # At an address fixed by the fund code and the term sheet (ledger.create2): a re-run after an
+    # interruption finds it instead of deploying a second fund.
+    create2.prepare(ctx.signer)
+    contract = create2.deploy(
+        ctx.signer, "FundToken", config, terms, salt=create2.salt("fund", etf.fund_code, ts.sha256()), what=f"launch fund {etf.fund_code}"
+    )
     instrument = models.Instrument(
         isin=etf.fund_code,
         kind="fund",
@@ -67,7 +72,7 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
     )
     with ctx.register.session() as s:
         s.add(instrument)
-        indexer.follow(s, ctx.chain, "fund", etf.fund_code, contract.address, receipt)
+        indexer.follow(s, ctx.chain, "fund", etf.fund_code, contract.address, contract.receipt())
         ctx.register.audit(s, operator, "etf launch", {"fund_code": etf.fund_code, "address": contract.address})
         s.commit()
     dvp, cash_token = dvp_contract(ctx), cash_contract(ctx, etf.currency)

@@ -31,7 +31,7 @@ from issuance.inputs import AllocationRow
 from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
-from ledger import indexer, models
+from ledger import create2, indexer, models
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
 from ledger.errors import InputError
@@ -145,9 +145,9 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
         raise InputError(problems[0] + more)
 
 
-def deploy_bond(ctx: Context, ts: TermSheet) -> str:
-    """Deploys the term sheet's bond token, with nothing minted (allocations settle later); its address."""
-    bond, green, operator = ts.bond, ts.green, ctx.signer.address
+def _bond_constructor(ctx: Context, ts: TermSheet) -> tuple:
+    """BondToken's constructor arguments for the term sheet, on this register's platform."""
+    bond, green = ts.bond, ts.green
     # Coupon record dates: the bond keeps its holders of record on chain for each.
     record_times = [record_time(p.record_date) for p in coupon_schedule(bond)]
     config = token_config(ctx, bond.name, bond.token_symbol, bond.currency, ts.restrictions, True, record_times)
@@ -163,7 +163,25 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
         DAY_COUNT_BASIS[bond.day_count],
     )
     green_terms = (green.framework_uri, bytes.fromhex(green.framework_sha256), list(green.use_of_proceeds)) if green else ("", b"\0" * 32, [])
-    contract, receipt = ctx.signer.deploy("BondToken", config, terms, green_terms, what=f"deploy bond {bond.isin}")
+    return config, terms, green_terms
+
+
+def _bond_salt(ts: TermSheet) -> bytes:
+    return create2.salt("bond", ts.bond.isin, ts.sha256())
+
+
+def bond_address(ctx: Context, ts: TermSheet) -> str:
+    """Where the term sheet's bond is, or will be, deployed (ledger.create2)."""
+    return create2.address_of(_bond_salt(ts), create2.init_code(ctx.chain, "BondToken", *_bond_constructor(ctx, ts)))
+
+
+def deploy_bond(ctx: Context, ts: TermSheet) -> str:
+    """Deploys the term sheet's bond token, with nothing minted (allocations settle later); its address."""
+    bond, operator = ts.bond, ctx.signer.address
+    # At an address fixed by the ISIN and the term sheet (ledger.create2): a re-run after an
+    # interruption, even one while this deployment was unconfirmed, finds it instead of making a second.
+    create2.prepare(ctx.signer)
+    contract = create2.deploy(ctx.signer, "BondToken", *_bond_constructor(ctx, ts), salt=_bond_salt(ts), what=f"deploy bond {bond.isin}")
     with ctx.register.session() as s:
         s.add(
             models.Instrument(
@@ -195,7 +213,7 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
                     amount_per_denomination=str(period.amount_per_denomination),
                 )
             )
-        indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, receipt)
+        indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, contract.receipt())
         ctx.register.audit(s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()})
         s.commit()
     return contract.address
@@ -216,14 +234,15 @@ def issue_bond(
         existing = s.get(models.Instrument, ts.bond.isin)
     if existing is not None and existing.termsheet_sha256 != ts.sha256():
         raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
-    pending = [
-        a
-        for a in allocations
-        if existing is None or not dvp.functions.isAllocationSettled(existing.address, a.allocation_id).call()
-    ]
+    # A bond this register lacks may still be on chain at its deterministic address (a run that
+    # died before recording it): what settled there stays settled.
+    address = existing.address if existing else bond_address(ctx, ts)
+    on_chain = existing is not None or bool(ctx.chain.w3.eth.get_code(address))
+    pending = [a for a in allocations if not on_chain or not dvp.functions.isAllocationSettled(address, a.allocation_id).call()]
     preflight(ctx, ts, pending, source)
 
-    address = existing.address if existing else deploy_bond(ctx, ts)
+    if existing is None:
+        deploy_bond(ctx, ts)  # or finds it, and records it
     if not dvp.functions.isListed(address).call():
         ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
     token = ctx.chain.contract("BondToken", address)

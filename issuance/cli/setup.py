@@ -32,7 +32,17 @@ models = lazy_module("ledger.models")
 @click.command()
 @pass_options
 def deploy(opts):
-    """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR)."""
+    """Deploy the investor registry, DvP settlement and cash tokens (HKD, CNH, USD, EUR).
+
+    The node must run the Cancun EVM or later (checked first). Each contract lands at a
+    deterministic address (CREATE2), and the register records the platform only once it is
+    whole: after an interruption, run it again to finish."""
+    from issuance.context import resolve_rpc_url
+    from ledger.chain import connect
+    from ledger.evm import require_cancun
+
+    # Before the register is opened (and made): a node that cannot run the contracts leaves no trace.
+    require_cancun(connect(resolve_rpc_url(opts.rpc_url)))
     ctx = opts.context()
     deployed = deploy_ops.deploy_base(ctx)
     indexer.sync(ctx.register, ctx.chain)
