@@ -186,11 +186,15 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
 
     /// @dev The one hook every balance change passes.
     function _update(address from, address to, uint256 value) internal virtual override {
-        bool agentAction = _agentAction;
-        uint8 reason = agentAction ? _checkAgentMove(to) : _check(from, to, value);
+        uint8 reason;
+        if (_agentAction) {
+            // Only an agent's move may take frozen tokens: they are unfrozen before they move.
+            if (from != to && _frozenCount != 0) _unfreezeTaken(from, value);
+            reason = _checkAgentMove(to);
+        } else {
+            reason = _check(from, to, value);
+        }
         if (reason != TransferReason.OK) _refuse(from, to, value, reason);
-        // Only an agent's move may take frozen tokens; they are unfrozen before they move.
-        if (agentAction && from != to && _frozenCount != 0) _unfreezeTaken(from, value);
         if (block.timestamp >= _nextRecordTime) _openDueSnapshots();
         if (_openSnapshots != 0) _recordBeforeChange(from, to);
         super._update(from, to, value);
@@ -202,20 +206,27 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     function _check(address from, address to, uint256 value) internal view virtual returns (uint8) {
         if (paused()) return TransferReason.PAUSED;
         bool anyFrozen = _frozenCount != 0;
-        Freeze memory freeze; // the sender's, read only while some wallet has a freeze
-        if (anyFrozen && from != address(0)) freeze = _freezes[from];
+        // The sender's freezes (one slot), read only while some wallet has a freeze.
+        bool senderFrozen;
+        uint248 frozenTokens;
+        if (anyFrozen && from != address(0)) {
+            Freeze storage freeze = _freezes[from];
+            (senderFrozen, frozenTokens) = (freeze.wallet, freeze.tokens);
+        }
         if (to != address(0)) {
             (uint256 sender, uint256 receiver) = _registry.eligibilityPair(from, to);
             if (from != address(0)) {
                 uint256 expiry = sender.kycExpiry();
                 if (expiry == 0) return TransferReason.SENDER_NOT_REGISTERED;
                 if (expiry <= block.timestamp) return TransferReason.SENDER_KYC_EXPIRED;
-                if (freeze.wallet) return TransferReason.SENDER_FROZEN;
+                if (senderFrozen) return TransferReason.SENDER_FROZEN;
             }
             uint8 reason = _checkReceiver(to, receiver, anyFrozen);
             if (reason != TransferReason.OK) return reason;
         }
-        if (_takesFrozen(from, freeze.tokens, value)) return TransferReason.INSUFFICIENT_UNFROZEN_BALANCE;
+        if (frozenTokens != 0 && _takesFrozen(from, frozenTokens, value)) {
+            return TransferReason.INSUFFICIENT_UNFROZEN_BALANCE;
+        }
         return _checkInstrument(from, to, value);
     }
 
@@ -646,7 +657,6 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     /// @dev Whether moving `value` out of `from` takes frozen tokens: within the balance but beyond
     /// its unfrozen part (beyond the balance is ERC-20's own error).
     function _takesFrozen(address from, uint248 tokens, uint256 value) private view returns (bool) {
-        if (tokens == 0) return false;
         uint256 balance = balanceOf(from);
         return value <= balance && value > _unfrozen(balance, tokens);
     }
