@@ -5,8 +5,9 @@ the same run on the same anvil.
 The bond is the sample green bond (professional investors only, five allowed jurisdictions),
 issued through bondledger; the reference is OpenZeppelin's ERC20 with nothing added
 (benchmarks/contracts/PlainERC20.sol). Both are measured to a new holder (the receiver's
-balance slot goes from zero to non-zero) and to an existing holder. ERC-3643 (T-REX) publishes
-155,742 gas for its compliant transfer.
+balance slot goes from zero to non-zero) and to an existing holder, and once more from a holder
+with some tokens frozen (ERC-7943), whose unfrozen balance the hook then reads. ERC-3643 (T-REX)
+publishes 155,742 gas for its compliant transfer.
 
 Usage: .venv/bin/python benchmarks/gas.py [--json]
 Target (issue #2): a compliant transfer costs at most 1.3x the plain one.
@@ -55,6 +56,8 @@ def measure() -> dict:
             "bond_new_holder": transfer_gas(holder, bond, fresh, 1),
             "bond_existing_holder": transfer_gas(holder, bond, existing, 1),
         }
+        ctx.signer.transact(bond.functions.setFrozenTokens(holder.address, 1), "freeze one token")
+        figures["bond_frozen_sender"] = transfer_gas(holder, bond, existing, 1)
     figures["ratio_new_holder"] = round(figures["bond_new_holder"] / figures["plain_new_holder"], 3)
     figures["ratio_existing_holder"] = round(figures["bond_existing_holder"] / figures["plain_existing_holder"], 3)
     figures["trex_published"] = TREX_PUBLISHED
@@ -70,6 +73,8 @@ def main() -> int:
          f"{TREX_PUBLISHED / f['plain_new_holder']:.2f}x"],
         ["to an existing holder", f"{f['plain_existing_holder']:,}", f"{f['bond_existing_holder']:,}",
          f"{f['ratio_existing_holder']:.2f}x", f"{TREX_PUBLISHED / f['plain_existing_holder']:.2f}x"],
+        ["the same, some tokens frozen", f"{f['plain_existing_holder']:,}", f"{f['bond_frozen_sender']:,}",
+         f"{f['bond_frozen_sender'] / f['plain_existing_holder']:.2f}x", ""],
     ]
     print(tabulate(rows, headers=["transfer", "OZ ERC20 gas", "bond gas", "bond / ERC20", f"T-REX {TREX_PUBLISHED:,} / ERC20"]))
     print(f"target: bond / ERC20 <= {TARGET_RATIO}x")

@@ -11,6 +11,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
+import {IERC7943Fungible} from "./interfaces/IERC7943.sol";
 import {IFundToken} from "./interfaces/IFundToken.sol";
 
 /**
@@ -476,6 +477,12 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
                 tokenReason := mload(add(inner, 132))
             }
             return (failure, tokenReason <= type(uint8).max ? uint8(tokenReason) : 0);
+        }
+        if (
+            leg == _SECURITY_LEG && selector == IERC7943Fungible.ERC7943InsufficientUnfrozenBalance.selector
+                && inner.length == 100
+        ) {
+            return (failure, TransferReason.INSUFFICIENT_UNFROZEN_BALANCE);
         }
         if (selector == IERC20Errors.ERC20InsufficientBalance.selector && inner.length == 100) {
             return (failure, TransferReason.INSUFFICIENT_BALANCE);

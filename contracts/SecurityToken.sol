@@ -5,18 +5,25 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {IInvestorRegistry, EligibilityWord} from "./interfaces/IInvestorRegistry.sol";
 import {ISecurityToken, TransferReason} from "./interfaces/ISecurityToken.sol";
+import {IERC7943Fungible} from "./interfaces/IERC7943.sol";
 
 /**
  * @title SecurityToken
  * @notice A permissioned ERC-20: only eligible investors hold it. Every balance change (transfer,
  * mint, burn, settlement, forced transfer, recovery) passes one hook, {_update}, which asks
- * {_check} and reverts with {TransferRestricted} and a reason code when the answer is no.
+ * {_check} and reverts with {TransferRestricted} and a reason code when the answer is no (or
+ * with ERC-7943's {ERC7943InsufficientUnfrozenBalance} when only frozen tokens stand in the way).
+ * Other systems read it through ERC-7943 (uRWA: {canSend}, {canReceive}, {canTransfer}, frozen
+ * amounts, {forcedTransfer}) and ERC-1404 ({detectTransferRestriction} and its messages).
  * @dev What ERC-3643 (T-REX) asks of a permissioned token, at a fraction of its gas: one
  * registry call per transfer returning both parties' packed records, the instrument's
- * configuration packed into the slot Pausable already uses, and frozen-wallet lookups skipped
- * while no wallet of this token is frozen.
+ * configuration packed into the slot Pausable already uses, and freeze lookups skipped while no
+ * wallet of this token has a freeze. A wallet's two freezes, the whole-wallet flag (ERC-3643)
+ * and the frozen amount (ERC-7943), share one slot: the hook reads both in one load.
  *
  * Record dates: a token may carry a schedule of record times (a bond's coupon record dates).
  * When one passes, a snapshot opens by itself (on the next balance change, or on
@@ -61,7 +68,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     IInvestorRegistry private _registry;
     uint8 private _categoryMask;
     bool private _jurisdictionsRestricted;
-    uint16 private _frozenCount;
+    uint16 private _frozenCount; // wallets with a freeze of either kind
     uint40 private _nextRecordTime; // type(uint40).max when no record time is ahead
     uint8 private _openSnapshots;
     bool private _closed; // no more transfers or mints (e.g. a bond being redeemed)
@@ -75,7 +82,23 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     address private immutable _currency;
     address private _treasury;
 
-    mapping(address wallet => bool) private _frozen;
+    /// @dev A wallet's freezes, in one slot. `tokens` is the ERC-7943 frozen amount; _FROZEN_ALL
+    /// (any amount from type(uint248).max up, beyond every balance) freezes every token.
+    struct Freeze {
+        bool wallet;
+        uint248 tokens;
+    }
+
+    uint248 private constant _FROZEN_ALL = type(uint248).max;
+
+    /// @dev {messageForTransferRestriction}'s messages, for codes 0, 1, 2... in order, each ended by "|".
+    bytes private constant _MESSAGES = "No restriction|Transfers are paused|Sender is not a registered investor|"
+        "Receiver is not a registered investor|Sender's KYC has expired|Receiver's KYC has expired|"
+        "Sender's wallet is frozen|Receiver's wallet is frozen|Receiver's investor category may not hold it|"
+        "Receiver's country is not allowed|Sender's balance is too low|It would exceed the issue volume|"
+        "The instrument is closed to transfers|Allowance is too low|Sender's unfrozen balance is too low|";
+
+    mapping(address wallet => Freeze) private _freezes;
     mapping(bytes2 country => bool) private _jurisdictionAllowed;
 
     struct Document {
@@ -102,8 +125,6 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     event TreasuryUpdated(address indexed treasury);
     /// @notice A wallet was frozen or unfrozen (ERC-3643 name).
     event AddressFrozen(address indexed userAddress, bool indexed isFrozen, address indexed owner);
-    /// @notice An agent moved tokens without the holder's instruction.
-    event ForcedTransfer(address indexed from, address indexed to, uint256 amount, address indexed agent);
     /// @notice An agent moved a lost wallet's balance to a new wallet of the same investor.
     event WalletRecovered(address indexed lostWallet, address indexed newWallet, bytes32 indexed investorId);
     /// @notice A document was added or replaced (ERC-1643).
@@ -165,35 +186,66 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
 
     /// @dev The one hook every balance change passes.
     function _update(address from, address to, uint256 value) internal virtual override {
-        uint8 reason = _agentAction ? _checkAgentMove(to) : _check(from, to, value);
-        if (reason != TransferReason.OK) revert TransferRestricted(from, to, value, reason);
+        uint8 reason;
+        if (_agentAction) {
+            // Only an agent's move may take frozen tokens: they are unfrozen before they move.
+            if (from != to && _frozenCount != 0) _unfreezeTaken(from, value);
+            reason = _checkAgentMove(to);
+        } else {
+            reason = _check(from, to, value);
+        }
+        if (reason != TransferReason.OK) _refuse(from, to, value, reason);
         if (block.timestamp >= _nextRecordTime) _openDueSnapshots();
         if (_openSnapshots != 0) _recordBeforeChange(from, to);
         super._update(from, to, value);
     }
 
     /// @dev The rules for holder transfers, mints, burns and settlements. Reads, never writes.
+    /// Frozen tokens stay put for all of them, burns (a redemption) included: only an agent's
+    /// forced transfer or recovery moves them.
     function _check(address from, address to, uint256 value) internal view virtual returns (uint8) {
         if (paused()) return TransferReason.PAUSED;
+        bool anyFrozen = _frozenCount != 0;
+        // The sender's freezes (one slot), read only while some wallet has a freeze.
+        bool senderFrozen;
+        uint248 frozenTokens;
+        if (anyFrozen && from != address(0)) {
+            Freeze storage freeze = _freezes[from];
+            (senderFrozen, frozenTokens) = (freeze.wallet, freeze.tokens);
+        }
         if (to != address(0)) {
             (uint256 sender, uint256 receiver) = _registry.eligibilityPair(from, to);
-            bool anyFrozen = _frozenCount != 0;
             if (from != address(0)) {
                 uint256 expiry = sender.kycExpiry();
                 if (expiry == 0) return TransferReason.SENDER_NOT_REGISTERED;
                 if (expiry <= block.timestamp) return TransferReason.SENDER_KYC_EXPIRED;
-                if (anyFrozen && _frozen[from]) return TransferReason.SENDER_FROZEN;
+                if (senderFrozen) return TransferReason.SENDER_FROZEN;
             }
             uint8 reason = _checkReceiver(to, receiver, anyFrozen);
             if (reason != TransferReason.OK) return reason;
         }
+        if (frozenTokens != 0 && _takesFrozen(from, frozenTokens, value)) {
+            return TransferReason.INSUFFICIENT_UNFROZEN_BALANCE;
+        }
         return _checkInstrument(from, to, value);
+    }
+
+    /// @dev A refusal: ERC-7943's own error when only frozen tokens stand in the way, else the reason code.
+    function _refuse(address from, address to, uint256 value, uint8 reason) private view {
+        if (reason == TransferReason.INSUFFICIENT_UNFROZEN_BALANCE) {
+            revert ERC7943InsufficientUnfrozenBalance(from, value, _unfrozen(balanceOf(from), _freezes[from].tokens));
+        }
+        revert TransferRestricted(from, to, value, reason);
     }
 
     /// @dev An agent's move (forced transfer, recovery): only the receiver's eligibility counts.
     function _checkAgentMove(address to) private view returns (uint8) {
-        (, uint256 receiver) = _registry.eligibilityPair(address(0), to);
-        return _checkReceiver(to, receiver, _frozenCount != 0);
+        return _checkReceiver(to, _recordOf(to), _frozenCount != 0);
+    }
+
+    /// @dev `account`'s packed registry record.
+    function _recordOf(address account) private view returns (uint256 record) {
+        (, record) = _registry.eligibilityPair(address(0), account);
     }
 
     /// @dev Whether `to`, with packed registry record `r`, may receive this instrument.
@@ -201,7 +253,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         uint256 expiry = r.kycExpiry();
         if (expiry == 0) return TransferReason.RECEIVER_NOT_REGISTERED;
         if (expiry <= block.timestamp) return TransferReason.RECEIVER_KYC_EXPIRED;
-        if (anyFrozen && _frozen[to]) return TransferReason.RECEIVER_FROZEN;
+        if (anyFrozen && _freezes[to].wallet) return TransferReason.RECEIVER_FROZEN;
         uint8 category = r.category();
         if (category > 7 || _categoryMask & (uint8(1) << category) == 0) return TransferReason.CATEGORY_NOT_ALLOWED;
         if (_jurisdictionsRestricted && !_jurisdictionAllowed[r.country()]) {
@@ -215,13 +267,59 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         return TransferReason.OK;
     }
 
-    /// @inheritdoc ISecurityToken
-    function canTransfer(address from, address to, uint256 amount) external view returns (bool, uint8) {
-        uint8 reason = _check(from, to, amount);
-        if (reason == TransferReason.OK && from != address(0) && balanceOf(from) < amount) {
+    // ------------------------------------------------------------------ ERC-7943 and ERC-1404 checks
+
+    /// @inheritdoc IERC7943Fungible
+    /// @dev Registered, KYC current, wallet not frozen. A pause and frozen amounts are transfer
+    /// rules ({canTransfer}), not account rules.
+    function canSend(address account) external view returns (bool) {
+        return _recordOf(account).kycExpiry() > block.timestamp && !_freezes[account].wallet;
+    }
+
+    /// @inheritdoc IERC7943Fungible
+    /// @dev Registered, KYC current, wallet not frozen, an allowed category and country.
+    function canReceive(address account) external view returns (bool) {
+        return _checkReceiver(account, _recordOf(account), _frozenCount != 0) == TransferReason.OK;
+    }
+
+    /// @inheritdoc IERC7943Fungible
+    /// @dev A holder's transfer (or settlement) with no restriction ({detectTransferRestriction}
+    /// returns 0): both parties' account rules, the pause, the unfrozen balance, the instrument's
+    /// rules. The zero address is no holder: a mint or burn is asked of {detectTransferRestriction}.
+    function canTransfer(address from, address to, uint256 amount) external view returns (bool) {
+        return from != address(0) && to != address(0)
+            && detectTransferRestriction(from, to, amount) == TransferReason.OK;
+    }
+
+    /// @notice The {TransferReason} code a balance change of `value` from `from` to `to` meets now,
+    /// 0 if none (ERC-1404). `from` zero asks about a mint, `to` zero about a burn.
+    function detectTransferRestriction(address from, address to, uint256 value) public view returns (uint8) {
+        uint8 reason = _check(from, to, value);
+        if (reason == TransferReason.OK && from != address(0) && balanceOf(from) < value) {
             reason = TransferReason.INSUFFICIENT_BALANCE;
         }
-        return (reason == TransferReason.OK, reason);
+        return reason;
+    }
+
+    /// @notice What a {TransferReason} code means, in words a wallet can show (ERC-1404).
+    function messageForTransferRestriction(uint8 restrictionCode) external pure returns (string memory) {
+        // One blob rather than a branch per code: a token's runtime size is capped (EIP-170).
+        bytes memory all = _MESSAGES;
+        uint256 start;
+        uint256 code;
+        for (uint256 i = 0; i < all.length; ++i) {
+            if (all[i] != "|") continue;
+            if (code == restrictionCode) {
+                bytes memory message = new bytes(i - start);
+                for (uint256 k = 0; k < message.length; ++k) {
+                    message[k] = all[start + k];
+                }
+                return string(message);
+            }
+            ++code;
+            start = i + 1;
+        }
+        return "Unknown restriction code";
     }
 
     // ------------------------------------------------------------------ supply and settlement
@@ -254,30 +352,49 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     /// @notice Freezes or unfreezes `wallet`: a frozen wallet can neither send nor receive.
+    /// Independent of its frozen amount ({setFrozenTokens}).
     function setAddressFrozen(address wallet, bool frozen) external onlyRole(AGENT_ROLE) {
         _setFrozen(wallet, frozen);
     }
 
-    /// @notice Moves tokens without the holder's instruction (court order, error correction).
-    /// The receiver must still be eligible; the sender's state and a pause do not stop it.
-    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+    /// @inheritdoc IERC7943Fungible
+    /// @dev Agents only. Overwrites the amount; alongside the whole-wallet freeze, not instead of
+    /// it. Any amount from type(uint248).max up freezes every token and reads back as
+    /// type(uint256).max.
+    function setFrozenTokens(address account, uint256 amount) external onlyRole(AGENT_ROLE) returns (bool) {
+        if (account == address(0)) revert ZeroAddress();
+        _setFrozenTokens(account, amount);
+        return true;
+    }
+
+    /// @inheritdoc IERC7943Fungible
+    /// @dev Agents only (court order, error correction). The receiver must still be eligible; the
+    /// sender's state, its frozen amount and a pause do not stop it. Frozen tokens it takes are
+    /// unfrozen first ({Frozen} before {Transfer}); a move to the same wallet unfreezes nothing.
+    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) returns (bool) {
         _agentAction = true;
         _transfer(from, to, amount);
         _agentAction = false;
-        emit ForcedTransfer(from, to, amount, _msgSender());
+        emit ForcedTransfer(from, to, amount);
+        return true;
     }
 
     /// @notice Moves the whole balance of a lost wallet to a new wallet of the same investor;
-    /// a freeze on the lost wallet carries over.
+    /// both freezes on the lost wallet carry over (its frozen amount adds to the new wallet's).
     function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
         bytes32 investorId = _registry.investorOf(lostWallet);
         if (investorId == bytes32(0) || _registry.investorOf(newWallet) != investorId) {
             revert NotSameInvestor(lostWallet, newWallet);
         }
+        uint256 frozenTokens = getFrozenTokens(lostWallet);
+        if (frozenTokens != 0) _setFrozenTokens(lostWallet, 0); // unfrozen before it moves
         _agentAction = true;
         _transfer(lostWallet, newWallet, balanceOf(lostWallet));
         _agentAction = false;
-        if (_frozen[lostWallet]) {
+        if (frozenTokens != 0) {
+            _setFrozenTokens(newWallet, Math.saturatingAdd(getFrozenTokens(newWallet), frozenTokens));
+        }
+        if (_freezes[lostWallet].wallet) {
             _setFrozen(lostWallet, false);
             _setFrozen(newWallet, true);
         }
@@ -437,14 +554,20 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         return _closed;
     }
 
-    /// @notice Whether `wallet` is frozen (ERC-3643 name).
+    /// @notice Whether `wallet` is frozen as a whole (ERC-3643 name).
     function isFrozen(address wallet) external view returns (bool) {
-        return _frozen[wallet];
+        return _freezes[wallet].wallet;
+    }
+
+    /// @inheritdoc IERC7943Fungible
+    function getFrozenTokens(address account) public view returns (uint256) {
+        return _frozenAmount(_freezes[account].tokens);
     }
 
     /// @inheritdoc AccessControl
-    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
-        return interfaceId == type(ISecurityToken).interfaceId || super.supportsInterface(interfaceId);
+    function supportsInterface(bytes4 interfaceId) public view virtual override(AccessControl, IERC165) returns (bool) {
+        return interfaceId == type(IERC7943Fungible).interfaceId || interfaceId == type(ISecurityToken).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 
     // ------------------------------------------------------------------ internals
@@ -498,11 +621,53 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     function _setFrozen(address wallet, bool frozen) private {
-        if (_frozen[wallet] == frozen) return;
-        _frozen[wallet] = frozen;
-        if (frozen) ++_frozenCount;
-        else --_frozenCount;
+        Freeze storage freeze = _freezes[wallet];
+        if (freeze.wallet == frozen) return;
+        _countFreeze(freeze.wallet || freeze.tokens != 0, frozen || freeze.tokens != 0);
+        freeze.wallet = frozen;
         emit AddressFrozen(wallet, frozen, _msgSender());
+    }
+
+    function _setFrozenTokens(address account, uint256 amount) private {
+        Freeze storage freeze = _freezes[account];
+        uint248 tokens = amount >= _FROZEN_ALL ? _FROZEN_ALL : uint248(amount);
+        _countFreeze(freeze.wallet || freeze.tokens != 0, freeze.wallet || tokens != 0);
+        freeze.tokens = tokens;
+        emit Frozen(account, _frozenAmount(tokens));
+    }
+
+    /// @dev Keeps {_frozenCount}, the wallets with a freeze of either kind, as a wallet gains or loses one.
+    function _countFreeze(bool had, bool has) private {
+        if (had == has) return;
+        if (has) ++_frozenCount;
+        else --_frozenCount;
+    }
+
+    /// @dev An agent's move of `value` out of `from` takes its frozen tokens last: what it takes
+    /// beyond the unfrozen balance is unfrozen first. Beyond the balance, ERC-20 refuses it next.
+    function _unfreezeTaken(address from, uint256 value) private {
+        uint248 tokens = _freezes[from].tokens;
+        if (tokens == 0) return;
+        uint256 balance = balanceOf(from);
+        uint256 unfrozen = _unfrozen(balance, tokens);
+        if (value <= unfrozen || value > balance) return;
+        _setFrozenTokens(from, _frozenAmount(tokens) - (value - unfrozen));
+    }
+
+    /// @dev Whether moving `value` out of `from` takes frozen tokens: within the balance but beyond
+    /// its unfrozen part (beyond the balance is ERC-20's own error).
+    function _takesFrozen(address from, uint248 tokens, uint256 value) private view returns (bool) {
+        uint256 balance = balanceOf(from);
+        return value <= balance && value > _unfrozen(balance, tokens);
+    }
+
+    function _unfrozen(uint256 balance, uint248 tokens) private pure returns (uint256) {
+        uint256 frozen = _frozenAmount(tokens);
+        return balance > frozen ? balance - frozen : 0;
+    }
+
+    function _frozenAmount(uint248 tokens) private pure returns (uint256) {
+        return tokens == _FROZEN_ALL ? type(uint256).max : tokens;
     }
 
     function _setRegistry(IInvestorRegistry registry_) private {

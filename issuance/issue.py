@@ -248,8 +248,9 @@ def issue_bond(
     token = ctx.chain.contract("BondToken", address)
     # The token's own rule is the last word: ask it before settling anything.
     for a in pending:
-        ok, reason = token.functions.canTransfer("0x" + "00" * 20, a.row.wallet, a.quantity).call()
-        if not ok:
+        # ERC-1404's reason code for a mint (canTransfer answers only holders' transfers)
+        reason = token.functions.detectTransferRestriction("0x" + "00" * 20, a.row.wallet, a.quantity).call()
+        if reason != Reason.OK:
             raise InputError(f"{source}: {a.row.investor_id}: the bond refuses the allocation: {Reason(reason).describe()}")
 
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]

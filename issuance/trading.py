@@ -158,8 +158,8 @@ def capture_trade(
         buyer = _pick_wallet(_wallets_of(s, buyer_id), buyer_wallet, "buyer", buyer_id)
         last_nonce = s.exec(select(func.max(models.Instruction.nonce))).one()
     token = ctx.chain.contract("BondToken" if inst.kind == "bond" else "FundToken", inst.address)
-    ok, reason = token.functions.canTransfer(seller, buyer, quantity).call()
-    if not ok:
+    reason = token.functions.detectTransferRestriction(seller, buyer, quantity).call()
+    if reason != Reason.OK:
         raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")
 
     expiry = unix_midnight(settlement_date + timedelta(days=expiry_days))

@@ -50,6 +50,7 @@ class Reason(IntEnum):
     SUPPLY_CAP_EXCEEDED = 11
     INSTRUMENT_CLOSED = 12
     INSUFFICIENT_ALLOWANCE = 13  # a cash leg short of the buyer's authorization
+    INSUFFICIENT_UNFROZEN_BALANCE = 14  # within the balance, but ERC-7943 frozen tokens stand in the way
 
     def describe(self) -> str:
         return self.name.lower().replace("_", " ")

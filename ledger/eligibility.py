@@ -1,9 +1,9 @@
 """The receiver rule of SecurityToken._checkReceiver, for checks made before a token exists.
 
 `issue` must refuse an allocation to an ineligible investor before it deploys anything, when
-there is no token yet to ask `canTransfer`. This mirrors the contract's order of checks and
-reason codes; an integration test holds the two in agreement, and `issue` asks the deployed
-token's `canTransfer` again before it settles.
+there is no token yet to ask `detectTransferRestriction`. This mirrors the contract's order of
+checks and reason codes; an integration test holds the two in agreement, and `issue` asks the
+deployed token's `detectTransferRestriction` again before it settles.
 """
 
 from dataclasses import dataclass

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IERC7943Fungible} from "./IERC7943.sol";
+import {IERC1404} from "./IERC1404.sol";
+
 /**
  * @title TransferReason
- * @notice Reason codes returned by {ISecurityToken-canTransfer} and carried by
+ * @notice Reason codes returned by {IERC1404-detectTransferRestriction} and carried by
  * {ISecurityToken-TransferRestricted}. 0 means the transfer may go ahead. The Python layer
  * mirrors this table (ledger/codes.py); keep them in step.
  */
@@ -23,19 +26,19 @@ library TransferReason {
     uint8 internal constant INSTRUMENT_CLOSED = 12;
     /// @dev Reported for a cash leg short of the buyer's authorization; canTransfer never returns it.
     uint8 internal constant INSUFFICIENT_ALLOWANCE = 13;
+    /// @dev The amount is within the sender's balance but beyond what is not frozen (ERC-7943).
+    uint8 internal constant INSUFFICIENT_UNFROZEN_BALANCE = 14;
 }
 
 /**
  * @title ISecurityToken
- * @notice What every bondledger security token offers besides ERC-20: a pre-transfer check
- * with a reason code, agent powers, and the cash token it settles in.
+ * @notice What every bondledger security token offers besides ERC-20: ERC-7943's compliance
+ * checks, frozen amounts and forced transfers, ERC-1404's reason codes and messages, and the
+ * cash token it settles in.
  */
-interface ISecurityToken {
-    /// @notice A balance change was refused by the compliance hook.
+interface ISecurityToken is IERC7943Fungible, IERC1404 {
+    /// @notice A balance change was refused by the compliance hook, for `reason` ({TransferReason}).
     error TransferRestricted(address from, address to, uint256 amount, uint8 reason);
-
-    /// @notice Whether `from` could send `amount` to `to` now, and if not, why (see {TransferReason}).
-    function canTransfer(address from, address to, uint256 amount) external view returns (bool allowed, uint8 reason);
 
     /// @notice The cash token (ERC-20) this instrument is priced, issued and paid in.
     function currency() external view returns (address);

@@ -75,6 +75,10 @@ abstract contract Base {
         vm.assertLe(a, b, err);
     }
 
+    function assertGe(uint256 a, uint256 b, string memory err) internal pure {
+        vm.assertGe(a, b, err);
+    }
+
     /// @dev Maps any `x` into [lo, hi] (as forge-std's `bound`, without its logging).
     function bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
         require(lo <= hi, "bound: lo > hi");

@@ -136,8 +136,8 @@ contract BondTokenTest is Fixture {
         vm.prank(alice);
         bond.transfer(bob, 10);
         assertEq(bond.balanceOf(bob), 60, "bob");
-        (bool ok, uint8 reason) = bond.canTransfer(alice, bob, 10);
-        assertTrue(ok, "canTransfer");
+        assertTrue(bond.canTransfer(alice, bob, 10), "canTransfer");
+        uint8 reason = bond.detectTransferRestriction(alice, bob, 10);
         assertEq(uint256(reason), 0, "OK");
     }
 
@@ -148,8 +148,8 @@ contract BondTokenTest is Fixture {
     }
 
     function test_retailIsRefusedWhenProfessionalOnly() public {
-        (bool ok, uint8 reason) = bond.canTransfer(alice, carol, 1);
-        assertFalse(ok, "carol is retail");
+        assertFalse(bond.canTransfer(alice, carol, 1), "carol is retail");
+        uint8 reason = bond.detectTransferRestriction(alice, carol, 1);
         assertEq(uint256(reason), TransferReason.CATEGORY_NOT_ALLOWED, "reason");
         expectRestricted(alice, carol, 1, TransferReason.CATEGORY_NOT_ALLOWED);
         vm.prank(alice);
@@ -170,10 +170,10 @@ contract BondTokenTest is Fixture {
 
     function test_expiredKycBlocksBothSides() public {
         vm.warp(KYC_EXPIRY);
-        (, uint8 reason) = bond.canTransfer(alice, bob, 1);
+        uint8 reason = bond.detectTransferRestriction(alice, bob, 1);
         assertEq(uint256(reason), TransferReason.SENDER_KYC_EXPIRED, "sender expired first");
         registry.setInvestor(keccak256("alice"), "HK", INSTITUTIONAL, KYC_EXPIRY + 365 days);
-        (, reason) = bond.canTransfer(alice, bob, 1);
+        reason = bond.detectTransferRestriction(alice, bob, 1);
         assertEq(uint256(reason), TransferReason.RECEIVER_KYC_EXPIRED, "receiver expired");
     }
 
@@ -203,8 +203,8 @@ contract BondTokenTest is Fixture {
     }
 
     function test_canTransferReportsInsufficientBalance() public view {
-        (bool ok, uint8 reason) = bond.canTransfer(bob, alice, 51);
-        assertFalse(ok, "not enough");
+        assertFalse(bond.canTransfer(bob, alice, 51), "not enough");
+        uint8 reason = bond.detectTransferRestriction(bob, alice, 51);
         assertEq(uint256(reason), TransferReason.INSUFFICIENT_BALANCE, "reason");
     }
 
@@ -287,7 +287,9 @@ contract BondTokenTest is Fixture {
         amount = bound(amount, 0, 200);
         if (freeze) bond.setAddressFrozen(bob, true);
 
-        (bool ok, uint8 reason) = bond.canTransfer(from, to, amount);
+        bool ok = bond.canTransfer(from, to, amount);
+        uint8 reason = bond.detectTransferRestriction(from, to, amount);
+        assertEq(ok, reason == TransferReason.OK, "canTransfer is detectTransferRestriction == 0");
         uint256 before = bond.balanceOf(from) + (from == to ? 0 : bond.balanceOf(to));
         vm.prank(from);
         (bool success, bytes memory ret) = address(bond).call(abi.encodeWithSignature("transfer(address,uint256)", to, amount));

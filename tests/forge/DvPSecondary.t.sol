@@ -77,6 +77,9 @@ contract DvPSecondaryTest is SecondaryFixture {
         assertEq(SettlementFailure.NOT_YET_DUE, Code.NOT_YET_DUE, "NOT_YET_DUE");
         assertEq(TransferReason.INSUFFICIENT_BALANCE, Code.INSUFFICIENT_BALANCE, "INSUFFICIENT_BALANCE");
         assertEq(TransferReason.INSUFFICIENT_ALLOWANCE, Code.INSUFFICIENT_ALLOWANCE, "INSUFFICIENT_ALLOWANCE");
+        assertEq(
+            TransferReason.INSUFFICIENT_UNFROZEN_BALANCE, Code.INSUFFICIENT_UNFROZEN_BALANCE, "INSUFFICIENT_UNFROZEN_BALANCE"
+        );
     }
 
     function test_theInstructionIdIsTheEip712DigestComputedByHand() public view {
@@ -348,6 +351,14 @@ contract DvPSecondaryTest is SecondaryFixture {
     function test_aFrozenSellerIsRefusedByTheBond() public {
         bond.setAddressFrozen(seller, true);
         assertRefused(trade(seller, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.SENDER_FROZEN);
+    }
+
+    /// ERC-7943's own error for frozen tokens is the bond's refusal with its reason code.
+    function test_aSellerWhoseBondsAreFrozenIsRefusedWithInsufficientUnfrozenBalance() public {
+        bond.setFrozenTokens(seller, BONDS);
+        assertRefused(trade(seller, buyer, 1), Code.SECURITY_LEG_REFUSED, Code.INSUFFICIENT_UNFROZEN_BALANCE);
+        bond.setFrozenTokens(seller, BONDS - 1);
+        assertRefused(trade(seller, buyer, 2), Code.SECURITY_LEG_REFUSED, Code.INSUFFICIENT_UNFROZEN_BALANCE);
     }
 
     function test_aPausedBondSettlesNothing() public {

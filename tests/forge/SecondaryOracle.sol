@@ -35,6 +35,7 @@ library Code {
     uint8 internal constant JURISDICTION_NOT_ALLOWED = 9;
     uint8 internal constant INSUFFICIENT_BALANCE = 10;
     uint8 internal constant INSUFFICIENT_ALLOWANCE = 13;
+    uint8 internal constant INSUFFICIENT_UNFROZEN_BALANCE = 14;
 }
 
 /// @dev An oracle for secondary settlement that does not ask the venue or canTransfer: it works

@@ -1,10 +1,11 @@
 """`issue` decides eligibility in Python before the bond exists (ledger.eligibility) and the bond
-decides it on chain (`canTransfer`). The two must give the same reason for every kind of
-investor, and the code tables in ledger/codes.py must be the numbers the contracts use.
+decides it on chain (ERC-1404's `detectTransferRestriction`, ERC-7943's `canReceive`). The two
+must give the same reason for every kind of investor, and the code tables in ledger/codes.py
+must be the numbers the contracts use.
 
 The bond is deployed as `issue` deploys it, before any allocation settles: then a mint of one
-token (`canTransfer(0x0, wallet, 1)`) meets no instrument rule (supply cap, maturity) and only the
-receiver rule that ledger.eligibility mirrors decides."""
+token (`detectTransferRestriction(0x0, wallet, 1)`) meets no instrument rule (supply cap,
+maturity) and only the receiver rule that ledger.eligibility mirrors decides."""
 
 import csv
 import re
@@ -42,12 +43,12 @@ class Parity:
         return receiver_reason(record, self.policy, self.ctx.chain.now(), frozen=frozen)
 
     def chain(self, wallet: str) -> Reason:
-        allowed, reason = self.bond.functions.canTransfer(ZERO, wallet, 1).call()
-        assert allowed == (reason == Reason.OK)
-        return Reason(reason)
+        return Reason(self.bond.functions.detectTransferRestriction(ZERO, wallet, 1).call())
 
     def both(self, wallet: str) -> tuple[Reason, Reason]:
-        return self.python(wallet), self.chain(wallet)
+        python, chain = self.python(wallet), self.chain(wallet)
+        assert self.bond.functions.canReceive(wallet).call() == (chain == Reason.OK)  # the ERC-7943 account rule
+        return python, chain
 
     def set_time(self, timestamp: int) -> None:
         """Mines a block at `timestamp`: the chain's now for both sides."""
@@ -118,19 +119,30 @@ def test_the_reason_codes_are_the_contracts_numbers(parity):
     assert declared == {r.name: r.value for r in Reason}
 
     bond, chain = parity.bond.functions, parity.chain
+    detect = bond.detectTransferRestriction
     parity.ctx.signer.transact(bond.mint(dev_address(1), 12_000), "mint")
-    assert bond.canTransfer(dev_address(9), dev_address(1), 1).call()[1] == Reason.SENDER_NOT_REGISTERED
-    assert bond.canTransfer(dev_address(1), dev_address(2), 12_001).call()[1] == Reason.INSUFFICIENT_BALANCE
-    assert bond.canTransfer(dev_address(1), dev_address(2), 12_000).call()[1] == Reason.OK
+    assert detect(dev_address(9), dev_address(1), 1).call() == Reason.SENDER_NOT_REGISTERED
+    assert detect(dev_address(1), dev_address(2), 12_001).call() == Reason.INSUFFICIENT_BALANCE
+    assert detect(dev_address(1), dev_address(2), 12_000).call() == Reason.OK
+    assert bond.canTransfer(dev_address(1), dev_address(2), 12_000).call() is True
+    parity.ctx.signer.transact(bond.setFrozenTokens(dev_address(1), 2_000), "freeze 2,000 tokens")
+    assert detect(dev_address(1), dev_address(2), 10_001).call() == Reason.INSUFFICIENT_UNFROZEN_BALANCE
+    assert bond.canTransfer(dev_address(1), dev_address(2), 10_001).call() is False
+    assert detect(dev_address(1), dev_address(2), 10_000).call() == Reason.OK
     parity.ctx.signer.transact(bond.setAddressFrozen(dev_address(1), True), "freeze")
-    assert bond.canTransfer(dev_address(1), dev_address(2), 1).call()[1] == Reason.SENDER_FROZEN
-    assert bond.canTransfer(ZERO, dev_address(2), 40_000 - 12_000).call()[1] == Reason.OK
-    assert bond.canTransfer(ZERO, dev_address(2), 40_000 - 12_000 + 1).call()[1] == Reason.SUPPLY_CAP_EXCEEDED
+    assert detect(dev_address(1), dev_address(2), 1).call() == Reason.SENDER_FROZEN
+    assert detect(ZERO, dev_address(2), 40_000 - 12_000).call() == Reason.OK
+    assert detect(ZERO, dev_address(2), 40_000 - 12_000 + 1).call() == Reason.SUPPLY_CAP_EXCEEDED
     parity.ctx.signer.transact(bond.pause(), "pause")
     assert chain(dev_address(2)) == Reason.PAUSED
     parity.ctx.signer.transact(bond.unpause(), "unpause")
     parity.set_time(unix_midnight(TERMSHEET.bond.maturity_date))
     assert chain(dev_address(2)) == Reason.INSTRUMENT_CLOSED
+
+    # ERC-1404: every code has a readable message of its own
+    messages = {r: bond.messageForTransferRestriction(r.value).call() for r in Reason}
+    assert all(messages.values()) and len(set(messages.values())) == len(Reason)
+    assert messages[Reason.INSUFFICIENT_UNFROZEN_BALANCE] == "Sender's unfrozen balance is too low"
 
 
 def test_the_categories_are_the_registrys_numbers(parity):

@@ -2,11 +2,14 @@
 an issue; an edited register (a quantity changed, a row deleted) is named break by break with
 the register's and the chain's figures; events the register has not indexed yet are no break. On SQLite and on PostgreSQL."""
 
+import json
+
 from sqlalchemy import text
+from sqlmodel import select
 
 from conftest import both_backends
 from helpers import dev_address
-from ledger import keys
+from ledger import keys, models
 from ledger.chain import Signer
 from ledger.db import Register
 
@@ -150,3 +153,33 @@ def test_an_issuance_recorded_with_another_quantity_than_its_mint_is_a_break(iss
     assert code == 1
     assert [b["kind"] for b in report["breaks"]] == ["issuance"]
     assert report["breaks"][0]["register"] == 9000 and report["breaks"][0]["chain"] == 10000
+
+
+def test_erc7943_freezes_and_forced_transfers_are_indexed_and_reconcile(issued):
+    """The register follows a token's events by its ABI: ERC-7943's Frozen and ForcedTransfer land
+    in token_events with the standard's arguments, and reconcile and verify still find no break."""
+    world, out = issued
+    ctx = world.context()
+    bond = ctx.chain.contract("BondToken", out["address"]).functions
+    ctx.signer.transact(bond.setFrozenTokens(dev_address(1), 5_000), "freeze 5,000 of harbour_pension's 12,000")
+    # 7,000 unfrozen: the seizure of 8,000 unfreezes the 1,000 frozen ones it takes, first
+    ctx.signer.transact(bond.forcedTransfer(dev_address(1), dev_address(2), 8_000), "seize 8,000")
+    assert bond.getFrozenTokens(dev_address(1)).call() == 4_000
+    assert world.run("sync").exit_code == 0
+
+    with Register(world.db_url).session() as s:
+        rows = s.exec(
+            select(models.TokenEvent)
+            .where(models.TokenEvent.contract == out["address"])
+            .where(models.TokenEvent.event.in_(["Frozen", "ForcedTransfer"]))
+            .order_by(models.TokenEvent.block_number, models.TokenEvent.log_index)
+        ).all()
+    assert [(r.event, json.loads(r.args)) for r in rows] == [
+        ("Frozen", {"account": dev_address(1), "amount": 5_000}),
+        ("Frozen", {"account": dev_address(1), "amount": 4_000}),
+        ("ForcedTransfer", {"from": dev_address(1), "to": dev_address(2), "amount": 8_000}),
+    ]
+    code, report, table = reconcile(world)
+    assert code == 0 and report["breaks"] == [], table
+    verified = world.run("verify", "--format", "json")
+    assert verified.exit_code == 0 and verified.json()["ok"], verified.stdout
