@@ -3,14 +3,18 @@ against a register and an anvil: every JSON route gives the rows the CLI prints,
 4xx with one line, nothing but GET/HEAD/OPTIONS gets through, serving never touches the database,
 and the pages render in a real headless chromium."""
 
+import base64
 import gc
 import hashlib
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,8 +22,9 @@ import httpx
 import pytest
 import uvicorn
 
+from conftest import both_backends
 from helpers import EXAMPLES, dev_address, fund, register_counts
-from ledger import models
+from ledger import models, views
 from ledger.db import Register
 from ledger.devnet import free_port
 from ledger.web import DOCUMENTED, create_app
@@ -561,3 +566,245 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
 
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+
+
+# ---------------------------------------------------------------------- pages of long lists
+
+BIG_BOND, BIG_FUND = "HK0000000019", "03998"
+
+
+def _fake_hash(*parts) -> str:
+    return "0x" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def build_long_register(url: str) -> dict:
+    """A register of a few hundred rows in every paged list, written directly (no chain: the
+    proofs are shaped like real ones): a bond and a fund, 240 holders in checksummed (mixed-case)
+    wallets with many equal balances, two instructions per nonce, a whale investor in every fund
+    transfer. Returns what the lists should hold, for the test to compare."""
+    from eth_utils import to_checksum_address
+    from sqlalchemy import insert
+
+    reg = Register(url)
+    bond_token, fund_token = "0x" + "b1" * 20, "0x" + "f1" * 20
+    wallets = [to_checksum_address(_fake_hash("wallet", i)[:42]) for i in range(240)]
+    t0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+    rows = {name: [] for name in ("transfers", "instructions", "duty", "payments", "nav", "flows")}
+    balance = dict.fromkeys(wallets, 0)
+
+    def proof(block: int, log: int) -> dict:
+        return {"chain_id": 31337, "block_number": block, "block_hash": _fake_hash("block", block),
+                "block_timestamp": t0 + 3_600 * block, "tx_hash": _fake_hash("tx", block, log), "log_index": log}
+
+    def transfer(block, log, token, sender, receiver, quantity):
+        rows["transfers"].append({**proof(block, log), "token": token, "from_address": sender, "to_address": receiver, "quantity": quantity})
+
+    zero = "0x" + "0" * 40
+    for i, w in enumerate(wallets):  # mints: only five different quantities, so ties abound
+        transfer(2 + i // 10, i % 10, bond_token, zero, w, (i % 5 + 1) * 100)
+        balance[w] += (i % 5 + 1) * 100
+    for n in range(300):  # trades between holders; some empty a wallet
+        block, sender, receiver = 30 + n // 6, wallets[(7 * n) % 240], wallets[(11 * n + 3) % 240]
+        quantity = balance[sender] if n % 9 == 0 else min(balance[sender], 10 * (n % 4 + 1))
+        if quantity and sender != receiver:
+            transfer(block, 2 * (n % 6), bond_token, sender, receiver, quantity)
+            balance[sender] -= quantity
+            balance[receiver] += quantity
+        transfer(block, 2 * (n % 6) + 1, fund_token, zero if n % 2 else wallets[0], wallets[0] if n % 2 else zero, 50)
+        day = date(2026, 1, 1 + n % 20)
+        instruction = _fake_hash("instruction", n)
+        rows["instructions"].append({
+            "instruction_id": instruction, "isin": BIG_BOND, "seller_investor_id": "s", "buyer_investor_id": "b", "seller": sender,
+            "buyer": receiver, "security_token": bond_token, "cash_token": "0x" + "ca" * 20, "currency": "HKD", "quantity": 10,
+            "price": "100", "accrued": 0, "cash_amount": 1000, "trade_date": day, "settlement_date": day, "expiry": t0 + 10**7,
+            "nonce": n // 2, "status": "settled", "reason": None, **proof(block, 100),
+        })
+        if n < 250:
+            rows["duty"].append({
+                **proof(block, 100 + n % 6), "instruction_id": instruction, "isin": BIG_BOND, "instrument_class": "bond",
+                "treatment": "not_chargeable", "currency": "HKD", "consideration": 1000, "duty_without_relief": 0, "duty_buyer": 0,
+                "duty_seller": 0, "basis": "loan capital", "rule_version": "test", "trade_date": day,
+            })
+        if n < 210:
+            rows["payments"].append({**proof(block, 200 + n % 6), "bond": bond_token, "kind": "coupon", "coupon_id": 1 + n % 2,
+                                     "holder": receiver, "quantity": 10, "amount": 12_345})
+            rows["nav"].append({**proof(block, 300 + n % 6), "fund": fund_token, "nav_e6": 25_000_000 + n, "published_at": t0 + n})
+            rows["flows"].append({**proof(block, 400 + n % 6), "kind": "creation" if n % 2 else "redemption", "fund": fund_token,
+                                  "participant": wallets[0], "creation_units": 1, "units": 50, "cash_token": "0x" + "ca" * 20,
+                                  "cash_amount": 1_250_000, "nav_e6": 25_000_000})
+    with reg.engine.begin() as conn:
+        conn.execute(insert(models.Network), [{"id": 1, "chain_id": 31337, "genesis_hash": _fake_hash("genesis")}])
+        conn.execute(insert(models.Checkpoint), [{"id": 1, "chain_id": 31337, "block_number": 200, "block_hash": _fake_hash("block", 200)}])
+        for isin, kind, token in ((BIG_BOND, "bond", bond_token), (BIG_FUND, "fund", fund_token)):
+            conn.execute(insert(models.Instrument), [{
+                "isin": isin, "kind": kind, "name": f"Long {kind}", "symbol": kind.upper(), "issuer": "Issuer", "currency": "HKD",
+                "address": token, "denomination": 1_000_000 if kind == "bond" else None, "termsheet": "{}", "termsheet_sha256": "0" * 64,
+                "creation_unit": 50 if kind == "fund" else None,
+            }])
+        conn.execute(insert(models.Investor), [
+            {"investor_id": f"inv_{i:03d}", "id_hash": _fake_hash("id", i), "name": f"Investor {i}", "country": "HK",
+             "category": "professional", "kyc_expiry": date(2030, 1, 1)} for i in range(len(wallets))
+        ])
+        conn.execute(insert(models.Wallet), [{"address": w, "id_hash": _fake_hash("id", i), "active": True, "block_number": 1}
+                                             for i, w in enumerate(wallets)])
+        conn.execute(insert(models.Registration), [
+            {**proof(1, i), "event": "wallet_added", "id_hash": _fake_hash("id", i), "wallet": w} for i, w in enumerate(wallets)
+        ])
+        for model, name in ((models.Transfer, "transfers"), (models.Instruction, "instructions"), (models.DutyAssessment, "duty"),
+                            (models.Payment, "payments"), (models.NavRecord, "nav"), (models.FundFlow, "flows")):
+            conn.execute(insert(model), rows[name])
+    reg.engine.dispose()
+    return {"holders": sum(1 for q in balance.values() if q), "equal": len(set(q for q in balance.values() if q))}
+
+
+def _link(response, rel: str) -> str | None:
+    for part in response.headers.get("link", "").split(","):
+        if part.strip().endswith(f'rel="{rel}"'):
+            return part.strip().split(";")[0].strip().strip("<>")
+    return None
+
+
+def walk(http, path: str, limit: int, **params) -> tuple[list, list]:
+    """Every row of a paged list: forward from the first page by rel="next", then back from the
+    last by rel="prev" (pages reversed). Both as lists of rows."""
+    r = http.get(path, params={**params, "limit": limit})
+    pages = []
+    while True:
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        page = r.json()
+        assert isinstance(page, list) and 0 < len(page) <= limit
+        pages.append(page)
+        following = _link(r, "next")
+        assert (following is None) == ("x-next-cursor" not in r.headers)
+        if following is None:
+            break
+        assert following.endswith(r.headers["x-next-cursor"]) or r.headers["x-next-cursor"] in following
+        r = http.get(following)
+    forward = [row for page in pages for row in page]
+    assert all(len(page) == limit for page in pages[:-1])
+    back = [pages[-1]]
+    while (before := _link(r, "prev")) is not None:
+        r = http.get(before)
+        assert r.status_code == 200
+        back.append(r.json())
+    assert "x-previous-cursor" not in r.headers, "the first page has no page before it"
+    backward = [row for page in reversed(back) for row in page]
+    return forward, backward
+
+
+@pytest.fixture
+def long_register(registers) -> tuple[str, dict]:
+    url = registers.new("long")
+    return url, build_long_register(url)
+
+
+@both_backends
+def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
+    """Every paged list, walked with a small page size both ways, is the unpaged view (what the
+    CLI prints), row for row; holders in the same order on PostgreSQL as in Python (bytewise)."""
+    url, expect = long_register
+    reg = Register(url, read_only=True)
+    whole = {
+        f"/api/instruments/{BIG_BOND}/holders": [h.as_json() for h in views.holders(reg, BIG_BOND)[1]],
+        f"/api/instruments/{BIG_BOND}/transfers": views.transfer_rows(reg, BIG_BOND),
+        f"/api/instruments/{BIG_FUND}/transfers": views.transfer_rows(reg, BIG_FUND),
+        f"/api/instruments/{BIG_BOND}/payments": views.payments(reg, BIG_BOND),
+        f"/api/funds/{BIG_FUND}/nav": views.nav_history(reg, BIG_FUND),
+        f"/api/funds/{BIG_FUND}/flows": views.fund_flows(reg, BIG_FUND),
+        "/api/settlements": views.settlements(reg),
+        "/api/stamp-duty": views.stamp_duty(reg),
+        "/api/investors/inv_000/movements": views.movements(reg, "inv_000"),
+    }
+    reg.engine.dispose()
+    assert len(whole[f"/api/instruments/{BIG_BOND}/holders"]) == expect["holders"] > 200 and expect["equal"] < expect["holders"] / 3
+    quantities = [h["quantity"] for h in whole[f"/api/instruments/{BIG_BOND}/holders"]]
+    assert len(set(quantities)) < len(quantities), "equal balances: the wallet decides their order"
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        for path, rows in whole.items():
+            assert len(rows) >= 200, path
+            for limit in (7, 100):
+                forward, backward = walk(http, path, limit)
+                assert forward == rows, (path, limit)
+                assert backward == rows, (path, limit)
+        # Filters and paging together: a period's settlements, one instrument's.
+        forward, _ = walk(http, "/api/stamp-duty", 9, **{"from": "2026-01-05", "to": "2026-01-09"})
+        assert forward == [d for d in whole["/api/stamp-duty"] if "2026-01-05" <= d["trade_date"] <= "2026-01-09"]
+        assert walk(http, "/api/settlements", 11, isin=BIG_BOND)[0] == whole["/api/settlements"]
+        # Without a limit: the default page of 100 rows, and the documented maximum of 1000 gives them all.
+        r = http.get(f"/api/instruments/{BIG_BOND}/transfers")
+        assert r.json() == whole[f"/api/instruments/{BIG_BOND}/transfers"][:100] and "x-next-cursor" in r.headers
+        r = http.get(f"/api/instruments/{BIG_BOND}/transfers", params={"limit": 1000})
+        assert r.json() == whole[f"/api/instruments/{BIG_BOND}/transfers"] and "link" not in r.headers
+        # A walk of holders stays at its first page's block.
+        first = http.get(f"/api/instruments/{BIG_BOND}/holders", params={"limit": 5, "as_of_block": 40})
+        second = http.get(_link(first, "next"))
+        assert first.headers["x-as-of-block"] == second.headers["x-as-of-block"] == "40"
+
+
+def test_a_bad_limit_or_cursor_is_refused_in_one_line(long_register):
+    url, _ = long_register
+    transfers, holders = f"/api/instruments/{BIG_BOND}/transfers", f"/api/instruments/{BIG_BOND}/holders"
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+
+        def problem(path, **params):
+            r = http.get(path, params=params)
+            assert r.status_code == 400 and list(r.json()) == ["detail"], (path, params, r.status_code, r.text)
+            assert "\n" not in r.json()["detail"]
+            return r.json()["detail"]
+
+        assert problem(transfers, limit=0) == "limit: Input should be greater than or equal to 1 (got '0')"
+        assert problem(transfers, limit=1001) == "limit: Input should be less than or equal to 1000 (got '1001')"
+        assert problem("/api/settlements", limit="ten").startswith("limit: Input should be a valid integer")
+        foreign = http.get(transfers, params={"limit": 3}).headers["x-next-cursor"]
+        assert problem(holders, cursor=foreign) == f"cursor: {foreign!r} is not a cursor of this list (pass back the one a response gave)"
+        for bad in ("garbage", "W10", "!!!", base64.urlsafe_b64encode(b'["transfers","n","1",2]').decode(), foreign[:-2]):
+            assert problem(transfers, cursor=bad).startswith("cursor: "), bad
+        # The pages too: a bad cursor of one table, or a bad limit, is a 400 page naming it.
+        r = http.get(f"/instruments/{BIG_BOND}", params={"transfers": "garbage"})
+        assert r.status_code == 400 and "transfers: &#39;garbage&#39; is not a cursor of this list" in r.text
+        r = http.get("/", params={"limit": "0"})
+        assert r.status_code == 400 and "limit: 0 is not between 1 and 1000" in r.text
+
+
+def _pager(html: str, table: str) -> dict[str, str]:
+    """rel -> href of the page links under a table."""
+    found = re.search(rf'<div class="pager" role="navigation" id="pager-{re.escape(table)}"[^>]*>(.*?)</div>', html, re.S)
+    assert found, f"no page links under {table}"
+    return {rel: unescape(href) for href, rel in re.findall(r'<a href="([^"]+)" rel="(\w+)"', found.group(1))}
+
+
+def test_the_pages_show_one_page_of_each_table_with_links_to_the_others(long_register):
+    url, _ = long_register
+    reg = Register(url, read_only=True)
+    transfers = views.transfer_rows(reg, BIG_BOND)
+    holders = [h.as_json() for h in views.holders(reg, BIG_BOND)[1]]
+    settlements = views.settlements(reg)
+    reg.engine.dispose()
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        page = http.get(f"/instruments/{BIG_BOND}", params={"limit": 40})
+        shown, pages = [], 0
+        while True:
+            dom = Dom(page.text)
+            shown += [row[4] for row in dom.tables["transfers"]]
+            assert len(dom.tables["holders"]) == 40 and len(dom.tables["settlements"]) == 40
+            pages += 1
+            links = _pager(page.text, "transfers")
+            if "next" not in links:
+                break
+            page = http.get(links["next"])
+            assert page.status_code == 200
+        assert shown == [f"{t['quantity']:,}" for t in transfers] and pages == -(-len(transfers) // 40)
+        assert set(links) == {"first", "prev"}
+        # The other tables keep their own page: walk the holders from the last transfers page.
+        dom = Dom(http.get(_pager(page.text, "holders")["next"]).text)
+        assert [r[1] for r in dom.tables["holders"]] == [h["wallet"] for h in holders[40:80]]
+        assert len(dom.tables["transfers"]) == len(transfers) % 40 or 40
+        index = http.get("/", params={"limit": 25})
+        dom = Dom(index.text)
+        assert [r[1] for r in dom.tables[f"holders-{BIG_BOND}"]] == [h["wallet"] for h in holders[:25]]
+        assert len(dom.tables["settlements"]) == 25 and len(dom.tables["stamp-duty"]) == 25
+        following = Dom(http.get(_pager(index.text, "settlements")["next"]).text)
+        assert [r[0] for r in following.tables["settlements"]] == [
+            f"{s['instruction_id'][:8]}…{s['instruction_id'][-4:]}" for s in settlements[25:50]
+        ]
+        assert "never reconciled" in dom.text[f"instrument-{BIG_BOND}"]
