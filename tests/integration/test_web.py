@@ -6,6 +6,7 @@ and the pages render in a real headless chromium."""
 import base64
 import gc
 import hashlib
+import json
 import re
 import sqlite3
 import subprocess
@@ -116,6 +117,8 @@ def site(issued):
     assert world.run("etf", "launch", EXAMPLES / "etf_hkd.toml").exit_code == 0
     fund(world.run, 8, "10000000")
     flow = _run_json(world, "etf", "create", FUND, "--ap", "red_dot_securities", "--units", 100_000)
+    for code in (BOND, FUND):  # recorded: what the pages show
+        assert world.run("reconcile", code).exit_code == 0
     with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
         yield Site(world, bond, trade, flow, served.url, http)
 
@@ -349,9 +352,17 @@ def test_the_openapi_document_lists_every_route_as_a_get(empty_register):
         assert list(operations) == ["get"], path
         assert operations["get"]["summary"] and operations["get"]["responses"]["200"]["content"]["application/json"]["schema"], path
     holders = spec["paths"]["/api/instruments/{isin}/holders"]["get"]
-    assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date"}
+    assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date", "limit", "cursor"}
     assert set(holders["responses"]) == {"200", "400", "404"}
-    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to"}
+    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to", "limit", "cursor"}
+    paged = [path for path, ops in spec["paths"].items() if "cursor" in {p["name"] for p in ops["get"].get("parameters", [])}]
+    assert sorted(paged) == sorted(p for p in spec["paths"] if not p.endswith(("/coupons", "/reconciliation/{isin}")) and p != "/api/instruments")
+    for path in paged:
+        get = spec["paths"][path]["get"]
+        [limit] = [p for p in get["parameters"] if p["name"] == "limit"]
+        assert (limit["schema"]["default"], limit["schema"]["minimum"], limit["schema"]["maximum"]) == (100, 1, 1000), path
+        assert set(get["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor", "X-Previous-Cursor"}, path
+        assert "400" in get["responses"], path
     assert set(spec["paths"]["/api/reconciliation/{isin}"]["get"]["responses"]) == {"200", "404", "409", "503"}
 
 
@@ -424,7 +435,7 @@ def test_an_empty_register_and_what_it_holds_is_escaped(empty_register):
 
 def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
     """503 without a chain (none given, or unreachable), 409 when the node is not the register's
-    chain; the holders and the pages still answer, showing the reconciliation as unavailable."""
+    chain; the holders and the pages still answer, showing that nothing was reconciled yet."""
     reg = Register(empty_register)
     with reg.session() as s:
         s.add(models.Instrument(
@@ -435,10 +446,11 @@ def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
         s.commit()
     reg.engine.dispose()
     dead = f"http://127.0.0.1:{free_port()}"
-    for rpc_url, status, detail, label in (
-        (None, 503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)", "chain unavailable"),
-        (dead, 503, f"chain unavailable: cannot reach an EVM node at {dead}: ConnectionError", "chain unavailable"),
-        (anvil.rpc_url, 409, "register is indexed to block 5 but the chain's head is 0: another chain?", "not this chain"),
+    label = "never reconciled"  # the pages show what `bondledger reconcile` recorded, and never reach for the chain
+    for rpc_url, status, detail in (
+        (None, 503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)"),
+        (dead, 503, f"chain unavailable: cannot reach an EVM node at {dead}: ConnectionError"),
+        (anvil.rpc_url, 409, "register is indexed to block 5 but the chain's head is 0: another chain?"),
     ):
         with Served(create_app(empty_register, rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
             r = http.get(f"/api/reconciliation/{BOND}")
@@ -808,3 +820,42 @@ def test_the_pages_show_one_page_of_each_table_with_links_to_the_others(long_reg
             f"{s['instruction_id'][:8]}…{s['instruction_id'][-4:]}" for s in settlements[25:50]
         ]
         assert "never reconciled" in dom.text[f"instrument-{BIG_BOND}"]
+
+
+def test_the_pages_show_the_last_reconciliation_reconcile_recorded(issued):
+    """`bondledger reconcile` records each result; the pages show the last one (its block and
+    time, its breaks) without touching the chain, and the on-demand route records nothing."""
+    world, _ = issued
+    with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        assert Dom(http.get(f"/instruments/{BOND}").text).text["reconciliation"].split()[:2] == ["never", "reconciled"]
+        assert http.get(f"/api/reconciliation/{BOND}").json()["ok"] is True
+        assert register_counts(world.db_url)["reconciliations"] == 0, "the read-only view records nothing"
+
+        ok = world.run("reconcile", BOND, "--format", "json").json()
+        [row] = _reconciliations(world.db_url)
+        assert (row["isin"], row["block_number"], row["ok"], row["breaks"]) == (BOND, ok["block"], 1, 0)
+        assert json.loads(row["summary"]) == ok
+        shown = Dom(http.get(f"/instruments/{BOND}").text).text["reconciliation"]
+        assert shown.split()[0] == "OK" and f"{ok['wallets_checked']} wallets at block {ok['block']}, {row['reconciled_at'][:16]}" in shown
+        index = Dom(http.get("/").text)
+        assert index.tables["instruments"][0][-1].startswith("OK") and f"block {ok['block']}" in index.tables["instruments"][0][-1]
+
+        # A register edited behind bondledger's back: the next reconcile records its breaks, and the page shows them.
+        with sqlite3.connect(db_file(world)) as conn:
+            conn.execute("UPDATE transfers SET quantity = quantity + 1 WHERE id = (SELECT MAX(id) FROM transfers)")
+        conn.close()
+        bad = world.run("reconcile", BOND, "--format", "json")
+        assert bad.exit_code == 1
+        breaks = bad.json()["breaks"]
+        page = Dom(http.get(f"/instruments/{BOND}").text)
+        assert page.text["reconciliation"].split()[:2] == [str(len(breaks)), "breaks" if len(breaks) > 1 else "break"]
+        assert [r[0] for r in page.tables["breaks"]] == [b["kind"] for b in breaks]
+        assert [r["ok"] for r in _reconciliations(world.db_url)] == [1, 0]
+
+
+def _reconciliations(db_url: str) -> list[dict]:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM reconciliations ORDER BY id")]
+    conn.close()
+    return rows
