@@ -12,6 +12,7 @@ from sqlmodel import select
 from ledger import models, views
 from ledger.db import Register
 from ledger.money import from_minor
+from ledger.web import charts
 from ledger.web.lookups import WebError, cursors, decode_cursor, holder_rows, int_param, page_of, parse_day
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -166,16 +167,29 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             "settlements": pager.done("settlements", "settlements", views.settlements(register, code, page=page("settlements", "settlements"))),
             "zero": views.ZERO_ADDRESS,
         }
+        if holders_page.key is None and pager.limit >= charts.TOP_HOLDERS:
+            top = holders  # the first page is largest first: the chart's holders are its first rows
+        else:
+            top = holder_rows(register, code, block, None, views.Page(charts.TOP_HOLDERS))[1]
+        with register.session() as s:
+            outstanding = views.outstanding(s, inst.address, block)
+        pictures = [charts.concentration(code, top, outstanding, block)]
         if inst.kind == "fund":
             context |= {
                 "nav": pager.done("nav", "nav", views.nav_history(register, code, page("nav", "nav"))),
                 "flows": pager.done("flows", "flows", views.fund_flows(register, code, page("flows", "flows"))),
             }
+            latest = views.Page(charts.NAV_POINTS, backward=True)  # the latest NAVs and flows, in chain order
+            pictures.append(
+                charts.nav(code, inst.currency, views.nav_history(register, code, latest), views.fund_flows(register, code, latest))
+            )
         else:
             context |= {
                 "coupons": views.coupons(register, code),
                 "payments": pager.done("payments", "payments", views.payments(register, code, page("payments", "payments"))),
             }
+            pictures += [charts.coupons(code, inst.currency, context["coupons"]), charts.green(register, inst)]
+        context["charts"] = [p for p in pictures if p is not None]
         context |= {"names": wallet_names(register, [a for t in transfers for a in (t["from"], t["to"])]), "links": pager.links}
         return templates.TemplateResponse(request, "instrument.html", context)
 
