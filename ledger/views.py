@@ -373,8 +373,8 @@ def _names(session: Session, only: list[str] | None = None) -> tuple[dict[str, s
     if only is not None:
         wallets = dict(session.exec(select(w.address, w.id_hash).where(w.address.in_(set(only)))).all())
         return wallets, dict(session.exec(select(i.id_hash, i.investor_id).where(i.id_hash.in_(set(wallets.values())))).all())
-    wallets = {w.address: w.id_hash for w in session.exec(select(models.Wallet))}
-    names = dict(session.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
+    wallets = dict(session.exec(select(w.address, w.id_hash)).all())  # columns, not 10,000 ORM objects
+    names = dict(session.exec(select(i.id_hash, i.investor_id)).all())
     return wallets, names
 
 
@@ -573,6 +573,9 @@ def movements(
         if date_to:
             q = q.where(t.block_timestamp < end_of_day(date_to))
         rows = _fetch(s, q, page, _chain_order(t), _chain_key)
+        if directory is None and page is not None:  # a page names only its own counterparties
+            wallets, names = _names(s, [a for row in rows for a in (row.from_address, row.to_address)])
+            directory = Directory(wallets, names, _labels(s))
         directory = directory or Directory.load(s)
     out = []
     for row in rows:
