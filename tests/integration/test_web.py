@@ -539,8 +539,9 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
     page = chromium(f"{site.url}/", profile, f"--screenshot={shot}", "--window-size=1400,1800", "--hide-scrollbars")
     assert page.text["chain-id"] == "31337" and page.text["indexed-block"] == indexed
     instruments = {row[0]: row for row in page.tables["instruments"]}
-    assert (instruments[BOND][1], instruments[BOND][5], instruments[BOND][-1]) == ("bond", "40,000", "OK")
-    assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1]) == ("fund", "100,000", "OK")
+    assert (instruments[BOND][1], instruments[BOND][5], instruments[BOND][-1].split()[0]) == ("bond", "40,000", "OK")
+    assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1].split()[0]) == ("fund", "100,000", "OK")
+    assert f"wallets at block {indexed}, " in instruments[BOND][-1], "the recorded reconciliation, with its block and time"
     assert page.tables[f"holders-{BOND}"] == [
         [h["investor_id"], h["wallet"], f"{h['quantity']:,}", f"{int(h['principal'].removesuffix('.00')):,}.00"] for h in holders[BOND]
     ]
