@@ -8,7 +8,7 @@ Token amounts are integers in the token's base unit (bond tokens, cash cents).
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import BigInteger, Column, Numeric, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Numeric, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -186,9 +186,16 @@ class Transfer(ChainProof, table=True):
     """Every ERC-20 Transfer of a followed token (mints from and burns to the zero address)."""
 
     __tablename__ = "transfers"
-    __table_args__ = _proof_constraint("transfers")
+    # A token's transfers in chain order (pages of them), and its wallets' received and sent sums
+    # read from the index alone (holders, largest first, without reading every row).
+    __table_args__ = (
+        *_proof_constraint("transfers"),
+        Index("ix_transfers_token_chain_order", "token", "block_number", "log_index"),
+        Index("ix_transfers_token_to", "token", "to_address", "block_number", "quantity"),
+        Index("ix_transfers_token_from", "token", "from_address", "block_number", "quantity"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    token: str = Field(index=True)
+    token: str
     from_address: str = Field(index=True)
     to_address: str = Field(index=True)
     quantity: int = _amount()
@@ -399,3 +406,20 @@ class ScheduledCoupon(SQLModel, table=True):
     record_time: int  # unix: the end of the record date in Hong Kong
     payment_date: date
     amount_per_denomination: str  # Decimal, currency units
+
+
+# ---------------------------------------------------------------------- reconciliation
+
+
+class ReconciliationRecord(SQLModel, table=True):
+    """The result of each `bondledger reconcile`: what the read-only web page shows (a page never
+    reconciles itself; `/api/reconciliation/{isin}` runs one on demand without recording it)."""
+
+    __tablename__ = "reconciliations"
+    id: int | None = Field(default=None, primary_key=True)
+    isin: str = Field(index=True)
+    block_number: int  # the indexed block it compared at
+    reconciled_at: datetime = Field(default_factory=utcnow)
+    ok: bool
+    breaks: int
+    summary: str = Field(sa_column=Column(Text, nullable=False))  # the report, as `reconcile --format json` prints it

@@ -148,3 +148,17 @@ def _chain_mints(chain: Chain, token: str, tx_hashes: list[str]) -> dict[tuple[s
                 key = (receipt["transactionHash"], to_checksum_address("0x" + topics[2][-40:]))
                 mints[key] = mints.get(key, 0) + int(log["data"], 16)
     return mints
+
+
+def record(register: Register, result: Reconciliation) -> models.ReconciliationRecord:
+    """Keeps `result` in the register (table reconciliations): the web page shows the last one."""
+    import json
+
+    row = models.ReconciliationRecord(
+        isin=result.isin, block_number=result.block, ok=result.ok, breaks=len(result.breaks),
+        summary=json.dumps(result.as_json(), separators=(",", ":")),
+    )
+    with register.session() as s:
+        s.add(row)
+        s.commit()
+    return row

@@ -4,11 +4,12 @@ Every view reads the register only (what the indexer wrote), never the chain; a 
 block beyond the indexed one is refused rather than silently incomplete.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, literal, or_, union_all
 from sqlmodel import Session, select
 
 from ledger import models
@@ -31,6 +32,73 @@ class Holder:
         """What `register holders --format json` prints (and the web view and export give)."""
         principal = None if self.principal is None else str(self.principal)
         return {"investor_id": self.investor_id, "wallet": self.wallet, "quantity": self.quantity, "principal": principal}
+
+
+# ---------------------------------------------------------------------- pages
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list in the list's own order: `limit` rows after the row whose sort key is
+    `key` (None: from the first row), or before it when `backward` (None: up to the last row).
+    Keyset paging: the database seeks to the key, so a page costs the same wherever it is."""
+
+    limit: int = DEFAULT_LIMIT
+    key: tuple | None = None
+    backward: bool = False
+
+
+class Rows(list):
+    """A page of rows, with the sort keys that continue it: `next` (its last row's, None on the
+    last page) and `previous` (its first row's, None on the first page)."""
+
+    next: tuple | None = None
+    previous: tuple | None = None
+
+
+def _beyond(order: list, key: tuple, backward: bool):
+    """Rows after `key` in `order` ((column, descending) pairs), or before it when `backward`:
+    (a, b) > (x, y) spelled out, with a bound on the first column the database can seek by."""
+    terms = []
+    for i, (column, descending) in enumerate(order):
+        after = descending == backward
+        equal = [c == v for (c, _), v in zip(order[:i], key[:i])]
+        terms.append(and_(*equal, column > key[i] if after else column < key[i]))
+    first, descending = order[0]
+    bound = first >= key[0] if descending == backward else first <= key[0]
+    return and_(bound, or_(*terms))
+
+
+def _fetch(session: Session, query, page: Page | None, order: list, key) -> list:
+    """`query`'s rows (it is already in `order`), or one page of them as Rows; `key(row)` is a
+    row's sort key, the values of `order`'s columns."""
+    if page is None:
+        return session.exec(query).all()
+    query = query.order_by(None)
+    if page.key is not None:
+        query = query.where(_beyond(order, page.key, page.backward))
+    ordering = [column.desc() if descending != page.backward else column.asc() for column, descending in order]
+    found = list(session.exec(query.order_by(*ordering).limit(page.limit + 1)).all())
+    more = len(found) > page.limit
+    out = Rows(found[: page.limit])
+    if page.backward:
+        out.reverse()
+    if out:
+        came_from = page.key is not None
+        out.previous = key(out[0]) if (more if page.backward else came_from) else None
+        out.next = key(out[-1]) if (came_from if page.backward else more) else None
+    return out
+
+
+def page_like(rows: list, out: list) -> list:
+    """`out` (rows made from `rows`) as a page like `rows` when `rows` is one."""
+    if not isinstance(rows, Rows):
+        return out
+    page = Rows(out)
+    page.next, page.previous = rows.next, rows.previous
+    return page
 
 
 def as_of(register: Register, block: int | None) -> int:
@@ -78,30 +146,67 @@ def investor_ids_at(session: Session, wallets: list[str], block: int) -> dict[st
     link: dict[str, str | None] = {}
     for wallet, event, id_hash in rows:
         link[wallet] = id_hash if event == "wallet_added" else None
-    names = dict(session.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
+    i = models.Investor
+    names = dict(session.exec(select(i.id_hash, i.investor_id).where(i.id_hash.in_({h for h in link.values() if h}))).all())
     return {w: names.get(link.get(w)) if link.get(w) else None for w in wallets}
 
 
-def holders(register: Register, isin: str, as_of_block: int | None = None) -> tuple[int, list[Holder]]:
-    """Holders of an instrument after a block: (block, rows by quantity, largest first)."""
+def holders(
+    register: Register, isin: str, as_of_block: int | None = None, page: Page | None = None
+) -> tuple[int, list[Holder]]:
+    """Holders of an instrument after a block: (block, rows by quantity, largest first, then by
+    wallet). With `page`, one page of them (keys: (quantity, wallet)), summed and sorted by the
+    database rather than here."""
     inst = register.instrument(isin)
     block = as_of(register, as_of_block)
     with register.session() as s:
-        bal = balances(s, inst.address, block)
-        ids = investor_ids_at(s, list(bal), block)
+        if page is None:
+            bal = sorted(balances(s, inst.address, block).items(), key=lambda kv: (-kv[1], kv[0]))
+        else:
+            bal = _holders_page(s, inst.address, block, page)
+        ids = investor_ids_at(s, [w for w, _ in bal], block)
     rows = [
         Holder(ids[w], w, q, from_minor(q * inst.denomination, inst.currency) if inst.denomination else None)
-        for w, q in sorted(bal.items(), key=lambda kv: (-kv[1], kv[0]))
+        for w, q in bal
     ]
-    return block, rows
+    return block, page_like(bal, rows)
 
 
-def transfers(register: Register, isin: str) -> list[models.Transfer]:
-    """Every indexed transfer of an instrument, in chain order."""
+def _holders_page(session: Session, token: str, block: int, page: Page) -> Rows:
+    """One page of (wallet, balance) after `block`, largest first, then by wallet (bytewise, as
+    Python sorts the whole list: PostgreSQL's default collation would not)."""
+    t = models.Transfer
+    # Each side summed per wallet first: read from the covering indexes in wallet order, no sort.
+    legs = union_all(
+        select(t.to_address.label("wallet"), func.sum(t.quantity).label("amount"))
+        .where(t.token == token, t.block_number <= block)
+        .group_by(t.to_address),
+        select(t.from_address.label("wallet"), (literal(0) - func.sum(t.quantity)).label("amount"))
+        .where(t.token == token, t.block_number <= block)
+        .group_by(t.from_address),
+    ).subquery()
+    summed = select(legs.c.wallet, func.sum(legs.c.amount).label("quantity")).group_by(legs.c.wallet).subquery()
+    wallet = summed.c.wallet.collate("C") if session.get_bind().dialect.name == "postgresql" else summed.c.wallet
+    query = select(summed.c.wallet, summed.c.quantity).where(summed.c.quantity != 0, summed.c.wallet != ZERO_ADDRESS)
+    rows = _fetch(session, query, page, [(summed.c.quantity, True), (wallet, False)], lambda r: (int(r[1]), r[0]))
+    return page_like(rows, [(w, int(q)) for w, q in rows])
+
+
+def transfers(register: Register, isin: str, page: Page | None = None) -> list[models.Transfer]:
+    """Every indexed transfer of an instrument, in chain order (page keys: (block, log index))."""
     inst = register.instrument(isin)
     t = models.Transfer
     with register.session() as s:
-        return list(s.exec(select(t).where(t.token == inst.address).order_by(t.block_number, t.log_index)).all())
+        q = select(t).where(t.token == inst.address).order_by(t.block_number, t.log_index)
+        return _fetch(s, q, page, _chain_order(t), _chain_key)
+
+
+def _chain_order(model) -> list:
+    return [(model.block_number, False), (model.log_index, False)]
+
+
+def _chain_key(row) -> tuple:
+    return (row.block_number, row.log_index)
 
 
 def check_period(date_from: date | None, date_to: date | None) -> None:
@@ -110,8 +215,11 @@ def check_period(date_from: date | None, date_to: date | None) -> None:
         raise InputError(f"--from: {date_from} is after --to {date_to}")
 
 
-def stamp_duty(register: Register, date_from: date | None = None, date_to: date | None = None) -> list[dict]:
-    """Every duty assessment, by trade date; amounts in currency units as decimal strings."""
+def stamp_duty(
+    register: Register, date_from: date | None = None, date_to: date | None = None, page: Page | None = None
+) -> list[dict]:
+    """Every duty assessment, by trade date; amounts in currency units as decimal strings (page
+    keys: (trade date, block, log index))."""
     d = models.DutyAssessment
     q = select(d).order_by(d.trade_date, d.block_number, d.log_index)
     if date_from:
@@ -119,9 +227,10 @@ def stamp_duty(register: Register, date_from: date | None = None, date_to: date 
     if date_to:
         q = q.where(d.trade_date <= date_to)
     check_period(date_from, date_to)
+    order = [(d.trade_date, False), *_chain_order(d)]
     with register.session() as s:
-        rows = s.exec(q).all()
-    return [
+        rows = _fetch(s, q, page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
+    return page_like(rows, [
         {
             "instruction_id": r.instruction_id,
             "isin": r.isin,
@@ -139,7 +248,7 @@ def stamp_duty(register: Register, date_from: date | None = None, date_to: date 
             "block_number": r.block_number,
         }
         for r in rows
-    ]
+    ])
 
 
 def instruments(register: Register) -> list[dict]:
@@ -165,10 +274,44 @@ def _instrument_row(session: Session, inst: models.Instrument, block: int) -> di
         "symbol": inst.symbol,
         "currency": inst.currency,
         "address": inst.address,
-        "outstanding": sum(balances(session, inst.address, block).values()) if block >= 0 else 0,
+        "outstanding": outstanding(session, inst.address, block) if block >= 0 else 0,
         "issuer": inst.issuer,
         "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
     }
+
+
+def outstanding(session: Session, token: str, block: int) -> int:
+    """Units of `token` outstanding after `block`: minted less burned (the sum of every balance)."""
+    t = models.Transfer
+    total = 0
+    for side, sign in ((t.from_address, 1), (t.to_address, -1)):
+        found = session.exec(select(func.sum(t.quantity)).where(t.token == token, t.block_number <= block, side == ZERO_ADDRESS)).one()
+        total += sign * int(found or 0)
+    return total
+
+
+def last_reconciliations(register: Register) -> dict[str, dict]:
+    """isin -> the last reconciliation `bondledger reconcile` recorded of it: block, time (UTC,
+    ISO 8601), ok, number of breaks and the report as `reconcile --format json` printed it."""
+    r = models.ReconciliationRecord
+    last = select(func.max(r.id)).group_by(r.isin).scalar_subquery()
+    with register.session() as s:
+        rows = s.exec(select(r).where(r.id.in_(last))).all()
+    return {
+        row.isin: {
+            "block": row.block_number,
+            "reconciled_at": _utc(row.reconciled_at).isoformat(timespec="seconds"),
+            "ok": row.ok,
+            "breaks": row.breaks,
+            "report": json.loads(row.summary),
+        }
+        for row in rows
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC; PostgreSQL an aware time in the session's zone."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def balances_before_time(session: Session, token: str, timestamp: int) -> dict[str, int]:
@@ -223,20 +366,30 @@ def coupons(register: Register, isin: str) -> list[dict]:
 # ---------------------------------------------------------------------- settlements, funds, payments
 
 
-def _names(session: Session) -> tuple[dict[str, str], dict[str, str]]:
-    """(wallet -> id hash, id hash -> investor id) as the register knows them now."""
-    wallets = {w.address: w.id_hash for w in session.exec(select(models.Wallet))}
-    names = dict(session.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
+def _names(session: Session, only: list[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(wallet -> id hash, id hash -> investor id) as the register knows them now (of the wallets
+    `only`, when a page names them: not every investor's)."""
+    w, i = models.Wallet, models.Investor
+    if only is not None:
+        wallets = dict(session.exec(select(w.address, w.id_hash).where(w.address.in_(set(only)))).all())
+        return wallets, dict(session.exec(select(i.id_hash, i.investor_id).where(i.id_hash.in_(set(wallets.values())))).all())
+    wallets = dict(session.exec(select(w.address, w.id_hash)).all())  # columns, not 10,000 ORM objects
+    names = dict(session.exec(select(i.id_hash, i.investor_id)).all())
     return wallets, names
 
 
 def settlements(
-    register: Register, isin: str | None = None, date_from: date | None = None, date_to: date | None = None
+    register: Register,
+    isin: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    page: Page | None = None,
 ) -> list[dict]:
-    """Every settlement instruction (of one instrument; traded within dates), with its status."""
+    """Every settlement instruction (of one instrument; traded within dates), with its status,
+    in the order they were captured (page keys: (nonce, instruction id))."""
     check_period(date_from, date_to)
     i = models.Instruction
-    q = select(i).order_by(i.nonce)
+    q = select(i).order_by(i.nonce, i.instruction_id)
     if isin:
         register.instrument(isin)
         q = q.where(i.isin == isin)
@@ -245,8 +398,8 @@ def settlements(
     if date_to:
         q = q.where(i.trade_date <= date_to)
     with register.session() as s:
-        rows = s.exec(q).all()
-    return [
+        rows = _fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
+    return page_like(rows, [
         {
             "instruction_id": r.instruction_id,
             "isin": r.isin,
@@ -264,7 +417,7 @@ def settlements(
             "block_number": r.block_number,
         }
         for r in rows
-    ]
+    ])
 
 
 def fund(register: Register, fund_code: str) -> models.Instrument:
@@ -274,12 +427,13 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
     return inst
 
 
-def nav_history(register: Register, fund_code: str) -> list[dict]:
+def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[dict]:
     inst = fund(register, fund_code)
     n = models.NavRecord
     with register.session() as s:
-        rows = s.exec(select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)).all()
-    return [
+        q = select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)
+        rows = _fetch(s, q, page, _chain_order(n), _chain_key)
+    return page_like(rows, [
         {
             "fund_code": fund_code,
             "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
@@ -289,16 +443,17 @@ def nav_history(register: Register, fund_code: str) -> list[dict]:
             "tx_hash": r.tx_hash,
         }
         for r in rows
-    ]
+    ])
 
 
-def fund_flows(register: Register, fund_code: str) -> list[dict]:
+def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[dict]:
     inst = fund(register, fund_code)
     f = models.FundFlow
     with register.session() as s:
-        rows = s.exec(select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)).all()
+        q = select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
+        rows = _fetch(s, q, page, _chain_order(f), _chain_key)
         wallets, names = _names(s)
-    return [
+    return page_like(rows, [
         {
             "kind": r.kind,
             "fund_code": fund_code,
@@ -313,16 +468,17 @@ def fund_flows(register: Register, fund_code: str) -> list[dict]:
             "tx_hash": r.tx_hash,
         }
         for r in rows
-    ]
+    ])
 
 
-def payments(register: Register, isin: str) -> list[dict]:
-    """Every coupon and principal payment to each holder, with its proof."""
+def payments(register: Register, isin: str, page: Page | None = None) -> list[dict]:
+    """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
     inst = register.instrument(isin)
     p = models.Payment
     with register.session() as s:
-        rows = s.exec(select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)).all()
-        wallets, names = _names(s)
+        q = select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)
+        rows = _fetch(s, q, page, _chain_order(p), _chain_key)
+        wallets, names = _names(s, None if page is None else [r.holder for r in rows])
         declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
     out = []
     for r in rows:
@@ -343,7 +499,7 @@ def payments(register: Register, isin: str) -> list[dict]:
                 "block_number": r.block_number,
             }
         )
-    return out
+    return page_like(rows, out)
 
 
 # ---------------------------------------------------------------------- point in time, movements
@@ -400,8 +556,10 @@ def movements(
     date_from: date | None = None,
     date_to: date | None = None,
     directory: Directory | None = None,
+    page: Page | None = None,
 ) -> list[dict]:
-    """Every transfer into or out of an investor's wallets (securities and cash), in chain order.
+    """Every transfer into or out of an investor's wallets (securities and cash), in chain order
+    (page keys: (block, log index)).
     `directory`: names and labels already loaded (export passes one for every investor)."""
     check_period(date_from, date_to)
     owner = investor(register, investor_id)
@@ -414,7 +572,10 @@ def movements(
             q = q.where(t.block_timestamp >= end_of_day(date_from - timedelta(days=1)))
         if date_to:
             q = q.where(t.block_timestamp < end_of_day(date_to))
-        rows = s.exec(q).all()
+        rows = _fetch(s, q, page, _chain_order(t), _chain_key)
+        if directory is None and page is not None:  # a page names only its own counterparties
+            wallets, names = _names(s, [a for row in rows for a in (row.from_address, row.to_address)])
+            directory = Directory(wallets, names, _labels(s))
         directory = directory or Directory.load(s)
     out = []
     for row in rows:
@@ -438,12 +599,13 @@ def movements(
                 "log_index": row.log_index,
             }
         )
-    return out
+    return page_like(rows, out)
 
 
-def transfer_rows(register: Register, isin: str) -> list[dict]:
+def transfer_rows(register: Register, isin: str, page: Page | None = None) -> list[dict]:
     """Every transfer of an instrument with its chain proof, as auditors export it."""
-    return [
+    rows = transfers(register, isin, page)
+    return page_like(rows, [
         {
             "block_number": t.block_number,
             "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
@@ -455,5 +617,5 @@ def transfer_rows(register: Register, isin: str) -> list[dict]:
             "block_hash": t.block_hash,
             "chain_id": t.chain_id,
         }
-        for t in transfers(register, isin)
-    ]
+        for t in rows
+    ])

@@ -142,11 +142,14 @@ def register_stamp_duty(register, date_from, date_to):
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def reconcile(opts, isin, fmt):
-    """Compare the register with the chain at the indexed block; exit 1 on any break."""
+    """Compare the register with the chain at the indexed block and record the result (the web
+    page shows the last one); exit 1 on any break."""
     from ledger.reconcile import reconcile as reconcile_register
+    from ledger.reconcile import record
 
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
+    record(ctx.register, result)
     emit_check(
         result, fmt, "breaks", "BREAK", result.isin,
         f"{result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain}",

@@ -6,6 +6,10 @@ top of that every request whose method is not GET, HEAD or OPTIONS is answered 4
 reaches any route. The JSON routes give the same rows as the `bondledger register ...` commands
 with `--format json` (they call the same functions in `ledger.views`, serialized the same way);
 `/api/reconciliation/{isin}` is `bondledger reconcile ISIN --format json`, and needs the chain.
+The lists answer a page at a time (`limit`, an opaque keyset `cursor`; the next and previous pages
+in the `Link`, `X-Next-Cursor` and `X-Previous-Cursor` headers). The pages show one page of each
+table with links to the others, the last reconciliation `bondledger reconcile` recorded (a page
+never reaches for the chain), and charts drawn as inline SVG (`charts`).
 
 Bad input answers 4xx with `{"detail": "<one line>"}`: 404 when the instrument, fund or investor
 named in the path is not in the register, 400 for anything else (a block beyond the indexed one,
@@ -16,7 +20,8 @@ Run it with `python -m ledger.web [--db URL] [--rpc-url URL] [--host H] [--port 
 
 The package: `app` builds the application (the read-only guard, errors as one line), `api` holds
 the JSON routes, `pages` the HTML pages, `schemas` the row shapes the OpenAPI document shows, and
-`lookups` what routes and pages both read (parameters, holders, reconciliation).
+`lookups` what routes and pages both read (parameters, cursors, holders, reconciliation), `charts` the
+pictures.
 """
 
 from ledger.web.app import create_app, main

@@ -3,13 +3,13 @@
 import json
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from ledger import views
 from ledger.db import Register
-from ledger.web.lookups import check_period, holder_rows, parse_day, reconciliation_report
+from ledger.web.lookups import check_period, cursor_block, cursors, holder_rows, page_of, parse_day, reconciliation_report
 from ledger.web.schemas import (
     ERROR_DESCRIPTIONS,
     CouponRow,
@@ -35,6 +35,35 @@ class RowsResponse(JSONResponse):
         return json.dumps(content, default=str, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+PAGING = (
+    f"One page of rows: `limit` of them (default {views.DEFAULT_LIMIT}, at most {views.MAX_LIMIT}); the `Link` header "
+    "(rel=\"next\", rel=\"prev\") and `X-Next-Cursor` / `X-Previous-Cursor` give the pages around it."
+)
+
+
+def _limit():
+    return Query(views.DEFAULT_LIMIT, ge=1, le=views.MAX_LIMIT, description=f"Rows per page (default {views.DEFAULT_LIMIT}, at most {views.MAX_LIMIT})")
+
+
+def _cursor():
+    return Query(None, description="Where the page starts: an `X-Next-Cursor` or `X-Previous-Cursor` a page gave; none for the first page")
+
+
+def paged(request: Request, name: str, rows: list, headers: dict | None = None, block: int | None = None) -> RowsResponse:
+    """A page of rows (the body is the list, as unpaged) with the cursors around it in headers."""
+    after, before = cursors(name, rows, block)
+    headers, links = dict(headers or {}), []
+    if after:
+        headers["X-Next-Cursor"] = after
+        links.append(f'<{request.url.include_query_params(cursor=after)}>; rel="next"')
+    if before:
+        headers["X-Previous-Cursor"] = before
+        links.append(f'<{request.url.include_query_params(cursor=before)}>; rel="prev"')
+    if links:
+        headers["Link"] = ", ".join(links)
+    return RowsResponse(rows, headers=headers)
+
+
 def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
     """Every JSON route, each a GET over `register` (reconciliation also reads the chain at `rpc_url`)."""
 
@@ -56,29 +85,42 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         description=(
             "`bondledger register holders ISIN --format json`: holders after the indexed block, or after "
             "`as_of_block`, or at the end of `as_of_date` (Hong Kong time); largest first. The block the view "
-            "was taken at is in the `X-As-Of-Block` header."
+            "was taken at is in the `X-As-Of-Block` header. " + PAGING + " Every page of one walk is taken at the "
+            "block of its first page (the cursor carries it)."
         ),
         response_class=RowsResponse,
-        responses=rows_responses(HolderRow, "Holders, largest first", 400, 404),
+        responses=rows_responses(HolderRow, "Holders, largest first, then by wallet", 400, 404, paged=True),
     )
     def api_holders(
+        request: Request,
         isin: str = PathParam(description="ISIN of a bond or code of a fund"),
         as_of_block: int | None = Query(None, description="Holders after this block (at most the indexed block)"),
         as_of_date: str | None = Query(None, description="Holders at the end of this day, Hong Kong time (YYYY-MM-DD)"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
-        block, rows = holder_rows(register, isin.upper(), as_of_block, parse_day(as_of_date, "as_of_date"))
-        return RowsResponse(rows, headers={"X-As-Of-Block": str(block)})
+        page = page_of("holders", limit, cursor)
+        if cursor:  # the walk stays at its first page's block
+            as_of_block, as_of_date = cursor_block(cursor), None
+        block, rows = holder_rows(register, isin.upper(), as_of_block, parse_day(as_of_date, "as_of_date"), page)
+        return paged(request, "holders", rows, {"X-As-Of-Block": str(block)}, block)
 
     @app.get(
         "/api/instruments/{isin}/transfers",
         tags=["instruments"],
         summary="Every transfer of an instrument with its chain proof",
-        description="`bondledger register transfers ISIN --format json`: in chain order; mints are from 0x0…0.",
+        description="`bondledger register transfers ISIN --format json`: in chain order; mints are from 0x0…0. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(TransferRow, "Transfers in chain order", 404),
+        responses=rows_responses(TransferRow, "Transfers in chain order", 400, 404, paged=True),
     )
-    def api_transfers(isin: str = PathParam(description="ISIN of a bond or code of a fund")):
-        return RowsResponse(views.transfer_rows(register, isin.upper()))
+    def api_transfers(
+        request: Request,
+        isin: str = PathParam(description="ISIN of a bond or code of a fund"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
+    ):
+        page = page_of("transfers", limit, cursor)
+        return paged(request, "transfers", views.transfer_rows(register, isin.upper(), page))
 
     @app.get(
         "/api/instruments/{isin}/coupons",
@@ -95,87 +137,113 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         "/api/instruments/{isin}/payments",
         tags=["bonds"],
         summary="Every coupon and principal payment of a bond to each holder",
-        description="`bondledger register payments ISIN --format json`, with the proof of each payment.",
+        description="`bondledger register payments ISIN --format json`, with the proof of each payment. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(PaymentRow, "Payments in chain order", 404),
+        responses=rows_responses(PaymentRow, "Payments in chain order", 400, 404, paged=True),
     )
-    def api_payments(isin: str = PathParam(description="ISIN of a bond")):
-        return RowsResponse(views.payments(register, isin.upper()))
+    def api_payments(
+        request: Request, isin: str = PathParam(description="ISIN of a bond"), limit: int = _limit(), cursor: str | None = _cursor()
+    ):
+        page = page_of("payments", limit, cursor)
+        return paged(request, "payments", views.payments(register, isin.upper(), page))
 
     @app.get(
         "/api/funds/{code}/nav",
         tags=["funds"],
         summary="A fund's NAV history as published on chain",
-        description="`bondledger register nav FUND --format json`.",
+        description="`bondledger register nav FUND --format json`. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(NavRow, "NAVs in chain order", 404),
+        responses=rows_responses(NavRow, "NAVs in chain order", 400, 404, paged=True),
     )
-    def api_nav(code: str = PathParam(description="The fund's code")):
-        return RowsResponse(views.nav_history(register, code.upper()))
+    def api_nav(
+        request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
+    ):
+        page = page_of("nav", limit, cursor)
+        return paged(request, "nav", views.nav_history(register, code.upper(), page))
 
     @app.get(
         "/api/funds/{code}/flows",
         tags=["funds"],
         summary="A fund's creations and redemptions by authorized participants",
-        description="`bondledger register flows FUND --format json`.",
+        description="`bondledger register flows FUND --format json`. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(FlowRow, "Creations and redemptions in chain order", 404),
+        responses=rows_responses(FlowRow, "Creations and redemptions in chain order", 400, 404, paged=True),
     )
-    def api_flows(code: str = PathParam(description="The fund's code")):
-        return RowsResponse(views.fund_flows(register, code.upper()))
+    def api_flows(
+        request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
+    ):
+        page = page_of("flows", limit, cursor)
+        return paged(request, "flows", views.fund_flows(register, code.upper(), page))
 
     @app.get(
         "/api/settlements",
         tags=["settlements"],
         summary="Settlement instructions, with their status and reason",
-        description="`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument.",
+        description=(
+            "`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument. " + PAGING
+        ),
         response_class=RowsResponse,
-        responses=rows_responses(SettlementRow, "Instructions in the order they were captured", 400, 404),
+        responses=rows_responses(SettlementRow, "Instructions in the order they were captured", 400, 404, paged=True),
     )
     def api_settlements(
+        request: Request,
         isin: str | None = Query(None, description="Only this instrument's"),
         date_from: str | None = Query(None, alias="from", description="First trade date, inclusive (YYYY-MM-DD)"),
         date_to: str | None = Query(None, alias="to", description="Last trade date, inclusive (YYYY-MM-DD)"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         if isin:
             register.instrument(isin.upper())  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         check_period(start, end)
-        return RowsResponse(views.settlements(register, isin.upper() if isin else None, start, end))
+        page = page_of("settlements", limit, cursor)
+        return paged(request, "settlements", views.settlements(register, isin.upper() if isin else None, start, end, page))
 
     @app.get(
         "/api/stamp-duty",
         tags=["settlements"],
         summary="The Hong Kong stamp duty treatment of every settled transfer",
-        description="`bondledger register stamp-duty [--from] [--to] --format json`: amounts in currency units.",
+        description="`bondledger register stamp-duty [--from] [--to] --format json`: amounts in currency units. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(DutyRow, "Assessments by trade date", 400),
+        responses=rows_responses(DutyRow, "Assessments by trade date", 400, paged=True),
     )
     def api_stamp_duty(
+        request: Request,
         date_from: str | None = Query(None, alias="from", description="First trade date, inclusive (YYYY-MM-DD)"),
         date_to: str | None = Query(None, alias="to", description="Last trade date, inclusive (YYYY-MM-DD)"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         check_period(start, end)
-        return RowsResponse(views.stamp_duty(register, start, end))
+        page = page_of("stamp-duty", limit, cursor)
+        return paged(request, "stamp-duty", views.stamp_duty(register, start, end, page))
 
     @app.get(
         "/api/investors/{investor_id}/movements",
         tags=["investors"],
         summary="Every movement of an investor's securities and cash",
-        description="`bondledger register movements INVESTOR [--from] [--to] --format json`: with chain proofs; days in Hong Kong time.",
+        description=(
+            "`bondledger register movements INVESTOR [--from] [--to] --format json`: with chain proofs; days in Hong Kong time. "
+            + PAGING
+        ),
         response_class=RowsResponse,
-        responses=rows_responses(MovementRow, "Movements in chain order", 400, 404),
+        responses=rows_responses(MovementRow, "Movements in chain order", 400, 404, paged=True),
     )
     def api_movements(
+        request: Request,
         investor_id: str = PathParam(description="The register's investor id"),
         date_from: str | None = Query(None, alias="from", description="First day, inclusive (YYYY-MM-DD)"),
         date_to: str | None = Query(None, alias="to", description="Last day, inclusive (YYYY-MM-DD)"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         views.investor(register, investor_id)  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         check_period(start, end)
-        return RowsResponse(views.movements(register, investor_id, start, end))
+        page = page_of("movements", limit, cursor)
+        return paged(request, "movements", views.movements(register, investor_id, start, end, page=page))
 
     @app.get(
         "/api/reconciliation/{isin}",

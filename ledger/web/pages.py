@@ -12,7 +12,8 @@ from sqlmodel import select
 from ledger import models, views
 from ledger.db import Register
 from ledger.money import from_minor
-from ledger.web.lookups import WebError, connect_chain, holder_rows, int_param, parse_day, reconciliation_report
+from ledger.web import charts
+from ledger.web.lookups import WebError, cursors, decode_cursor, holder_rows, int_param, page_of, parse_day
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -31,40 +32,56 @@ def network(register: Register) -> dict:
     }
 
 
-def wallet_names(register: Register) -> dict[str, str]:
-    """wallet -> investor id, as the register links them now (labels on the pages only)."""
+def wallet_names(register: Register, wallets: list[str]) -> dict[str, str]:
+    """wallet -> investor id of these wallets, as the register links them now (labels on the pages only)."""
+    w, i = models.Wallet, models.Investor
     with register.session() as s:
-        ids = dict(s.exec(select(models.Investor.id_hash, models.Investor.investor_id)).all())
-        return {w.address: ids[w.id_hash] for w in s.exec(select(models.Wallet)) if w.id_hash in ids}
+        return dict(s.exec(select(w.address, i.investor_id).join(i, i.id_hash == w.id_hash).where(w.address.in_(set(wallets)))).all())
 
 
-def status_of(report: dict | None, problem: str | None) -> dict:
-    if report is None:
-        return {"state": "unavailable", "label": "chain unavailable", "detail": problem}
-    n = len(report["breaks"])
-    if n == 0:
-        return {"state": "ok", "label": "OK", "detail": f"{report['wallets_checked']} wallets at block {report['block']}"}
-    return {"state": "breaks", "label": f"{n} break" + ("s" if n != 1 else ""), "detail": None}
+def status_of(last: dict | None) -> dict:
+    """A badge for an instrument's last recorded reconciliation (`bondledger reconcile`): the
+    page never reconciles itself (that is `/api/reconciliation/{isin}`, on demand)."""
+    if last is None:
+        return {"state": "never", "label": "never reconciled", "detail": "run `bondledger reconcile ISIN`, or see /api/reconciliation/ISIN"}
+    when = f"block {last['block']}, {last['reconciled_at'].replace('T', ' ').removesuffix('+00:00')} UTC"
+    if last["ok"]:
+        report = last["report"]
+        return {"state": "ok", "label": "OK", "detail": f"{report['wallets_checked']} wallets at {when}"}
+    n = last["breaks"]
+    return {"state": "breaks", "label": f"{n} break" + ("s" if n != 1 else ""), "detail": f"at {when}"}
 
 
-def statuses(register: Register, rpc_url: str | None, codes: list[str]) -> dict[str, tuple[dict, dict | None]]:
-    """code -> (status, report) for each instrument, over one connection to the chain."""
-    try:
-        chain = connect_chain(rpc_url)
-    except WebError as exc:
-        return {code: (status_of(None, exc.message), None) for code in codes}
-    out = {}
-    for code in codes:
-        try:
-            report = reconciliation_report(register, rpc_url, code, chain)
-        except WebError as exc:
-            if exc.status == 409:
-                out[code] = ({"state": "breaks", "label": "not this chain", "detail": exc.message}, None)
-            else:
-                out[code] = (status_of(None, exc.message), None)
-            continue
-        out[code] = (status_of(report, None), report)
-    return out
+class Pager:
+    """The pages of a page's tables: each table's cursor is the query parameter named after the
+    table's id (`?transfers=...`); `limit` (default 100, at most 1000) is each table's page size."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        limit = int_param(request.query_params.get("limit"), "limit")
+        if limit is not None and not 1 <= limit <= views.MAX_LIMIT:
+            raise WebError(400, f"limit: {limit} is not between 1 and {views.MAX_LIMIT}")
+        self.limit = limit or views.DEFAULT_LIMIT
+        self.links: dict[str, dict] = {}
+
+    def page(self, table: str, name: str) -> views.Page:
+        return page_of(name, self.limit, self.request.query_params.get(table), table)
+
+    def block(self, table: str) -> int | None:
+        """The block a holders table's cursor was taken at (None on its first page)."""
+        cursor = self.request.query_params.get(table)
+        return decode_cursor("holders", cursor, table)[0][0] if cursor else None
+
+    def done(self, table: str, name: str, rows: list, block: int | None = None) -> list:
+        """Records the links around `rows` (one page of table `table`) and gives the rows back."""
+        after, before = cursors(name, rows, block)
+        url = self.request.url
+        self.links[table] = {
+            "next": str(url.include_query_params(**{table: after})) + f"#{table}" if after else None,
+            "previous": str(url.include_query_params(**{table: before})) + f"#{table}" if before else None,
+            "first": str(url.remove_query_params(table)) + f"#{table}" if table in self.request.query_params else None,
+        }
+        return rows
 
 
 def environment() -> jinja2.Environment:
@@ -93,10 +110,18 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
+        pager = Pager(request)
         instruments = views.instruments(register)
-        status = statuses(register, rpc_url, [i["isin"] for i in instruments])
+        last = views.last_reconciliations(register)
         block = register.indexed_block()
-        holders = {i["isin"]: holder_rows(register, i["isin"], None, None)[1] if block >= 0 else [] for i in instruments}
+        holders = {}
+        for i in instruments:
+            table = f"holders-{i['isin']}"
+            if block < 0:
+                holders[i["isin"]] = []
+                continue
+            at, rows = holder_rows(register, i["isin"], pager.block(table), None, pager.page(table, "holders"))
+            holders[i["isin"]] = pager.done(table, "holders", rows, at)
         return templates.TemplateResponse(
             request,
             "index.html",
@@ -105,10 +130,10 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
                 "rpc_url": rpc_url,
                 "instruments": instruments,
                 "holders": holders,
-                "status": {code: s for code, (s, _) in status.items()},
-                "settlements": views.settlements(register),
-                "duty": views.stamp_duty(register),
-                "names": wallet_names(register),
+                "status": {i["isin"]: status_of(last.get(i["isin"])) for i in instruments},
+                "settlements": pager.done("settlements", "settlements", views.settlements(register, page=pager.page("settlements", "settlements"))),
+                "duty": pager.done("stamp-duty", "stamp-duty", views.stamp_duty(register, page=pager.page("stamp-duty", "stamp-duty"))),
+                "links": pager.links,
             },
         )
 
@@ -118,30 +143,54 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
         inst = register.instrument(code)
         block_param = int_param(as_of_block, "as_of_block")
         day = parse_day(as_of_date, "as_of_date")
-        block, holders = holder_rows(register, code, block_param, day)
-        (status, report), = statuses(register, rpc_url, [code]).values()
+        pager = Pager(request)
+        walk = pager.block("holders")  # a page after the first stays at the first one's block
+        holders_page = pager.page("holders", "holders")
+        block, holders = holder_rows(register, code, block_param if walk is None else walk, day if walk is None else None, holders_page)
+        last = views.last_reconciliations(register).get(code)
+        report = last["report"] if last else None
+        page = pager.page
         context = {
             "net": network(register),
             "rpc_url": rpc_url,
             "inst": inst,
             "terms": views.instrument_row(register, code),
             "denomination": str(from_minor(inst.denomination, inst.currency)) if inst.denomination else None,
-            "holders": holders,
+            "holders": pager.done("holders", "holders", holders, block),
             "holders_block": block,
             "as_of_block": as_of_block or "",
             "as_of_date": as_of_date or "",
             "point_in_time": block_param is not None or day is not None,
-            "status": status,
+            "status": status_of(last),
             "report": report,
-            "transfers": views.transfer_rows(register, code),
-            "settlements": views.settlements(register, code),
-            "names": wallet_names(register),
+            "transfers": pager.done("transfers", "transfers", transfers := views.transfer_rows(register, code, page("transfers", "transfers"))),
+            "settlements": pager.done("settlements", "settlements", views.settlements(register, code, page=page("settlements", "settlements"))),
             "zero": views.ZERO_ADDRESS,
         }
-        if inst.kind == "fund":
-            context |= {"nav": views.nav_history(register, code), "flows": views.fund_flows(register, code)}
+        if holders_page.key is None and pager.limit >= charts.TOP_HOLDERS:
+            top = holders  # the first page is largest first: the chart's holders are its first rows
         else:
-            context |= {"coupons": views.coupons(register, code), "payments": views.payments(register, code)}
+            top = holder_rows(register, code, block, None, views.Page(charts.TOP_HOLDERS))[1]
+        with register.session() as s:
+            outstanding = views.outstanding(s, inst.address, block)
+        pictures = [charts.concentration(code, top, outstanding, block)]
+        if inst.kind == "fund":
+            context |= {
+                "nav": pager.done("nav", "nav", views.nav_history(register, code, page("nav", "nav"))),
+                "flows": pager.done("flows", "flows", views.fund_flows(register, code, page("flows", "flows"))),
+            }
+            latest = views.Page(charts.NAV_POINTS, backward=True)  # the latest NAVs and flows, in chain order
+            pictures.append(
+                charts.nav(code, inst.currency, views.nav_history(register, code, latest), views.fund_flows(register, code, latest))
+            )
+        else:
+            context |= {
+                "coupons": views.coupons(register, code),
+                "payments": pager.done("payments", "payments", views.payments(register, code, page("payments", "payments"))),
+            }
+            pictures += [charts.coupons(code, inst.currency, context["coupons"]), charts.green(register, inst)]
+        context["charts"] = [p for p in pictures if p is not None]
+        context |= {"names": wallet_names(register, [a for t in transfers for a in (t["from"], t["to"])]), "links": pager.links}
         return templates.TemplateResponse(request, "instrument.html", context)
 
     return app

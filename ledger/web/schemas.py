@@ -175,15 +175,27 @@ DOCUMENTED = {
 }
 
 
-def rows_responses(model: type[BaseModel], description: str, *errors: int) -> dict:
+PAGE_HEADERS = {
+    "Link": {
+        "description": 'The next and previous pages, when there are: `<URL>; rel="next", <URL>; rel="prev"` (RFC 8288)',
+        "schema": {"type": "string"},
+    },
+    "X-Next-Cursor": {"description": "Pass as `cursor` for the next page; absent on the last page", "schema": {"type": "string"}},
+    "X-Previous-Cursor": {"description": "Pass as `cursor` for the page before; absent on the first page", "schema": {"type": "string"}},
+}
+
+
+def rows_responses(model: type[BaseModel], description: str, *errors: int, paged: bool = False) -> dict:
     responses: dict = {200: {"model": list[model], "description": description}}
+    if paged:
+        responses[200] |= {"description": description + "; one page of them", "headers": PAGE_HEADERS}
     for status in errors:
         responses[status] = {"model": Problem, "description": ERROR_DESCRIPTIONS[status]}
     return responses
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad input (a block beyond the indexed one, a malformed date, an empty register)",
+    400: "Bad input (a block beyond the indexed one, a malformed date, a bad limit or cursor, an empty register)",
     404: "Not in the register",
     409: "The node is not the register's chain, or it reorganised below the indexed block",
     503: "No chain: the app was started without an RPC URL, or the node is unreachable",

@@ -3,14 +3,19 @@ against a register and an anvil: every JSON route gives the rows the CLI prints,
 4xx with one line, nothing but GET/HEAD/OPTIONS gets through, serving never touches the database,
 and the pages render in a real headless chromium."""
 
+import base64
 import gc
 import hashlib
+import json
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,8 +23,9 @@ import httpx
 import pytest
 import uvicorn
 
+from conftest import both_backends
 from helpers import EXAMPLES, dev_address, fund, register_counts
-from ledger import models
+from ledger import models, views
 from ledger.db import Register
 from ledger.devnet import free_port
 from ledger.web import DOCUMENTED, create_app
@@ -111,6 +117,8 @@ def site(issued):
     assert world.run("etf", "launch", EXAMPLES / "etf_hkd.toml").exit_code == 0
     fund(world.run, 8, "10000000")
     flow = _run_json(world, "etf", "create", FUND, "--ap", "red_dot_securities", "--units", 100_000)
+    for code in (BOND, FUND):  # recorded: what the pages show
+        assert world.run("reconcile", code).exit_code == 0
     with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
         yield Site(world, bond, trade, flow, served.url, http)
 
@@ -344,9 +352,17 @@ def test_the_openapi_document_lists_every_route_as_a_get(empty_register):
         assert list(operations) == ["get"], path
         assert operations["get"]["summary"] and operations["get"]["responses"]["200"]["content"]["application/json"]["schema"], path
     holders = spec["paths"]["/api/instruments/{isin}/holders"]["get"]
-    assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date"}
+    assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date", "limit", "cursor"}
     assert set(holders["responses"]) == {"200", "400", "404"}
-    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to"}
+    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to", "limit", "cursor"}
+    paged = [path for path, ops in spec["paths"].items() if "cursor" in {p["name"] for p in ops["get"].get("parameters", [])}]
+    assert sorted(paged) == sorted(p for p in spec["paths"] if not p.endswith(("/coupons", "/reconciliation/{isin}")) and p != "/api/instruments")
+    for path in paged:
+        get = spec["paths"][path]["get"]
+        [limit] = [p for p in get["parameters"] if p["name"] == "limit"]
+        assert (limit["schema"]["default"], limit["schema"]["minimum"], limit["schema"]["maximum"]) == (100, 1, 1000), path
+        assert set(get["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor", "X-Previous-Cursor"}, path
+        assert "400" in get["responses"], path
     assert set(spec["paths"]["/api/reconciliation/{isin}"]["get"]["responses"]) == {"200", "404", "409", "503"}
 
 
@@ -419,7 +435,7 @@ def test_an_empty_register_and_what_it_holds_is_escaped(empty_register):
 
 def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
     """503 without a chain (none given, or unreachable), 409 when the node is not the register's
-    chain; the holders and the pages still answer, showing the reconciliation as unavailable."""
+    chain; the holders and the pages still answer, showing that nothing was reconciled yet."""
     reg = Register(empty_register)
     with reg.session() as s:
         s.add(models.Instrument(
@@ -430,10 +446,11 @@ def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
         s.commit()
     reg.engine.dispose()
     dead = f"http://127.0.0.1:{free_port()}"
-    for rpc_url, status, detail, label in (
-        (None, 503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)", "chain unavailable"),
-        (dead, 503, f"chain unavailable: cannot reach an EVM node at {dead}: ConnectionError", "chain unavailable"),
-        (anvil.rpc_url, 409, "register is indexed to block 5 but the chain's head is 0: another chain?", "not this chain"),
+    label = "never reconciled"  # the pages show what `bondledger reconcile` recorded, and never reach for the chain
+    for rpc_url, status, detail in (
+        (None, 503, "chain unavailable: this register view was started without an RPC URL (--rpc-url)"),
+        (dead, 503, f"chain unavailable: cannot reach an EVM node at {dead}: ConnectionError"),
+        (anvil.rpc_url, 409, "register is indexed to block 5 but the chain's head is 0: another chain?"),
     ):
         with Served(create_app(empty_register, rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
             r = http.get(f"/api/reconciliation/{BOND}")
@@ -505,7 +522,9 @@ def chromium(url: str, profile: Path, *extra: str) -> Dom:
     command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", *extra, url]
     run = subprocess.run(command, capture_output=True, text=True, timeout=90)
     assert run.returncode == 0 and "<table" in run.stdout, (command, run.returncode, run.stderr[-2000:])
-    return Dom(run.stdout)
+    dom = Dom(run.stdout)
+    dom.html = run.stdout
+    return dom
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: `apt-get install chromium` (the Makefile installs it)")
@@ -520,8 +539,9 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
     page = chromium(f"{site.url}/", profile, f"--screenshot={shot}", "--window-size=1400,1800", "--hide-scrollbars")
     assert page.text["chain-id"] == "31337" and page.text["indexed-block"] == indexed
     instruments = {row[0]: row for row in page.tables["instruments"]}
-    assert (instruments[BOND][1], instruments[BOND][5], instruments[BOND][-1]) == ("bond", "40,000", "OK")
-    assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1]) == ("fund", "100,000", "OK")
+    assert (instruments[BOND][1], instruments[BOND][5], instruments[BOND][-1].split()[0]) == ("bond", "40,000", "OK")
+    assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1].split()[0]) == ("fund", "100,000", "OK")
+    assert f"wallets at block {indexed}, " in instruments[BOND][-1], "the recorded reconciliation, with its block and time"
     assert page.tables[f"holders-{BOND}"] == [
         [h["investor_id"], h["wallet"], f"{h['quantity']:,}", f"{int(h['principal'].removesuffix('.00')):,}.00"] for h in holders[BOND]
     ]
@@ -561,3 +581,340 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
 
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+
+
+# ---------------------------------------------------------------------- pages of long lists
+
+BIG_BOND, BIG_FUND = "HK0000000019", "03998"
+
+
+def _fake_hash(*parts) -> str:
+    return "0x" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def build_long_register(url: str) -> dict:
+    """A register of a few hundred rows in every paged list, written directly (no chain: the
+    proofs are shaped like real ones): a bond and a fund, 240 holders in checksummed (mixed-case)
+    wallets with many equal balances, two instructions per nonce, a whale investor in every fund
+    transfer. Returns what the lists should hold, for the test to compare."""
+    from eth_utils import to_checksum_address
+    from sqlalchemy import insert
+
+    reg = Register(url)
+    bond_token, fund_token = "0x" + "b1" * 20, "0x" + "f1" * 20
+    wallets = [to_checksum_address(_fake_hash("wallet", i)[:42]) for i in range(240)]
+    t0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+    rows = {name: [] for name in ("transfers", "instructions", "duty", "payments", "nav", "flows")}
+    balance = dict.fromkeys(wallets, 0)
+
+    def proof(block: int, log: int) -> dict:
+        return {"chain_id": 31337, "block_number": block, "block_hash": _fake_hash("block", block),
+                "block_timestamp": t0 + 3_600 * block, "tx_hash": _fake_hash("tx", block, log), "log_index": log}
+
+    def transfer(block, log, token, sender, receiver, quantity):
+        rows["transfers"].append({**proof(block, log), "token": token, "from_address": sender, "to_address": receiver, "quantity": quantity})
+
+    zero = "0x" + "0" * 40
+    for i, w in enumerate(wallets):  # mints: only five different quantities, so ties abound
+        transfer(2 + i // 10, i % 10, bond_token, zero, w, (i % 5 + 1) * 100)
+        balance[w] += (i % 5 + 1) * 100
+    for n in range(300):  # trades between holders; some empty a wallet
+        block, sender, receiver = 30 + n // 6, wallets[(7 * n) % 240], wallets[(11 * n + 3) % 240]
+        quantity = balance[sender] if n % 9 == 0 else min(balance[sender], 10 * (n % 4 + 1))
+        if quantity and sender != receiver:
+            transfer(block, 2 * (n % 6), bond_token, sender, receiver, quantity)
+            balance[sender] -= quantity
+            balance[receiver] += quantity
+        transfer(block, 2 * (n % 6) + 1, fund_token, zero if n % 2 else wallets[0], wallets[0] if n % 2 else zero, 50)
+        day = date(2026, 1, 1 + n % 20)
+        instruction = _fake_hash("instruction", n)
+        rows["instructions"].append({
+            "instruction_id": instruction, "isin": BIG_BOND, "seller_investor_id": "s", "buyer_investor_id": "b", "seller": sender,
+            "buyer": receiver, "security_token": bond_token, "cash_token": "0x" + "ca" * 20, "currency": "HKD", "quantity": 10,
+            "price": "100", "accrued": 0, "cash_amount": 1000, "trade_date": day, "settlement_date": day, "expiry": t0 + 10**7,
+            "nonce": n // 2, "status": "settled", "reason": None, **proof(block, 100),
+        })
+        if n < 250:
+            rows["duty"].append({
+                **proof(block, 100 + n % 6), "instruction_id": instruction, "isin": BIG_BOND, "instrument_class": "bond",
+                "treatment": "not_chargeable", "currency": "HKD", "consideration": 1000, "duty_without_relief": 0, "duty_buyer": 0,
+                "duty_seller": 0, "basis": "loan capital", "rule_version": "test", "trade_date": day,
+            })
+        if n < 210:
+            rows["payments"].append({**proof(block, 200 + n % 6), "bond": bond_token, "kind": "coupon", "coupon_id": 1 + n % 2,
+                                     "holder": receiver, "quantity": 10, "amount": 12_345})
+            rows["nav"].append({**proof(block, 300 + n % 6), "fund": fund_token, "nav_e6": 25_000_000 + n, "published_at": t0 + n})
+            rows["flows"].append({**proof(block, 400 + n % 6), "kind": "creation" if n % 2 else "redemption", "fund": fund_token,
+                                  "participant": wallets[0], "creation_units": 1, "units": 50, "cash_token": "0x" + "ca" * 20,
+                                  "cash_amount": 1_250_000, "nav_e6": 25_000_000})
+    with reg.engine.begin() as conn:
+        conn.execute(insert(models.Network), [{"id": 1, "chain_id": 31337, "genesis_hash": _fake_hash("genesis")}])
+        conn.execute(insert(models.Checkpoint), [{"id": 1, "chain_id": 31337, "block_number": 200, "block_hash": _fake_hash("block", 200)}])
+        for isin, kind, token in ((BIG_BOND, "bond", bond_token), (BIG_FUND, "fund", fund_token)):
+            conn.execute(insert(models.Instrument), [{
+                "isin": isin, "kind": kind, "name": f"Long {kind}", "symbol": kind.upper(), "issuer": "Issuer", "currency": "HKD",
+                "address": token, "denomination": 1_000_000 if kind == "bond" else None, "termsheet": "{}", "termsheet_sha256": "0" * 64,
+                "creation_unit": 50 if kind == "fund" else None,
+            }])
+        conn.execute(insert(models.Investor), [
+            {"investor_id": f"inv_{i:03d}", "id_hash": _fake_hash("id", i), "name": f"Investor {i}", "country": "HK",
+             "category": "professional", "kyc_expiry": date(2030, 1, 1)} for i in range(len(wallets))
+        ])
+        conn.execute(insert(models.Wallet), [{"address": w, "id_hash": _fake_hash("id", i), "active": True, "block_number": 1}
+                                             for i, w in enumerate(wallets)])
+        conn.execute(insert(models.Registration), [
+            {**proof(1, i), "event": "wallet_added", "id_hash": _fake_hash("id", i), "wallet": w} for i, w in enumerate(wallets)
+        ])
+        for model, name in ((models.Transfer, "transfers"), (models.Instruction, "instructions"), (models.DutyAssessment, "duty"),
+                            (models.Payment, "payments"), (models.NavRecord, "nav"), (models.FundFlow, "flows")):
+            conn.execute(insert(model), rows[name])
+    reg.engine.dispose()
+    return {"holders": sum(1 for q in balance.values() if q), "equal": len(set(q for q in balance.values() if q))}
+
+
+def _link(response, rel: str) -> str | None:
+    for part in response.headers.get("link", "").split(","):
+        if part.strip().endswith(f'rel="{rel}"'):
+            return part.strip().split(";")[0].strip().strip("<>")
+    return None
+
+
+def walk(http, path: str, limit: int, **params) -> tuple[list, list]:
+    """Every row of a paged list: forward from the first page by rel="next", then back from the
+    last by rel="prev" (pages reversed). Both as lists of rows."""
+    r = http.get(path, params={**params, "limit": limit})
+    pages = []
+    while True:
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        page = r.json()
+        assert isinstance(page, list) and 0 < len(page) <= limit
+        pages.append(page)
+        following = _link(r, "next")
+        assert (following is None) == ("x-next-cursor" not in r.headers)
+        if following is None:
+            break
+        assert following.endswith(r.headers["x-next-cursor"]) or r.headers["x-next-cursor"] in following
+        r = http.get(following)
+    forward = [row for page in pages for row in page]
+    assert all(len(page) == limit for page in pages[:-1])
+    back = [pages[-1]]
+    while (before := _link(r, "prev")) is not None:
+        r = http.get(before)
+        assert r.status_code == 200
+        back.append(r.json())
+    assert "x-previous-cursor" not in r.headers, "the first page has no page before it"
+    backward = [row for page in reversed(back) for row in page]
+    return forward, backward
+
+
+@pytest.fixture
+def long_register(registers) -> tuple[str, dict]:
+    url = registers.new("long")
+    return url, build_long_register(url)
+
+
+@both_backends
+def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
+    """Every paged list, walked with a small page size both ways, is the unpaged view (what the
+    CLI prints), row for row; holders in the same order on PostgreSQL as in Python (bytewise)."""
+    url, expect = long_register
+    reg = Register(url, read_only=True)
+    whole = {
+        f"/api/instruments/{BIG_BOND}/holders": [h.as_json() for h in views.holders(reg, BIG_BOND)[1]],
+        f"/api/instruments/{BIG_BOND}/transfers": views.transfer_rows(reg, BIG_BOND),
+        f"/api/instruments/{BIG_FUND}/transfers": views.transfer_rows(reg, BIG_FUND),
+        f"/api/instruments/{BIG_BOND}/payments": views.payments(reg, BIG_BOND),
+        f"/api/funds/{BIG_FUND}/nav": views.nav_history(reg, BIG_FUND),
+        f"/api/funds/{BIG_FUND}/flows": views.fund_flows(reg, BIG_FUND),
+        "/api/settlements": views.settlements(reg),
+        "/api/stamp-duty": views.stamp_duty(reg),
+        "/api/investors/inv_000/movements": views.movements(reg, "inv_000"),
+    }
+    reg.engine.dispose()
+    assert len(whole[f"/api/instruments/{BIG_BOND}/holders"]) == expect["holders"] > 200 and expect["equal"] < expect["holders"] / 3
+    quantities = [h["quantity"] for h in whole[f"/api/instruments/{BIG_BOND}/holders"]]
+    assert len(set(quantities)) < len(quantities), "equal balances: the wallet decides their order"
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        for path, rows in whole.items():
+            assert len(rows) >= 200, path
+            for limit in (7, 100):
+                forward, backward = walk(http, path, limit)
+                assert forward == rows, (path, limit)
+                assert backward == rows, (path, limit)
+        # Filters and paging together: a period's settlements, one instrument's.
+        forward, _ = walk(http, "/api/stamp-duty", 9, **{"from": "2026-01-05", "to": "2026-01-09"})
+        assert forward == [d for d in whole["/api/stamp-duty"] if "2026-01-05" <= d["trade_date"] <= "2026-01-09"]
+        assert walk(http, "/api/settlements", 11, isin=BIG_BOND)[0] == whole["/api/settlements"]
+        # Without a limit: the default page of 100 rows, and the documented maximum of 1000 gives them all.
+        r = http.get(f"/api/instruments/{BIG_BOND}/transfers")
+        assert r.json() == whole[f"/api/instruments/{BIG_BOND}/transfers"][:100] and "x-next-cursor" in r.headers
+        r = http.get(f"/api/instruments/{BIG_BOND}/transfers", params={"limit": 1000})
+        assert r.json() == whole[f"/api/instruments/{BIG_BOND}/transfers"] and "link" not in r.headers
+        # A walk of holders stays at its first page's block.
+        first = http.get(f"/api/instruments/{BIG_BOND}/holders", params={"limit": 5, "as_of_block": 40})
+        second = http.get(_link(first, "next"))
+        assert first.headers["x-as-of-block"] == second.headers["x-as-of-block"] == "40"
+
+
+def test_a_bad_limit_or_cursor_is_refused_in_one_line(long_register):
+    url, _ = long_register
+    transfers, holders = f"/api/instruments/{BIG_BOND}/transfers", f"/api/instruments/{BIG_BOND}/holders"
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+
+        def problem(path, **params):
+            r = http.get(path, params=params)
+            assert r.status_code == 400 and list(r.json()) == ["detail"], (path, params, r.status_code, r.text)
+            assert "\n" not in r.json()["detail"]
+            return r.json()["detail"]
+
+        assert problem(transfers, limit=0) == "limit: Input should be greater than or equal to 1 (got '0')"
+        assert problem(transfers, limit=1001) == "limit: Input should be less than or equal to 1000 (got '1001')"
+        assert problem("/api/settlements", limit="ten").startswith("limit: Input should be a valid integer")
+        foreign = http.get(transfers, params={"limit": 3}).headers["x-next-cursor"]
+        assert problem(holders, cursor=foreign) == f"cursor: {foreign!r} is not a cursor of this list (pass back the one a response gave)"
+        for bad in ("garbage", "W10", "!!!", base64.urlsafe_b64encode(b'["transfers","n","1",2]').decode(), foreign[:-2]):
+            assert problem(transfers, cursor=bad).startswith("cursor: "), bad
+        # The pages too: a bad cursor of one table, or a bad limit, is a 400 page naming it.
+        r = http.get(f"/instruments/{BIG_BOND}", params={"transfers": "garbage"})
+        assert r.status_code == 400 and "transfers: &#39;garbage&#39; is not a cursor of this list" in r.text
+        r = http.get("/", params={"limit": "0"})
+        assert r.status_code == 400 and "limit: 0 is not between 1 and 1000" in r.text
+
+
+def _pager(html: str, table: str) -> dict[str, str]:
+    """rel -> href of the page links under a table."""
+    found = re.search(rf'<div class="pager" role="navigation" id="pager-{re.escape(table)}"[^>]*>(.*?)</div>', html, re.S)
+    assert found, f"no page links under {table}"
+    return {rel: unescape(href) for href, rel in re.findall(r'<a href="([^"]+)" rel="(\w+)"', found.group(1))}
+
+
+def test_the_pages_show_one_page_of_each_table_with_links_to_the_others(long_register):
+    url, _ = long_register
+    reg = Register(url, read_only=True)
+    transfers = views.transfer_rows(reg, BIG_BOND)
+    holders = [h.as_json() for h in views.holders(reg, BIG_BOND)[1]]
+    settlements = views.settlements(reg)
+    reg.engine.dispose()
+    with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        page = http.get(f"/instruments/{BIG_BOND}", params={"limit": 40})
+        shown, pages = [], 0
+        while True:
+            dom = Dom(page.text)
+            shown += [row[4] for row in dom.tables["transfers"]]
+            assert len(dom.tables["holders"]) == 40 and len(dom.tables["settlements"]) == 40
+            pages += 1
+            links = _pager(page.text, "transfers")
+            if "next" not in links:
+                break
+            page = http.get(links["next"])
+            assert page.status_code == 200
+        assert shown == [f"{t['quantity']:,}" for t in transfers] and pages == -(-len(transfers) // 40)
+        assert set(links) == {"first", "prev"}
+        # The other tables keep their own page: walk the holders from the last transfers page.
+        dom = Dom(http.get(_pager(page.text, "holders")["next"]).text)
+        assert [r[1] for r in dom.tables["holders"]] == [h["wallet"] for h in holders[40:80]]
+        assert len(dom.tables["transfers"]) == len(transfers) % 40 or 40
+        index = http.get("/", params={"limit": 25})
+        dom = Dom(index.text)
+        assert [r[1] for r in dom.tables[f"holders-{BIG_BOND}"]] == [h["wallet"] for h in holders[:25]]
+        assert len(dom.tables["settlements"]) == 25 and len(dom.tables["stamp-duty"]) == 25
+        following = Dom(http.get(_pager(index.text, "settlements")["next"]).text)
+        assert [r[0] for r in following.tables["settlements"]] == [
+            f"{s['instruction_id'][:8]}…{s['instruction_id'][-4:]}" for s in settlements[25:50]
+        ]
+        assert "never reconciled" in dom.text[f"instrument-{BIG_BOND}"]
+
+
+def test_the_pages_show_the_last_reconciliation_reconcile_recorded(issued):
+    """`bondledger reconcile` records each result; the pages show the last one (its block and
+    time, its breaks) without touching the chain, and the on-demand route records nothing."""
+    world, _ = issued
+    with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        assert Dom(http.get(f"/instruments/{BOND}").text).text["reconciliation"].split()[:2] == ["never", "reconciled"]
+        assert http.get(f"/api/reconciliation/{BOND}").json()["ok"] is True
+        assert register_counts(world.db_url)["reconciliations"] == 0, "the read-only view records nothing"
+
+        ok = world.run("reconcile", BOND, "--format", "json").json()
+        [row] = _reconciliations(world.db_url)
+        assert (row["isin"], row["block_number"], row["ok"], row["breaks"]) == (BOND, ok["block"], 1, 0)
+        assert json.loads(row["summary"]) == ok
+        shown = Dom(http.get(f"/instruments/{BOND}").text).text["reconciliation"]
+        assert shown.split()[0] == "OK" and f"{ok['wallets_checked']} wallets at block {ok['block']}, {row['reconciled_at'][:16]}" in shown
+        index = Dom(http.get("/").text)
+        assert index.tables["instruments"][0][-1].startswith("OK") and f"block {ok['block']}" in index.tables["instruments"][0][-1]
+
+        # A register edited behind bondledger's back: the next reconcile records its breaks, and the page shows them.
+        with sqlite3.connect(db_file(world)) as conn:
+            conn.execute("UPDATE transfers SET quantity = quantity + 1 WHERE id = (SELECT MAX(id) FROM transfers)")
+        conn.close()
+        bad = world.run("reconcile", BOND, "--format", "json")
+        assert bad.exit_code == 1
+        breaks = bad.json()["breaks"]
+        page = Dom(http.get(f"/instruments/{BOND}").text)
+        assert page.text["reconciliation"].split()[:2] == [str(len(breaks)), "breaks" if len(breaks) > 1 else "break"]
+        assert [r[0] for r in page.tables["breaks"]] == [b["kind"] for b in breaks]
+        assert [r["ok"] for r in _reconciliations(world.db_url)] == [1, 0]
+
+
+def _reconciliations(db_url: str) -> list[dict]:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM reconciliations ORDER BY id")]
+    conn.close()
+    return rows
+
+
+def svg(html: str, chart: str) -> str:
+    """The markup of one chart's <svg> as the browser has it."""
+    found = re.search(rf'<svg id="chart-{chart}"[^>]*>.*?</svg>', html, re.S)
+    assert found, f"no chart {chart}"
+    return found.group(0)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: `apt-get install chromium` (the Makefile installs it)")
+def test_the_pictures_in_a_headless_chromium(site, tmp_path):
+    """Holder concentration, coupons due vs paid, green allocation by category (the bond) and NAV
+    with creations and redemptions (the fund), drawn as SVG with a title, a tooltip on every bar and
+    point, and the numbers in a table: one bar or point per number of the fixture's register."""
+    world = site.world
+    for category, amount, project in (("renewable_energy", "300000000", "Solar farm"), ("clean_transportation", "150000000", "Tram line")):
+        assert world.run("green", "allocate", BOND, "--category", category, "--amount", amount, "--project", project).exit_code == 0
+    holders = site.json(f"/api/instruments/{BOND}/holders")
+    coupons = site.json(f"/api/instruments/{BOND}/coupons")
+    profile = tmp_path / "chromium-profile"
+    shots = {code: tmp_path / f"{code}.png" for code in (BOND, FUND)}
+
+    bond = chromium(f"{site.url}/instruments/{BOND}", profile, f"--screenshot={shots[BOND]}", "--window-size=1000,1600", "--hide-scrollbars")
+    html = bond.html
+    outstanding = sum(h["quantity"] for h in holders)
+    top = holders[:10]
+    concentration = svg(html, "concentration")
+    assert 'role="img"' in concentration and "<title" in concentration and "<desc" in concentration
+    assert concentration.count('<rect class="bar"') == len(top) == 5
+    share = f"{sum(h['quantity'] for h in top) * 100 / outstanding:.2f}%"
+    assert bond.text["chart-concentration-title"] == f"{BOND}: the largest {len(top)} holders hold {share} of {outstanding:,} units"
+    assert [r[1] for r in bond.tables["chart-concentration-data"]] == [h["investor_id"] for h in top]
+    assert [r[3] for r in bond.tables["chart-concentration-data"]] == [f"{h['quantity']:,}" for h in top]
+
+    drawn = svg(html, "coupons")
+    assert drawn.count('<rect class="bar due"') == drawn.count('<rect class="bar paid"') == len(coupons) == 4
+    assert [r[2:4] for r in bond.tables["chart-coupons-data"]] == [[c["due"], c["paid"]] for c in coupons]
+    assert f"coupon 1 ({coupons[0]['payment_date']}) due: {coupons[0]['due']} HKD" in drawn
+
+    green = svg(html, "green")
+    assert green.count('<rect class="bar green"') == 9, "one bar per use-of-proceeds category of the framework"
+    allocated = {r[0]: r[1:] for r in bond.tables["chart-green-data"]}
+    assert allocated["renewable_energy"] == ["300,000,000.00 HKD", "15.00%"] and allocated["clean_transportation"] == ["150,000,000.00 HKD", "7.50%"]
+    assert allocated["green_buildings"] == ["0.00 HKD", "0.00%"]
+    assert "22.50% of 2,000,000,000.00 HKD" in bond.text["chart-green-title"]
+    assert "renewable_energy: 300,000,000.00 HKD, 15.00%" in green
+
+    fund = chromium(f"{site.url}/instruments/{FUND}", profile, f"--screenshot={shots[FUND]}", "--window-size=1000,1100", "--hide-scrollbars")
+    nav = svg(fund.html, "nav")
+    assert nav.count('<circle class="point nav"') == len(site.json(f"/api/funds/{FUND}/nav")) == 1
+    assert nav.count('<rect class="bar flow creation"') == 1 and 'class="bar flow redemption"' not in nav
+    assert "creation of 100,000 units by red_dot_securities" in nav
+    assert svg(fund.html, "concentration").count('<rect class="bar"') == 1
+    assert "chart-coupons" not in fund.html and "chart-green" not in fund.html
+    for png in shots.values():  # kept in pytest's tmp_path to look at
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and len(png.read_bytes()) > 20_000
