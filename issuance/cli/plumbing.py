@@ -51,6 +51,9 @@ def lazy_module(name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:  # as a real import does: `import ledger.models` then finds ledger.models
+        setattr(sys.modules[parent], child, module)
     return module
 
 

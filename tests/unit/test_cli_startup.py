@@ -42,3 +42,15 @@ def test_reading_the_register_never_loads_the_chain_client(tmp_path):
     # A read-only open of a register that does not exist yet is refused; what matters is what loaded.
     loaded = loaded_by("--db", str(db), "register", "instruments")
     assert "web3" not in loaded and "eth_account" not in loaded and "QuantLib" not in loaded
+
+
+def test_a_lazily_named_module_is_reachable_from_its_package_as_after_a_real_import():
+    probe = (
+        "import sys\n"
+        "from issuance.cli.plumbing import lazy_module\n"
+        "m = lazy_module('ledger.stampduty')\n"
+        "import ledger.stampduty\n"
+        "import ledger\n"
+        "assert ledger.stampduty is m and m.instrument_class('bond')\n"
+    )
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).returncode == 0
