@@ -25,7 +25,9 @@ class build_py_with_contracts(build_py):
 
         target = Path(self.build_lib) / artifacts.PACKAGED.relative_to(HERE)
         data = artifacts.build_package_data(target)
-        print(f"compiled contracts: {len(data['contracts'])} (solc {data['compiler']}, sources {data['source_hash']}) -> {target}")
+        print(
+            f"compiled contracts: {len(data['contracts'])} (solc {data['compiler']}, sources {data['source_hash']}) -> {target}"
+        )
 
     def get_outputs(self, include_bytecode=1):
         outputs = super().get_outputs(include_bytecode)

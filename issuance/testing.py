@@ -379,7 +379,9 @@ def bondledger_investors(bondledger_platform, bondledger_investor_list, tmp_path
         else:
             account = next(accounts, None)
             if account is None:
-                raise pytest.UsageError("bondledger_investor_list: more investors than anvil accounts; give the rest a private_key")
+                raise pytest.UsageError(
+                    "bondledger_investor_list: more investors than anvil accounts; give the rest a private_key"
+                )
         made.append(
             Investor(
                 row["investor_id"], row["name"], account.address, account.private_key,
@@ -427,7 +429,10 @@ def bondledger_bond(bondledger_investors, bondledger_cash, bondledger_term_sheet
     term_sheet = tmp_path / "bondledger-term-sheet.toml"
     term_sheet.write_text(bondledger_term_sheet)
     allocations = tmp_path / "bondledger-allocations.csv"
-    rows = [f"{investor_id},{bondledger_investors[investor_id].address},{principal}" for investor_id, principal in bondledger_allocations]
+    rows = [
+        f"{investor_id},{bondledger_investors[investor_id].address},{principal}"
+        for investor_id, principal in bondledger_allocations
+    ]
     allocations.write_text("\n".join(["investor_id,wallet,principal", *rows]) + "\n")
 
     ts = load_termsheet(term_sheet)
@@ -435,12 +440,21 @@ def bondledger_bond(bondledger_investors, bondledger_cash, bondledger_term_sheet
     for a in plan(ts, read_allocations(allocations), allocations.name):
         amount = Decimal(from_minor(a.cash, currency)).quantize(Decimal("0.01"), rounding=ROUND_UP)
         bondledger_cash.fund(bondledger_investors[a.row.investor_id], amount, currency)
-    issued = bondledger_investors.platform.run("issue", term_sheet, "--allocations", allocations, "--format", "json").check().json()
-    return Bond(bondledger_investors.platform, issued["isin"], issued["address"], currency, term_sheet, list(bondledger_allocations), issued)
+    issued = (
+        bondledger_investors.platform.run("issue", term_sheet, "--allocations", allocations, "--format", "json").check().json()
+    )
+    return Bond(
+        bondledger_investors.platform,
+        issued["isin"],
+        issued["address"],
+        currency,
+        term_sheet,
+        list(bondledger_allocations),
+        issued,
+    )
 
 
 @pytest.fixture
 def bondledger_clock(bondledger_devnet) -> Clock:
     """The devnet's clock: `.now()`, `.move_to("2024-08-07T02:00:00")`, `.advance(timedelta(days=30))`."""
     return Clock(bondledger_devnet)
-

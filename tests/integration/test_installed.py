@@ -47,7 +47,9 @@ def _clean_env(**extra) -> dict:
 
 def _run(cmd, cwd: Path, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -76,14 +78,35 @@ def _install(base: Path):
     (src / "node_modules").symlink_to((ROOT / "node_modules").resolve())
     wheels = base / "wheels"
     env = _clean_env(BONDLEDGER_CACHE=str(ROOT / ".cache"))
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps", "-w", wheels, src], base, env)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps", "-w", wheels, src],
+        base,
+        env,
+    )
     (wheel,) = wheels.glob("bondledger-*.whl")
 
     env_dir = base / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--disable-pip-version-check", "--no-deps", wheel], base, _clean_env())
-    purelib = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base, _clean_env()).stdout.strip())
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            wheel,
+        ],
+        base,
+        _clean_env(),
+    )
+    purelib = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base, _clean_env()).stdout.strip()
+    )
     (purelib / "bondledger-test-dependencies.pth").write_text("".join(f"{p}\n" for p in _dependencies()))
     yield env_dir, purelib
 
@@ -96,7 +119,11 @@ def test_the_installed_package_runs_the_whole_flow_outside_the_checkout(installe
         shutil.copy(EXAMPLES / name, work / name)
     env = _clean_env(PATH=f"{env_dir / 'bin'}:{_clean_env()['PATH']}", BONDLEDGER_ANVIL=str(devnet.anvil_binary()))
 
-    where = _run(["python", "-c", "import json, ledger, issuance, sys; print(json.dumps([ledger.__file__, issuance.__file__, sys.path]))"], work, env)
+    where = _run(
+        ["python", "-c", "import json, ledger, issuance, sys; print(json.dumps([ledger.__file__, issuance.__file__, sys.path]))"],
+        work,
+        env,
+    )
     ledger_file, issuance_file, path = json.loads(where.stdout)
     assert Path(ledger_file).is_relative_to(purelib) and Path(issuance_file).is_relative_to(purelib)
     # the checkout is not on the path (only, in a checkout's own .venv, the dependencies' directory)
@@ -136,7 +163,9 @@ def test_the_installed_package_runs_the_whole_flow_outside_the_checkout(installe
         holders = {h["investor_id"]: h for h in json.loads(bl("register", "holders", BOND, "--format", "json"))}
         assert holders["kowloon_life"]["quantity"] == 10_100
     finally:
-        down = subprocess.run([env_dir / "bin" / "bondledger", "devnet", "down"], cwd=work, env=env, capture_output=True, text=True)
+        down = subprocess.run(
+            [env_dir / "bin" / "bondledger", "devnet", "down"], cwd=work, env=env, capture_output=True, text=True
+        )
     assert down.stdout == f"stopped {url}\n"
     assert (work / ".bondledger" / "register.db").exists()  # the register lives where the user ran it
 
