@@ -8,6 +8,8 @@ and register; `--bondledger-devnet=shared` runs them all on one anvil, reverted 
 
 from datetime import timedelta
 
+import pytest
+
 
 def test_a_bond_is_issued_to_the_allocations(bondledger_bond):
     holders = bondledger_bond.run("register", "holders", bondledger_bond.isin, "--format", "json").check().json()
@@ -40,3 +42,21 @@ def test_the_clock_brings_the_first_coupon_due(bondledger_bond, bondledger_clock
 def test_a_devnet_of_its_own_starts_empty(bondledger_devnet):
     assert bondledger_devnet.block_number() == 0
     assert bondledger_devnet.chain_id == 31337 and len(bondledger_devnet.accounts) == 10
+
+
+class TestYourOwnInvestors:
+    """Override a data fixture (here in a class, or in your conftest.py) to use your own."""
+
+    @pytest.fixture
+    def bondledger_investor_list(self):
+        return [
+            {"investor_id": "your_fund", "name": "Your Fund", "country": "HK", "category": "institutional_professional_investor",
+             "private_key": "0x" + "11" * 32},
+        ]  # fmt: skip
+
+    def test_they_are_onboarded_with_their_own_keys(self, bondledger_investors, bondledger_cash):
+        fund = bondledger_investors["your_fund"]
+        bondledger_cash.fund(fund, 1000)  # the cash authorization is signed with the fund's own key
+        assert bondledger_cash.balance(fund.address) == 1000
+        listed = bondledger_investors.platform.run("investors", "list", "--format", "json").check().json()
+        assert [i["investor_id"] for i in listed] == ["your_fund"]

@@ -181,4 +181,4 @@ def test_the_pytest_plugin_runs_a_users_test_module_from_the_installed_package(i
     env = _clean_env(PATH=f"{env_dir / 'bin'}:{tools}:{_clean_env()['PATH']}")
     # the plugin is found by its entry point (no -p): a fresh devnet per test, the default
     proc = _run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_with_bondledger.py"], project, env)
-    assert "4 passed" in proc.stdout, proc.stdout
+    assert "5 passed" in proc.stdout, proc.stdout

@@ -26,4 +26,4 @@ def test_the_example_module_passes_on_a_shared_devnet(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-p", "issuance.testing", "-p", "no:cacheprovider", "--bondledger-devnet=shared", "test_with_bondledger.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert proc.returncode == 0 and "4 passed" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "5 passed" in proc.stdout, proc.stdout + proc.stderr
