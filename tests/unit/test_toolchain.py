@@ -142,3 +142,9 @@ def test_in_a_checkout_a_packaged_build_of_these_sources_is_used(packaged):
     raw["contracts"]["BondToken"]["bytecode"] = "0xfeed"
     target.write_text(json.dumps(raw))
     assert artifacts.load("BondToken").bytecode == "0xfeed"
+
+
+def test_another_directory_of_the_checkout_compiles_on_its_own(packaged):
+    """load_all(directory): contracts of a test or benchmark, never the packaged build's."""
+    plain = artifacts.load_all(artifacts.ROOT / "benchmarks" / "contracts")
+    assert "PlainERC20" in plain and "BondToken" not in plain
