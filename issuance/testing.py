@@ -298,9 +298,14 @@ def _devnet_mode(config) -> str:
 
 def _start_anvil(log_dir: Path, start: str | None):
     from ledger import devnet
+    from ledger.errors import BondledgerError
 
     extra = ["--timestamp", str(_unix(start))] if start else []
-    return devnet.Devnet.start(log_dir=log_dir, extra_args=extra)
+    try:
+        return devnet.Devnet.start(log_dir=log_dir, extra_args=extra)
+    except BondledgerError as exc:  # e.g. no anvil: one line, not a traceback per test
+        error = str(exc)
+    pytest.fail(f"bondledger_devnet: {error}", pytrace=False)
 
 
 def _dev_accounts() -> list[Account]:
