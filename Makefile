@@ -20,8 +20,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 # Node: anvil/forge/cast, solc-js and OpenZeppelin at the versions in package.json.
 # (`npm ci` cannot be used: the lockfile names platform packages our registry does not serve.)
+# --no-save: installs what package-lock.json pins without rewriting it (the checkout stays clean).
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --no-save --loglevel=error
 	touch $@
 
 demo: setup

@@ -32,19 +32,29 @@ def home() -> Path:
 
 
 def anvil_binary() -> Path:
-    """anvil from $BONDLEDGER_ANVIL, the npm package in node_modules, or PATH."""
-    if os.environ.get("BONDLEDGER_ANVIL"):
-        return Path(os.environ["BONDLEDGER_ANVIL"])
-    from ledger.artifacts import ROOT
+    """anvil from $BONDLEDGER_ANVIL, else (in a checkout) the npm package in node_modules, else PATH."""
+    configured = os.environ.get("BONDLEDGER_ANVIL")
+    if configured:
+        path = Path(configured)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise BondledgerError(f"BONDLEDGER_ANVIL={configured} is not an executable file")
+        return path
+    from ledger.artifacts import ROOT, in_checkout
 
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
-    npm = ROOT / "node_modules" / "@foundry-rs" / f"anvil-{platform.system().lower()}-{arch}" / "bin" / "anvil"
-    if npm.exists():
-        return npm
+    looked = ["BONDLEDGER_ANVIL (not set)"]
+    if in_checkout():
+        arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+        npm = ROOT / "node_modules" / "@foundry-rs" / f"anvil-{platform.system().lower()}-{arch}" / "bin" / "anvil"
+        if npm.exists():
+            return npm
+        looked.append(str(npm))
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise BondledgerError("anvil not found: run `make setup` (npm install) or set BONDLEDGER_ANVIL")
+    looked.append("PATH")
+    raise BondledgerError(
+        f"anvil not found (looked in {', '.join(looked)}): install Foundry's anvil on PATH or set BONDLEDGER_ANVIL to it"
+    )
 
 
 def free_port() -> int:

@@ -130,3 +130,48 @@ def test_devnet_warp_refuses_a_chain_that_is_not_the_devnet(anvil):
     warp = bondledger("--rpc-url", anvil.rpc_url, "devnet", "warp", "2030-01-01")
     assert warp.exit_code == 2 and "only on the devnet (chain id 31337), not chain id 1" in warp.stderr
     assert chain.block_number() == 0
+
+
+# ---------------------------------------------------------------------- finding anvil
+
+
+def test_devnet_up_takes_anvil_from_path_outside_a_checkout(monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "anvil").symlink_to(devnet.anvil_binary())  # the checkout's npm anvil, as if installed on PATH
+    monkeypatch.setattr(devnet, "in_checkout", lambda: False)  # as an installed package: no node_modules to look in
+    try:
+        up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(bin_dir), "BONDLEDGER_ANVIL": ""})
+        assert up.exit_code == 0, up.stderr
+        assert connect(up.stdout.strip()).chain_id == 31337
+    finally:
+        started = devnet.recorded()
+        if started is not None:
+            started.stop()
+
+
+def test_devnet_up_without_anvil_says_in_one_line_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setattr(devnet, "in_checkout", lambda: False)
+    up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(tmp_path), "BONDLEDGER_ANVIL": ""})
+    assert up.exit_code == 1
+    assert up.stderr == (
+        "error: anvil not found (looked in BONDLEDGER_ANVIL (not set), PATH): "
+        "install Foundry's anvil on PATH or set BONDLEDGER_ANVIL to it\n"
+    )
+    assert devnet.recorded() is None
+
+
+def test_devnet_up_in_a_checkout_without_node_modules_names_the_npm_package_it_looked_for(monkeypatch, tmp_path):
+    monkeypatch.setattr(devnet, "ROOT", tmp_path)  # a checkout where `make setup` has not run
+    up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(tmp_path), "BONDLEDGER_ANVIL": ""})
+    assert up.exit_code == 1 and len(up.stderr.splitlines()) == 1
+    assert f"looked in BONDLEDGER_ANVIL (not set), {tmp_path}/node_modules/@foundry-rs/anvil-" in up.stderr
+    assert "/bin/anvil, PATH)" in up.stderr
+
+
+def test_devnet_up_refuses_a_bondledger_anvil_that_is_not_a_program(tmp_path):
+    missing = tmp_path / "no-such-anvil"
+    up = bondledger("devnet", "up", "--port", "0", env={"BONDLEDGER_ANVIL": str(missing)})
+    assert up.exit_code == 1
+    assert up.stderr == f"error: BONDLEDGER_ANVIL={missing} is not an executable file\n"
+    assert devnet.recorded() is None

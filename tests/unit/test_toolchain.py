@@ -8,6 +8,7 @@ import solcx
 import solcx.wrapper
 
 from ledger import artifacts
+from ledger.errors import BondledgerError
 
 SOLC = str(artifacts.SOLC)
 
@@ -81,3 +82,69 @@ def test_every_command_has_help(command):
 
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+# ---------------------------------------------------------------------- the packaged build (what a wheel carries)
+
+
+@pytest.fixture
+def packaged(tmp_path, monkeypatch):
+    """ledger/contracts_build/artifacts.json as a build writes it, in a place of the test's own."""
+    target = tmp_path / "contracts_build" / "artifacts.json"
+    monkeypatch.setattr(artifacts, "PACKAGED", target)
+    data = artifacts.build_package_data(target)
+    artifacts.load_all.cache_clear()
+    yield target, data
+    artifacts.load_all.cache_clear()
+
+
+def test_the_packaged_build_names_its_compiler_and_the_sources_it_came_from(packaged):
+    _, data = packaged
+    assert data["compiler"].startswith("0.8.30+commit.")
+    settings, remappings = artifacts._settings()
+    assert data["source_hash"] == artifacts._cache_key(artifacts._sources(artifacts.CONTRACTS), settings, remappings)
+    assert set(data["contracts"]) >= {"BondToken", "CashToken", "DvPSettlement", "InvestorRegistry", "PayingAgent"}
+    assert data["contracts"]["BondToken"]["bytecode"].startswith("0x") and data["contracts"]["BondToken"]["abi"]
+
+
+def test_outside_a_checkout_only_the_packaged_build_is_read(packaged, monkeypatch):
+    target, _ = packaged
+    raw = json.loads(target.read_text())
+    raw["contracts"]["BondToken"]["bytecode"] = "0xfeed"  # marks where the answer came from
+    target.write_text(json.dumps(raw))
+    monkeypatch.setattr(artifacts, "in_checkout", lambda: False)
+    monkeypatch.setattr(artifacts, "OPENZEPPELIN", artifacts.ROOT / "no-node-modules")
+    monkeypatch.setattr(solcx, "compile_standard", lambda *a, **k: pytest.fail("compiled outside a checkout"))
+    assert artifacts.load("BondToken").bytecode == "0xfeed"
+
+
+def test_outside_a_checkout_without_a_packaged_build_says_so_in_one_line(packaged, monkeypatch):
+    target, _ = packaged
+    target.unlink()
+    monkeypatch.setattr(artifacts, "in_checkout", lambda: False)
+    with pytest.raises(BondledgerError, match=r"^no compiled contracts: .*artifacts\.json is missing") as exc:
+        artifacts.load_all()
+    assert "\n" not in str(exc.value)
+
+
+def test_in_a_checkout_a_packaged_build_of_other_sources_is_not_used(packaged):
+    target, _ = packaged
+    raw = json.loads(target.read_text())
+    raw["source_hash"] = "0" * 32  # built from sources the checkout no longer has
+    raw["contracts"]["BondToken"]["bytecode"] = "0xfeed"
+    target.write_text(json.dumps(raw))
+    assert artifacts.load("BondToken").bytecode != "0xfeed"
+
+
+def test_in_a_checkout_a_packaged_build_of_these_sources_is_used(packaged):
+    target, _ = packaged
+    raw = json.loads(target.read_text())
+    raw["contracts"]["BondToken"]["bytecode"] = "0xfeed"
+    target.write_text(json.dumps(raw))
+    assert artifacts.load("BondToken").bytecode == "0xfeed"
+
+
+def test_another_directory_of_the_checkout_compiles_on_its_own(packaged):
+    """load_all(directory): contracts of a test or benchmark, never the packaged build's."""
+    plain = artifacts.load_all(artifacts.ROOT / "benchmarks" / "contracts")
+    assert "PlainERC20" in plain and "BondToken" not in plain
