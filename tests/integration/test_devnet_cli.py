@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import Result
 from issuance.cli import cli
-from ledger import devnet
+from ledger import artifacts, devnet
 from ledger.chain import connect
 
 
@@ -139,7 +139,7 @@ def test_devnet_up_takes_anvil_from_path_outside_a_checkout(monkeypatch, tmp_pat
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "anvil").symlink_to(devnet.anvil_binary())  # the checkout's npm anvil, as if installed on PATH
-    monkeypatch.setattr(devnet, "in_checkout", lambda: False)  # as an installed package: no node_modules to look in
+    monkeypatch.setattr(artifacts, "in_checkout", lambda: False)  # as an installed package: no node_modules to look in
     try:
         up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(bin_dir), "BONDLEDGER_ANVIL": ""})
         assert up.exit_code == 0, up.stderr
@@ -151,7 +151,7 @@ def test_devnet_up_takes_anvil_from_path_outside_a_checkout(monkeypatch, tmp_pat
 
 
 def test_devnet_up_without_anvil_says_in_one_line_where_it_looked(monkeypatch, tmp_path):
-    monkeypatch.setattr(devnet, "in_checkout", lambda: False)
+    monkeypatch.setattr(artifacts, "in_checkout", lambda: False)
     up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(tmp_path), "BONDLEDGER_ANVIL": ""})
     assert up.exit_code == 1
     assert up.stderr == (
@@ -162,7 +162,7 @@ def test_devnet_up_without_anvil_says_in_one_line_where_it_looked(monkeypatch, t
 
 
 def test_devnet_up_in_a_checkout_without_node_modules_names_the_npm_package_it_looked_for(monkeypatch, tmp_path):
-    monkeypatch.setattr(devnet, "ROOT", tmp_path)  # a checkout where `make setup` has not run
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)  # a checkout where `make setup` has not run
     up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(tmp_path), "BONDLEDGER_ANVIL": ""})
     assert up.exit_code == 1 and len(up.stderr.splitlines()) == 1
     assert f"looked in BONDLEDGER_ANVIL (not set), {tmp_path}/node_modules/@foundry-rs/anvil-" in up.stderr
