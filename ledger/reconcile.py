@@ -4,7 +4,9 @@ Compares, for one instrument, every wallet the register knows (every wallet in i
 and every registered investor wallet: a holder must be one) by its balance in the register vs
 `balanceOf` on chain at the indexed block; the total supply (sum of register balances vs
 `totalSupply`); and each primary issuance the register records against the mint its transaction
-made on chain. Zero breaks is the normal state; each break names what differs.
+made on chain; and the status of each settlement instruction of the instrument against the
+venue's events and storage (ledger/statuses.py). Zero breaks is the normal state; each break
+names what differs.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from decimal import Decimal
 from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
 
-from ledger import models
+from ledger import models, statuses
 from ledger.chain import Chain
 from ledger.db import Register
 from ledger.clock import hk_date
@@ -25,10 +27,10 @@ from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
 @dataclass
 class Break:
-    kind: str  # balance | supply | issuance | nav | coupon_unpaid | coupon_rate | coupon_quantity | coupon_payments
-    subject: str  # a wallet, the instrument, an allocation id
-    register: int | None
-    chain: int | None
+    kind: str  # balance | supply | issuance | nav | coupon_unpaid | coupon_rate | coupon_quantity | coupon_payments | instruction_status
+    subject: str  # a wallet, the instrument, an allocation id, an instruction id
+    register: int | str | None  # a status for instruction_status
+    chain: int | str | None
 
 
 @dataclass
@@ -92,6 +94,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
         on_chain = minted.get((row.tx_hash, row.investor))
         if on_chain != row.quantity:
             result.breaks.append(Break("issuance", row.allocation_id, row.quantity, on_chain))
+    _, status_breaks = statuses.instruction_breaks(register, chain, block, inst.isin)
+    result.breaks += [Break("instruction_status", b.instruction_id, b.register, b.chain) for b in status_breaks]
     return result
 
 
