@@ -87,6 +87,8 @@ _PG_MIGRATION_LOCK = zlib.crc32(b"bondledger register migration")
 _migrating = threading.Lock()
 #: PostgreSQL advisory lock key held by a command that writes the register from the chain
 _PG_WRITER_LOCK = zlib.crc32(b"bondledger register writer")
+#: PostgreSQL advisory lock key held while appending to the audit log (until the transaction ends)
+_PG_AUDIT_LOCK = zlib.crc32(b"bondledger audit log append")
 #: how long a writer waits for another to finish before giving up (seconds)
 WRITER_WAIT = float(os.environ.get("BONDLEDGER_LOCK_WAIT", "900"))
 #: how often a waiting writer tries the lock again (seconds)
@@ -313,7 +315,11 @@ class Register:
     # ------------------------------------------------------------------ audit log
 
     def audit(self, session: Session, actor: str, action: str, detail: dict) -> models.AuditLog:
-        """Appends to the hash-chained audit log inside the caller's transaction."""
+        """Appends to the hash-chained audit log inside the caller's transaction. On PostgreSQL a
+        transaction-scoped advisory lock makes concurrent appenders (two `trade`s) take turns: each
+        reads the last entry only once the other has committed, so both chain."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_AUDIT_LOCK})
         last = session.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc()).limit(1)).first()
         prev = last.hash if last else GENESIS_AUDIT_HASH
         entry = models.AuditLog(actor=actor, action=action, detail=json.dumps(detail, sort_keys=True), prev_hash=prev, hash="")
