@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -238,3 +238,30 @@ def test_an_instruction_that_can_never_settle_leaves_its_batch(market):
     assert "can never settle" in again["reason"]
     assert ctx.chain.block_number() == block, "nothing sent"
     assert_clean(world)
+
+
+def test_two_coupon_payments_at_once_pay_each_holder_once_and_payments_reconcile(issued, tmp_path):
+    world, _ = issued
+    chain = world.chain()
+    chain.rpc("evm_setNextBlockTimestamp", [int(datetime(2024, 8, 7, 2, tzinfo=timezone.utc).timestamp())])
+    chain.rpc("evm_mine", [])
+    results = together(world, ["coupon", "pay", ISIN], ["coupon", "pay", ISIN], home=tmp_path)
+    for r in results:
+        assert "Traceback" not in r.stderr, r.stderr
+    # one paid; the other waited for it, then found the coupon paid: bad input, exit 2, one line
+    assert sorted(r.returncode for r in results) == [0, 2], [r.stderr for r in results]
+    [loser] = [r for r in results if r.returncode == 2]
+    *waited, error = loser.stderr.splitlines()
+    assert error.startswith("error: ") and all("waiting for it to end" in line for line in waited)
+    p = models.Payment
+    ctx = world.context()
+    with ctx.register.session() as s:
+        holders = list(s.exec(select(p.holder).where(p.kind == "coupon", p.coupon_id == 1)))
+    assert len(holders) == len(set(holders)) == 5
+    assert_clean(world)
+
+    with ctx.register.engine.begin() as conn:  # a payment edited behind bondledger's back
+        conn.execute(update(p).where(p.holder == dev_address(HARBOUR)).values(amount=p.amount + 1))
+    r = world.run("reconcile", ISIN, "--format", "json")
+    assert r.exit_code == 1
+    assert ("paid_amount", "coupon 1") in [(b["kind"], b["subject"]) for b in r.json()["breaks"]]
