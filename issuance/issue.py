@@ -32,6 +32,7 @@ from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger import create2, indexer, models
+from ledger.db import writes_register
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
 from ledger.errors import InputError
@@ -219,6 +220,7 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
     return contract.address
 
 
+@writes_register("issue")
 def issue_bond(
     ctx: Context,
     ts: TermSheet,

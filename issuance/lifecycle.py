@@ -30,6 +30,7 @@ from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
 from issuance.termsheet import TermSheet
 from ledger import indexer, models
+from ledger.db import writes_register
 from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, minor_exponent
 from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS
@@ -145,6 +146,7 @@ def _coupon_to_pay(ctx: Context, inst, ts: TermSheet, agent, on: date | None) ->
     return index + 1, period
 
 
+@writes_register("coupon pay")
 def pay_coupon(
     ctx: Context, isin: str, on: date | None = None, progress: Callable[[int, int], None] | None = None
 ) -> PaymentRun:
@@ -187,6 +189,7 @@ def pay_coupon(
 # ---------------------------------------------------------------------- redemption
 
 
+@writes_register("redeem")
 def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int, int], None] | None = None) -> PaymentRun:
     """Redeems the bond: at maturity at par, or before it on the issuer's call (`call=True`)."""
     inst, ts, bond = _bond(ctx, isin)

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import QuantLib as ql
 from eth_abi import decode as abi_decode
-from sqlalchemy import func
+from sqlalchemy import update
 from sqlmodel import select
 
 from issuance.context import Context
@@ -25,8 +25,8 @@ from issuance.termsheet import TermSheet
 from ledger import eip712, indexer, models, views
 from ledger.chain import describe_revert
 from ledger.codes import Reason, SettlementFailure
-from ledger.db import Register
-from ledger.errors import InputError
+from ledger.db import Register, writes_register
+from ledger.errors import ChainError, InputError
 from ledger.instructions import (
     InstructionData,
     Venue,
@@ -156,7 +156,6 @@ def capture_trade(
         candidates = seller_wallets if seller_wallet else (stocked or seller_wallets)
         seller = _pick_wallet(candidates, seller_wallet, "seller", seller_id)
         buyer = _pick_wallet(_wallets_of(s, buyer_id), buyer_wallet, "buyer", buyer_id)
-        last_nonce = s.exec(select(func.max(models.Instruction.nonce))).one()
     token = ctx.chain.contract("BondToken" if inst.kind == "bond" else "FundToken", inst.address)
     reason = token.functions.detectTransferRestriction(seller, buyer, quantity).call()
     if reason != Reason.OK:
@@ -166,7 +165,7 @@ def capture_trade(
     cash_token = ctx.register.require_contract("cash", inst.currency).address
     data = InstructionData(
         seller, buyer, inst.address, quantity, cash_token, cash,
-        unix_midnight(trade_date), unix_midnight(settlement_date), expiry, (last_nonce or 0) + 1,
+        unix_midnight(trade_date), unix_midnight(settlement_date), expiry, allocate_nonce(ctx),
     )
     row = models.Instruction(
         instruction_id=instruction_id(venue(ctx), data),
@@ -193,6 +192,23 @@ def capture_trade(
         ctx.register.audit(s, ctx.signer.address, "trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)})
         s.commit()
     return row
+
+
+def allocate_nonce(ctx: Context) -> int:
+    """A nonce no other instruction of this register has and the venue has not used: the
+    register's allocator is incremented in a transaction of its own (the row lock, or SQLite's
+    write lock, makes concurrent captures take turns), then the venue is asked; a nonce used on
+    chain (by a register restored from a backup, or another register on the venue) is skipped."""
+    n = models.NonceAllocator
+    dvp = ctx.chain.contract("DvPSettlement", venue(ctx).address)
+    for _ in range(1000):
+        with ctx.register.session() as s:
+            s.execute(update(n).where(n.id == 1).values(last_nonce=n.last_nonce + 1))
+            nonce = s.exec(select(n.last_nonce).where(n.id == 1)).one()
+            s.commit()
+        if not dvp.functions.isNonceUsed(nonce).call():
+            return nonce
+    raise ChainError(f"trade: the venue {dvp.address} has used the next 1000 nonces of this register; is it another register's venue?")
 
 
 # ---------------------------------------------------------------------- affirmation and cancellation
@@ -327,42 +343,96 @@ def due(ctx: Context) -> list[tuple[models.Instruction, str, str]]:
     return [(r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"]) for r in rows if len(sigs.get(r.instruction_id, {})) == 2]
 
 
+@writes_register("settle")
 def settle(
     ctx: Context, batch_size: int = 50, best_effort: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> list[Outcome]:
-    """Submits every due, fully affirmed instruction; returns what became of each."""
+    """Submits every due, fully affirmed instruction; returns what became of each. Runs under the
+    register's writer lock: a second `settle` waits, then finds what this one settled settled.
+
+    An instruction that can never settle (its nonce used by another instruction, cancelled or
+    expired on chain) leaves its batch: it is found before sending where the venue's state says
+    so, and an all-or-nothing batch it refuses anyway is sent again without it."""
     indexer.sync(ctx.register, ctx.chain)
     work = due(ctx)
     if not work:
         return []
+    ids = [r.instruction_id for r, _, _ in work]
+    refused: dict[str, tuple[str, dict | None]] = {}
+    work = _settleable(ctx, work, refused)
     dvp = venue(ctx).address
-    batches = [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
-    refused: dict[str, str] = {}
-    sent = []
     fees = ctx.signer.fees()
-    for batch in batches:
+
+    def send(batch):
         data = settle_batch_calldata(
             [data_of(r) for r, _, _ in batch], [_b(s) for _, s, _ in batch], [_b(b) for _, _, b in batch], best_effort
         )
         # No dry run: an all-or-nothing batch that cannot settle reverts on chain, which moves
         # nothing, costs its gas, and leaves the reverted transaction as the proof of the attempt.
-        sent.append((ctx.signer.send_data(dvp, data, _gas_limit(len(batch)), fees), batch))
+        return ctx.signer.send_data(dvp, data, _gas_limit(len(batch)), fees), batch
+
+    sent = [send(work[i : i + batch_size]) for i in range(0, len(work), batch_size)]
     done = 0
-    for tx_hash, batch in sent:
+    while sent:
+        tx_hash, batch = sent.pop(0)
         receipt = ctx.signer.wait_raw(tx_hash, "settle", check=False)
         if receipt["status"] != "0x1":
-            refused.update(_refusal(ctx.signer.revert_data(receipt), batch, receipt))
+            data = ctx.signer.revert_data(receipt)
+            outcome = _refusal(data, batch, receipt)
+            culprit = _permanent_culprit(data)
+            if culprit in outcome and len(batch) > 1:
+                # it will refuse every batch it sits in: the others go again without it
+                refused[culprit] = outcome[culprit]
+                sent.append(send([w for w in batch if w[0].instruction_id != culprit]))
+                done += 1
+                continue
+            refused.update(outcome)
         done += len(batch)
         if progress:
             progress(done, len(work))
     if refused:
         _record_refusals(ctx, refused)
     indexer.sync(ctx.register, ctx.chain)
-    ids = [r.instruction_id for r, _, _ in work]
     i = models.Instruction
     with ctx.register.session() as s:
         rows = {r[0]: r for r in s.exec(select(i.instruction_id, i.status, i.reason, i.tx_hash).where(i.instruction_id.in_(ids)))}
     return [Outcome(*rows[iid]) for iid in ids]
+
+
+#: refusals no retry can cure: an instruction refused for one of them leaves its batch
+PERMANENT_FAILURES = (SettlementFailure.EXPIRED, SettlementFailure.NONCE_USED, SettlementFailure.CANCELLED, SettlementFailure.INVALID_INSTRUCTION)
+
+
+def _permanent_culprit(data: str | None) -> str | None:
+    """The instruction that refused an all-or-nothing batch for a reason no retry cures, if so."""
+    if not data or not describe_revert(data).startswith("SettlementRefused("):
+        return None
+    iid, reason, _ = abi_decode(["bytes32", "uint8", "uint8"], bytes.fromhex(data[10:]))
+    return "0x" + iid.hex() if reason in PERMANENT_FAILURES else None
+
+
+def _settleable(ctx: Context, work: list, refused: dict) -> list:
+    """`work` less the instructions the venue's state says can never settle (their nonce used or
+    they cancelled); those whose nonce some other instruction used go to `refused`. An instruction
+    whose own settlement used its nonce is not one of them: the register, synced under the writer
+    lock, already has it settled, and a sync now would give it its status from the event."""
+    dvp = ctx.chain.contract("DvPSettlement", venue(ctx).address)
+    calls = []
+    for row, _, _ in work:
+        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isNonceUsed", [row.nonce])}, "latest"]))
+        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isCancelled", [bytes.fromhex(row.instruction_id[2:])])}, "latest"]))
+    answers = [int(a, 16) for a in ctx.chain.rpc_batch(calls)] if calls else []
+    used = {row.instruction_id for n, (row, _, _) in enumerate(work) if answers[2 * n]}
+    cancelled = {row.instruction_id for n, (row, _, _) in enumerate(work) if answers[2 * n + 1]}
+    if used or cancelled:
+        indexer.sync(ctx.register, ctx.chain)  # whatever settled or cancelled them is an event by now
+        i = models.Instruction
+        with ctx.register.session() as s:
+            open_ = set(s.exec(select(i.instruction_id).where(i.instruction_id.in_(used | cancelled), i.status.in_(indexer.OPEN_STATUSES))))
+        for row, _, _ in work:
+            if row.instruction_id in used & open_ and row.instruction_id not in cancelled:
+                refused[row.instruction_id] = (f"nonce {row.nonce} is used on the venue by another instruction: it can never settle", None)
+    return [w for w in work if w[0].instruction_id not in used | cancelled]
 
 
 def _b(hex_signature: str) -> bytes:
@@ -395,12 +465,15 @@ def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dic
     return result
 
 
-def _record_refusals(ctx: Context, refused: dict[str, tuple[str, dict]]) -> None:
+def _record_refusals(ctx: Context, refused: dict[str, tuple[str, dict | None]]) -> None:
+    """Records why instructions did not settle, over open statuses only: an instruction the
+    register already has settled or cancelled (from the venue's events) keeps that status."""
+    i = models.Instruction
     with ctx.register.session() as s:
         for iid, (why, proof) in refused.items():
-            row = s.get(models.Instruction, iid)
-            row.status, row.reason, row.updated_at = "failed", why, models.utcnow()
-            row.tx_hash, row.block_number, row.block_hash, row.chain_id = proof["tx_hash"], proof["block_number"], proof["block_hash"], ctx.chain.chain_id
-            s.add(row)
+            values = {"status": "failed", "reason": why, "updated_at": models.utcnow()}
+            if proof:
+                values.update(tx_hash=proof["tx_hash"], block_number=proof["block_number"], block_hash=proof["block_hash"], chain_id=ctx.chain.chain_id)
+            s.execute(update(i).where(i.instruction_id == iid, i.status.in_(indexer.OPEN_STATUSES)).values(**values))
         ctx.register.audit(s, ctx.signer.address, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
         s.commit()

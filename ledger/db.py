@@ -11,11 +11,15 @@ do not trip over each other; a read-only open migrates nothing and refuses a reg
 at the revision this code needs.
 """
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import os
+import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -81,6 +85,14 @@ BASELINE_REVISION = "0001"
 _PG_MIGRATION_LOCK = zlib.crc32(b"bondledger register migration")
 #: Alembic's runtime context is process-global: one migration at a time in this process
 _migrating = threading.Lock()
+#: PostgreSQL advisory lock key held by a command that writes the register from the chain
+_PG_WRITER_LOCK = zlib.crc32(b"bondledger register writer")
+#: PostgreSQL advisory lock key held while appending to the audit log (until the transaction ends)
+_PG_AUDIT_LOCK = zlib.crc32(b"bondledger audit log append")
+#: how long a writer waits for another to finish before giving up (seconds)
+WRITER_WAIT = float(os.environ.get("BONDLEDGER_LOCK_WAIT", "900"))
+#: how often a waiting writer tries the lock again (seconds)
+_WRITER_POLL = 0.2
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -170,6 +182,7 @@ class Register:
     def __init__(self, url: str | None = None, create: bool = True, read_only: bool = False):
         self.url = resolve_url(url)
         self.read_only = read_only
+        self._writer_depth = 0
         self.engine = make_engine(self.url, read_only)
         if read_only:
             check_revision(self.engine, self.url)
@@ -178,6 +191,74 @@ class Register:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------------ one writer at a time
+
+    @contextlib.contextmanager
+    def writer_lock(self, what: str):
+        """Held by every command that sends to the chain or indexes it into the register (sync,
+        settle, coupon pay, issue, redeem): two at once would send the same settlement twice, or
+        insert the same events twice. The second one waits for the first to end (saying so once on
+        stderr), and gives up after BONDLEDGER_LOCK_WAIT seconds (default 900) with one line, exit 1.
+        Reentrant within a command (settle syncs). PostgreSQL: a session advisory lock on a
+        connection held for the command; SQLite: an flock on a file beside the database. Both end
+        with the process, so a killed command never leaves the register locked."""
+        if self._writer_depth:
+            self._writer_depth += 1
+            try:
+                yield
+            finally:
+                self._writer_depth -= 1
+            return
+        with self._acquire(what):
+            self._writer_depth = 1
+            try:
+                yield
+            finally:
+                self._writer_depth = 0
+
+    @contextlib.contextmanager
+    def _acquire(self, what: str):
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                take = lambda: conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_WRITER_LOCK}).scalar()  # noqa: E731
+                self._wait_for(take, what)
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_WRITER_LOCK})
+            finally:
+                conn.close()
+            return
+        path = self.url.removeprefix("sqlite:///")
+        with open(f"{path}.writer-lock", "a+b") as handle:
+
+            def take() -> bool:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    return False
+
+            self._wait_for(take, what)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _wait_for(self, take, what: str) -> None:
+        if take():
+            return
+        print(f"{what}: another bondledger command is writing register {_display(self.url)}; waiting for it to end", file=sys.stderr)
+        deadline = time.monotonic() + WRITER_WAIT
+        while not take():
+            if time.monotonic() > deadline:
+                raise RegisterError(
+                    f"{what}: another bondledger command has been writing register {_display(self.url)} "
+                    f"for over {WRITER_WAIT:g} s; nothing was done (BONDLEDGER_LOCK_WAIT sets how long to wait)"
+                )
+            time.sleep(_WRITER_POLL)
 
     @property
     def max_amount(self) -> int | None:
@@ -234,13 +315,33 @@ class Register:
     # ------------------------------------------------------------------ audit log
 
     def audit(self, session: Session, actor: str, action: str, detail: dict) -> models.AuditLog:
-        """Appends to the hash-chained audit log inside the caller's transaction."""
+        """Appends to the hash-chained audit log inside the caller's transaction. On PostgreSQL a
+        transaction-scoped advisory lock makes concurrent appenders (two `trade`s) take turns: each
+        reads the last entry only once the other has committed, so both chain."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_AUDIT_LOCK})
         last = session.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc()).limit(1)).first()
         prev = last.hash if last else GENESIS_AUDIT_HASH
         entry = models.AuditLog(actor=actor, action=action, detail=json.dumps(detail, sort_keys=True), prev_hash=prev, hash="")
         entry.hash = audit_hash(entry)
         session.add(entry)
         return entry
+
+
+def writes_register(what: str):
+    """Runs the decorated command under its register's writer lock (see Register.writer_lock);
+    its first argument is the Register or a context with a `register`."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def locked(first, *args, **kwargs):
+            register = first if isinstance(first, Register) else first.register
+            with register.writer_lock(what):
+                return fn(first, *args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def audit_hash(entry: models.AuditLog) -> str:

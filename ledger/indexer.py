@@ -25,7 +25,7 @@ from ledger import artifacts, models, stampduty
 from ledger.chain import Chain
 from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
 from ledger.codes import SettlementFailure
-from ledger.db import Register
+from ledger.db import Register, writes_register
 from ledger.errors import RegisterError
 from ledger.money import CURRENCIES
 
@@ -142,6 +142,10 @@ def _bytes2_text(hex_value: str) -> str:
 
 
 SETTLEMENT_EVENTS = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled", "SettlementFailed": "failed"}
+#: statuses only the venue's InstructionSettled / InstructionCancelled events give, and nothing takes back
+FINAL_STATUSES = ("settled", "cancelled")
+#: statuses `settle` may still act on (and record a refusal over)
+OPEN_STATUSES = ("pending", "failed")
 FUND_FLOW_EVENTS = {"CreationSettled": "creation", "RedemptionSettled": "redemption"}
 PAYMENT_EVENTS = {"CouponDeclared", "CouponPaid", "CouponCompleted", "RedemptionDeclared", "PrincipalPaid", "RedemptionCompleted"}
 
@@ -298,8 +302,10 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
     settled transfer (written once, never updated)."""
     ids = [log.args["instructionId"] for log in logs]
     i = models.Instruction
-    # (id -> trade date) of the captured instructions among them; plain columns, not ORM objects
-    known = dict(session.exec(select(i.instruction_id, i.trade_date).where(i.instruction_id.in_(ids))).all())
+    # (id -> trade date, status) of the captured instructions among them; plain columns, not ORM objects
+    captured = {r[0]: r[1:] for r in session.exec(select(i.instruction_id, i.trade_date, i.status).where(i.instruction_id.in_(ids)))}
+    known = {iid: traded for iid, (traded, _) in captured.items()}
+    current = {iid: status for iid, (_, status) in captured.items()}
     instruments, currencies = _instruments_and_currencies(session)
     events, duties, updates = [], [], {}
     for log in logs:
@@ -315,9 +321,12 @@ def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
                 "party": a.get("party"),
             }
         )
-        if iid in known:
+        # Settled and cancelled are final on chain: a later failure of the same instruction (a
+        # second submission finding its nonce used) never takes them back.
+        if iid in known and not (status == "failed" and current[iid] in FINAL_STATUSES):
             reason = SettlementFailure(a["reason"]).describe(a["tokenReason"]) if status == "failed" else None
             updates[iid] = {"instruction_id": iid, "status": status, "reason": reason, "updated_at": models.utcnow(), **proof}
+            current[iid] = status
         if status == "settled":
             instrument = instruments.get(a["securityToken"])
             klass = stampduty.instrument_class(instrument.kind if instrument else "")
@@ -434,6 +443,7 @@ def check_checkpoint(register: Register, chain: Chain) -> None:
         )
 
 
+@writes_register("sync")
 def sync(
     register: Register,
     chain: Chain,
@@ -496,11 +506,13 @@ def _set_checkpoint(session: Session, chain: Chain, block: int) -> None:
 
 
 def _expire(session: Session, chain_time: int) -> None:
-    """Instructions past their expiry at the indexed block can no longer settle: expired."""
+    """Instructions past their expiry at the indexed block can no longer settle: expired. A plain
+    function of the indexed chain time over the open statuses: a settled or cancelled instruction
+    (an event of a block at or below the checkpoint) is never touched."""
     i = models.Instruction
     session.execute(
         update(i)
-        .where(i.status.in_(["pending", "failed"]), i.expiry <= chain_time)
+        .where(i.status.in_(OPEN_STATUSES), i.expiry <= chain_time)
         .values(status="expired", reason="expired before it settled", updated_at=models.utcnow())
     )
 

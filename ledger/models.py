@@ -265,6 +265,15 @@ class Instruction(SQLModel, table=True):
     log_index: int | None = None
 
 
+class NonceAllocator(SQLModel, table=True):
+    """The last settlement nonce handed out (one row, id 1): `trade` increments it in its own
+    transaction, so two captures at once never get the same nonce."""
+
+    __tablename__ = "nonce_allocator"
+    id: int = Field(default=1, primary_key=True)
+    last_nonce: int = _amount()
+
+
 class Affirmation(SQLModel, table=True):
     """One party's EIP-712 signature over an instruction."""
 

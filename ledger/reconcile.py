@@ -4,7 +4,10 @@ Compares, for one instrument, every wallet the register knows (every wallet in i
 and every registered investor wallet: a holder must be one) by its balance in the register vs
 `balanceOf` on chain at the indexed block; the total supply (sum of register balances vs
 `totalSupply`); and each primary issuance the register records against the mint its transaction
-made on chain. Zero breaks is the normal state; each break names what differs.
+made on chain; the payments of each coupon and of the redemption against what the paying
+agent's storage says it paid; and the status of each settlement instruction of the instrument against the
+venue's events and storage (ledger/statuses.py). Zero breaks is the normal state; each break
+names what differs.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +17,7 @@ from decimal import Decimal
 from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
 
-from ledger import models
+from ledger import models, statuses
 from ledger.chain import Chain
 from ledger.db import Register
 from ledger.clock import hk_date
@@ -25,10 +28,10 @@ from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
 @dataclass
 class Break:
-    kind: str  # balance | supply | issuance | nav | coupon_unpaid | coupon_rate | coupon_quantity | coupon_payments
-    subject: str  # a wallet, the instrument, an allocation id
-    register: int | None
-    chain: int | None
+    kind: str  # balance | supply | issuance | nav | coupon_unpaid | coupon_rate | coupon_quantity | coupon_payments | paid_quantity | paid_amount | instruction_status
+    subject: str  # a wallet, the instrument, an allocation id, an instruction id
+    register: int | str | None  # a status for instruction_status
+    chain: int | str | None
 
 
 @dataclass
@@ -92,6 +95,10 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
         on_chain = minted.get((row.tx_hash, row.investor))
         if on_chain != row.quantity:
             result.breaks.append(Break("issuance", row.allocation_id, row.quantity, on_chain))
+    if inst.kind == "bond":
+        _check_payments(register, chain, inst, block, result)
+    _, status_breaks = statuses.instruction_breaks(register, chain, block, inst.isin)
+    result.breaks += [Break("instruction_status", b.instruction_id, b.register, b.chain) for b in status_breaks]
     return result
 
 
@@ -131,6 +138,36 @@ def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "
             result.breaks.append(Break("coupon_quantity", subject, row["quantity_of_record"], record.paid_quantity))
         if to_minor(Decimal(row["paid"]), inst.currency) != record.paid_amount:
             result.breaks.append(Break("coupon_payments", subject, to_minor(Decimal(row["paid"]), inst.currency), record.paid_amount))
+
+
+def _check_payments(register: Register, chain: Chain, inst, block: int, result: "Reconciliation") -> None:
+    """The payments the register has for each coupon and the redemption, summed, against what the
+    paying agent's storage says it paid at the indexed block (quantity and amount)."""
+    agent_record = register.contract("paying_agent")
+    if agent_record is None:
+        return
+    p, c = models.Payment, models.CouponRecord
+    with register.session() as s:
+        paid: dict[tuple[str, int], list[int]] = {}
+        for kind, coupon_id, quantity, amount in s.exec(
+            select(p.kind, p.coupon_id, p.quantity, p.amount).where(p.bond == inst.address, p.block_number <= block)
+        ):
+            total = paid.setdefault((kind, coupon_id), [0, 0])
+            total[0] += quantity
+            total[1] += amount
+        declared = {(r.kind, r.coupon_id) for r in s.exec(select(c).where(c.bond == inst.address, c.declared_block <= block))}
+    agent = chain.contract("PayingAgent", agent_record.address)
+    for kind, coupon_id in sorted(set(paid) | declared):
+        if kind == "coupon":
+            state = agent.functions.coupon(inst.address, coupon_id).call(block_identifier=block)
+        else:
+            state = agent.functions.redemption(inst.address).call(block_identifier=block)
+        quantity, amount = paid.get((kind, coupon_id), [0, 0])
+        subject = f"{kind} {coupon_id}" if kind == "coupon" else "redemption"
+        if quantity != state[2]:
+            result.breaks.append(Break("paid_quantity", subject, quantity, state[2]))
+        if amount != state[3]:
+            result.breaks.append(Break("paid_amount", subject, amount, state[3]))
 
 
 _TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()

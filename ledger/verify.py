@@ -7,7 +7,9 @@ Three checks, each reporting every problem it finds:
 - completeness: every log of every followed contract up to the checkpoint is re-read and must
   have its row: a deleted row is caught;
 - the audit log: each entry's hash must recompute and chain to the previous one with no gap in
-  the sequence: an edited, inserted or deleted entry is caught.
+  the sequence: an edited, inserted or deleted entry is caught;
+- statuses: every instruction's status must be what the venue's events and storage say at the
+  checkpoint (ledger/statuses.py): `failed` for an instruction that settled is caught.
 """
 
 import json
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from ledger import models
+from ledger import models, statuses
 from ledger.chain import Chain
 from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
 from ledger.errors import RegisterError
@@ -29,7 +31,7 @@ LOG_CHUNK = 5_000
 
 @dataclass
 class Problem:
-    check: str  # integrity | completeness | audit_log
+    check: str  # integrity | completeness | audit_log | status
     table: str
     where: str  # tx_hash:log_index, or an audit log id
     what: str
@@ -208,4 +210,7 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
     seen = _integrity(register, chain, kinds, result)
     _completeness(register, chain, cp.block_number, seen, result, progress)
     _audit_log(register, result)
+    _, breaks = statuses.instruction_breaks(register, chain, cp.block_number)
+    for b in breaks:
+        result.problems.append(Problem("status", "instructions", b.instruction_id, f"{b.register} in the register, {b.chain} on chain: {b.what}"))
     return result
