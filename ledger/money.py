@@ -15,6 +15,22 @@ def minor_exponent(currency: str) -> int:
         raise InputError(f"currency: {currency!r} is not one of {', '.join(CURRENCIES)}") from None
 
 
+#: Decimal's default context keeps 28 digits: numbers up to 10^18 with up to 8 decimal places stay
+#: exact in every sum, product and remainder bondledger computes (and their minor units fit a uint256).
+MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES = 18, 8
+
+
+def check_number(value: Decimal) -> Decimal:
+    """Refuses what Decimal arithmetic cannot take exactly (1e400, 1e-400, NaN, Infinity)."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    if value and value.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(f"{value} is too large (more than {MAX_INTEGER_DIGITS} digits before the decimal point)")
+    if value.as_tuple().exponent < -MAX_DECIMAL_PLACES and value != value.quantize(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)):
+        raise ValueError(f"{value} has more than {MAX_DECIMAL_PLACES} decimal places")
+    return value
+
+
 def parse_amount(text: str | Decimal | int, field: str = "amount") -> Decimal:
     """A decimal amount from user input; floats are refused so no binary rounding sneaks in."""
     if isinstance(text, float):
@@ -23,9 +39,10 @@ def parse_amount(text: str | Decimal | int, field: str = "amount") -> Decimal:
         value = Decimal(str(text).replace("_", "").replace(",", "").strip())
     except InvalidOperation:
         raise InputError(f"{field}: {text!r} is not a number") from None
-    if not value.is_finite():
-        raise InputError(f"{field}: {text!r} is not a finite number")
-    return value
+    try:
+        return check_number(value)
+    except ValueError as exc:
+        raise InputError(f"{field}: {exc}") from None
 
 
 def to_minor(amount: Decimal, currency: str, field: str = "amount") -> int:
