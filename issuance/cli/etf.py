@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from issuance import etf as etf_ops
-from issuance.cli.plumbing import TABLE_OR_JSON, emit_record, pass_options
+from issuance.cli.plumbing import TABLE_OR_JSON, WHOLE, emit_record, pass_options
 from issuance.termsheet import load_etf_termsheet
 from ledger.money import parse_amount
 
@@ -46,7 +46,7 @@ def _flow_command(flow):
 
     @click.argument("fund")
     @click.option("--ap", "ap", required=True, help="The authorized participant's investor id.")
-    @click.option("--units", type=int, required=True, help="Units: a whole number of creation units.")
+    @click.option("--units", type=WHOLE, required=True, help="Units: a whole number of creation units.")
     @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
     @pass_options
     def command(opts, fund, ap, units, fmt):

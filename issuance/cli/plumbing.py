@@ -5,18 +5,24 @@ import csv
 import functools
 import io
 import json
+import re
 import sys
+import warnings
+from datetime import date
 from decimal import Decimal
 
 import click
+from requests.exceptions import RequestException
 from sqlalchemy.exc import StatementError
 from tabulate import tabulate
+from web3.exceptions import ProviderConnectionError, RequestTimedOut, TimeExhausted
 
-from issuance.context import Context
+from issuance.context import Context, resolve_rpc_url
+from issuance.fields import check_day, day_input
 from issuance.inputs import parse_address
 from ledger import keys
 from ledger.db import Register
-from ledger.errors import BondledgerError, InputError
+from ledger.errors import BondledgerError, ChainError, InputError
 from ledger.money import parse_amount
 
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -24,17 +30,47 @@ WRAPPED = {"basis": 48, "reason": 40, "name": 40}
 TABLE_OR_JSON = click.Choice(["table", "json"])
 
 
-class Day(click.DateTime):
-    """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here)."""
+def _name(param) -> str:
+    return param.opts[0] if param is not None and param.opts else (param.name.upper() if param is not None else "value")
 
-    def __init__(self):
-        super().__init__(["%Y-%m-%d"])
+
+class Day(click.ParamType):
+    """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here),
+    within the dates QuantLib can hold; anything else is bad input (one line, exit 2)."""
+
+    name = "YYYY-MM-DD"
 
     def convert(self, value, param, ctx):
-        return super().convert(value, param, ctx).date()
+        if isinstance(value, date):
+            return value
+        try:
+            return check_day(day_input(value))
+        except ValueError as exc:
+            raise InputError(f"{_name(param)}: {exc}") from None
 
 
 DAY = Day()
+
+
+class Whole(click.ParamType):
+    """A whole number option: decimal digits, at most 2^63 (what the register and the chain's
+    smaller integers hold); anything else is bad input (one line, exit 2)."""
+
+    name = "INTEGER"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and re.fullmatch(r"[-+]?\d{1,19}", value.strip()):
+            number = int(value)
+        else:
+            raise InputError(f"{_name(param)}: {str(value)[:40]!r} is not a whole number")
+        if abs(number) >= 2**63:
+            raise InputError(f"{_name(param)}: {number} is too large")
+        return number
+
+
+WHOLE = Whole()
 
 
 class Options:
@@ -151,7 +187,7 @@ def amount_arg(value: str) -> Decimal:
 
 def holder_key_options(f):
     """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
-    f = click.option("--dev-account", type=int, help="On a devnet (chain id 31337): anvil account N.")(f)
+    f = click.option("--dev-account", type=WHOLE, help="On a devnet (chain id 31337): anvil account N.")(f)
     f = click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")(f)
     return f
 
@@ -164,20 +200,61 @@ def holder_account(ctx: Context, private_key: str | None, dev_account: int | Non
     return keys.dev_account_for(dev_account, ctx.chain.chain_id)
 
 
+#: How a lost or stalled node reaches us: requests' errors (refused, reset, read timeout) and
+#: web3's own (a receipt that never came).
+NODE_LOST = (RequestException, ProviderConnectionError, RequestTimedOut, TimeExhausted)
+
+
 class Group(click.Group):
-    """Turns bondledger errors into one line on stderr and the right exit code."""
+    """Turns bondledger errors into one line on stderr and the right exit code.
+
+    A failed command prints that one line and nothing else: warnings raised on the way (a
+    library's, QuantLib calendar coverage) are held back, and printed after the output of a
+    command that succeeds. A node that stops answering mid-command is an error like any other
+    (exit 1: not bad input), whose line says what was sent before it went away."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BondledgerError as exc:
-            self._fail(ctx, exc)
-        except StatementError as exc:  # a register type refusing a value arrives wrapped
-            if not isinstance(exc.orig, BondledgerError):
-                raise
-            self._fail(ctx, exc.orig)
+        failed = False
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                return super().invoke(ctx)
+            except BondledgerError as exc:
+                failed = True
+                self._fail(ctx, exc)
+            except StatementError as exc:  # a register type refusing a value arrives wrapped
+                if not isinstance(exc.orig, BondledgerError):
+                    raise
+                failed = True
+                self._fail(ctx, exc.orig)
+            except NODE_LOST as exc:
+                failed = True
+                self._fail(ctx, ChainError(_node_lost(ctx, exc)))
+            finally:
+                if not failed:
+                    for w in caught:
+                        click.echo(f"warning: {w.message}", err=True)
 
     @staticmethod
     def _fail(ctx, exc: BondledgerError):
         click.echo(f"error: {exc}", err=True)
         ctx.exit(exc.exit_code)
+
+
+def _node_lost(ctx, exc: Exception) -> str:
+    """One line: which node, and what this command is known to have sent before losing it."""
+    opts = ctx.find_object(Options)
+    chain = opts._ctx.chain if opts is not None and opts._ctx is not None else None
+    url = chain.rpc_url if chain else resolve_rpc_url(opts.rpc_url if opts else None)
+    if chain is None or not (chain.sent or chain.sending):
+        known = "nothing was sent to it"
+    else:
+        parts = []
+        if chain.sent:
+            parts.append(f"{len(chain.sent)} transaction(s) sent (last {chain.sent[-1]}), whether mined is unknown")
+        if chain.sending:
+            parts.append(f"whether it took {chain.sending} is unknown")
+        known = "; ".join(parts)
+    return (
+        f"the node at {url} is unreachable ({type(exc).__name__}): {known}; "
+        "when it is back, run `bondledger sync`, then this command again (it carries on from what the chain has)"
+    )

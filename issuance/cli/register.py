@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_check, pass_options, view
+from issuance.cli.plumbing import DAY, FORMATS, WHOLE, TABLE_OR_JSON, Progress, emit, emit_check, pass_options, view
 from issuance.context import resolve_rpc_url
 from ledger import indexer, views
 from ledger.chain import connect
@@ -32,7 +32,7 @@ def register():
 
 @register.command("holders")
 @click.argument("isin")
-@click.option("--as-of-block", type=int, help="Holders after this block (default: the indexed block).")
+@click.option("--as-of-block", type=WHOLE, help="Holders after this block (default: the indexed block).")
 @click.option("--as-of-date", type=DAY, help="Holders at the end of this day (Hong Kong).")
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options
