@@ -15,6 +15,9 @@ from ledger.money import check_number
 
 #: QuantLib's calendar runs from 1901-01-01 to 2199-12-31: every date bondledger may hand it.
 FIRST_DATE, LAST_DATE = date(1901, 1, 1), date(2199, 12, 31)
+#: A year's margin inside it for the dates a schedule is computed from or around (it steps a
+#: tenor back from the first coupon, rolls payments forward and record dates back).
+BOND_FIRST_DATE, BOND_LAST_DATE = date(1902, 1, 1), date(2198, 12, 31)
 
 
 def check_text(value: str) -> str:
@@ -50,9 +53,9 @@ def day_input(value):
     raise ValueError("must be a date (YYYY-MM-DD)")
 
 
-def check_day(value: date) -> date:
-    if not FIRST_DATE <= value <= LAST_DATE:
-        raise ValueError(f"{value} is outside {FIRST_DATE} to {LAST_DATE}")
+def check_day(value: date, first: date = FIRST_DATE, last: date = LAST_DATE) -> date:
+    if not first <= value <= last:
+        raise ValueError(f"{value} is outside {first} to {last}")
     return value
 
 

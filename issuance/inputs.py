@@ -83,7 +83,8 @@ def read_rows(path: str | Path, model: type[Row]) -> list:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
     except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
-        raise InputError(f"{path.name} line {reader.line_num}: not a valid CSV row: {exc}") from None
+        # line_num counts the lines read before the one that failed
+        raise InputError(f"{path.name} line {reader.line_num + 1}: not a valid CSV row: {exc}") from None
     if not rows:
         raise InputError(f"{path.name}: no rows")
     return rows

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from issuance.fields import Bool, Count, Day, Int, Number, Text
+from issuance.fields import BOND_FIRST_DATE, BOND_LAST_DATE, Bool, Count, Day, Int, Number, Text
 from ledger.errors import InputError
 from ledger.money import nav_to_e6, to_minor
 
@@ -106,6 +106,11 @@ class Bond(Strict):
     def _consistent(self) -> "Bond":
         if self.coupon_frequency not in COUPON_FREQUENCIES:
             raise _field_error("coupon_frequency", f"{self.coupon_frequency} is not one of {COUPON_FREQUENCIES}")
+        # A year's margin inside QuantLib's range: the schedule steps a tenor back from the first
+        # coupon, rolls payments forward and record dates back.
+        for name in ("issue_date", "maturity_date"):
+            if not BOND_FIRST_DATE <= getattr(self, name) <= BOND_LAST_DATE:
+                raise _field_error(name, f"{getattr(self, name)} is outside {BOND_FIRST_DATE} to {BOND_LAST_DATE}")
         if self.maturity_date <= self.issue_date:
             raise _field_error("maturity_date", f"{self.maturity_date} is not after issue_date {self.issue_date}")
         for name in ("denomination", "issue_size"):

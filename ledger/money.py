@@ -24,10 +24,11 @@ def check_number(value: Decimal) -> Decimal:
     """Refuses what Decimal arithmetic cannot take exactly (1e400, 1e-400, NaN, Infinity)."""
     if not value.is_finite():
         raise ValueError(f"{value} is not a finite number")
+    shown = str(value) if len(str(value)) <= 40 else f"{value:.6E}"  # the error stays one short line
     if value and value.adjusted() >= MAX_INTEGER_DIGITS:
-        raise ValueError(f"{value} is too large (more than {MAX_INTEGER_DIGITS} digits before the decimal point)")
+        raise ValueError(f"{shown} is too large (more than {MAX_INTEGER_DIGITS} digits before the decimal point)")
     if value.as_tuple().exponent < -MAX_DECIMAL_PLACES and value != value.quantize(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)):
-        raise ValueError(f"{value} has more than {MAX_DECIMAL_PLACES} decimal places")
+        raise ValueError(f"{shown} has more than {MAX_DECIMAL_PLACES} decimal places")
     return value
 
 

@@ -18,7 +18,7 @@ from tabulate import tabulate
 from web3.exceptions import ProviderConnectionError, RequestTimedOut, TimeExhausted
 
 from issuance.context import Context, resolve_rpc_url
-from issuance.fields import check_day, day_input
+from issuance.fields import BOND_FIRST_DATE, BOND_LAST_DATE, check_day, day_input
 from issuance.inputs import parse_address
 from ledger import keys
 from ledger.db import Register
@@ -36,7 +36,7 @@ def _name(param) -> str:
 
 class Day(click.ParamType):
     """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here),
-    within the dates QuantLib can hold; anything else is bad input (one line, exit 2)."""
+    within the dates a schedule can be computed around; anything else is bad input (one line, exit 2)."""
 
     name = "YYYY-MM-DD"
 
@@ -44,7 +44,7 @@ class Day(click.ParamType):
         if isinstance(value, date):
             return value
         try:
-            return check_day(day_input(value))
+            return check_day(day_input(value), BOND_FIRST_DATE, BOND_LAST_DATE)
         except ValueError as exc:
             raise InputError(f"{_name(param)}: {exc}") from None
 
