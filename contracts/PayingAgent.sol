@@ -17,6 +17,8 @@ import {IBondLifecycle} from "./interfaces/IBondLifecycle.sol";
  * the snapshot released: no holder missed, none paid twice, whatever order and however many
  * batches (a re-run after a crash skips who was paid). Redemption closes the bond to transfers,
  * then pays each holder's tokens at the declared amount and burns them in the same transaction.
+ * It acts only for bonds its admin (the issuer) has registered: a paying-agent key alone cannot
+ * make it pay out of a treasury through a bond of its own making.
  */
 contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -39,6 +41,7 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     mapping(address bond => mapping(uint256 couponId => Payment)) private _coupons;
     mapping(address bond => mapping(uint256 couponId => mapping(address holder => bool))) private _couponPaid;
     mapping(address bond => Payment) private _redemptions;
+    mapping(address bond => bool) private _registered;
 
     /// @notice Coupon `couponId` (= the bond's record-date snapshot id) will pay `amountPerToken`.
     event CouponDeclared(address indexed bond, uint256 indexed couponId, uint256 amountPerToken, uint256 paymentTime);
@@ -55,6 +58,10 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     /// @notice Every token has been redeemed.
     event RedemptionCompleted(address indexed bond, uint256 quantity, uint256 amount);
 
+    /// @notice The issuer registered `bond` with this paying agent, or withdrew it.
+    event BondRegistered(address indexed bond, bool registered);
+
+    error BondNotRegistered(address bond);
     error AlreadyDeclared(address bond, uint256 couponId);
     error NotDeclared(address bond, uint256 couponId);
     error RecordDateNotPassed(address bond, uint256 couponId);
@@ -67,6 +74,25 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
         _grantRole(PAYING_AGENT_ROLE, admin);
     }
 
+    /// @dev Only for a bond the issuer registered: its treasury and cash token are then trusted.
+    modifier onlyRegistered(IBondLifecycle bond) {
+        if (!_registered[address(bond)]) revert BondNotRegistered(address(bond));
+        _;
+    }
+
+    // ------------------------------------------------------------------ bonds
+
+    /// @notice Registers `bond` (or withdraws it): the paying agent pays only for registered bonds.
+    function setBondRegistered(address bond, bool registered) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _registered[bond] = registered;
+        emit BondRegistered(bond, registered);
+    }
+
+    /// @notice Whether the issuer has registered `bond` with this paying agent.
+    function isBondRegistered(address bond) external view returns (bool) {
+        return _registered[bond];
+    }
+
     // ------------------------------------------------------------------ coupons
 
     /**
@@ -75,16 +101,20 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
      */
     function declareCoupon(IBondLifecycle bond, uint256 couponId, uint256 amountPerToken, uint256 paymentTime)
         external
+        nonReentrant
         onlyRole(PAYING_AGENT_ROLE)
+        onlyRegistered(bond)
     {
         Payment storage p = _coupons[address(bond)][couponId];
         if (p.declared) revert AlreadyDeclared(address(bond), couponId);
-        bond.openDueSnapshots();
-        if (!bond.isSnapshotOpen(couponId)) revert RecordDateNotPassed(address(bond), couponId);
+        // Checks-effects-interactions: declared before the bond is called (a record date not yet
+        // passed reverts it all).
         p.declared = true;
         p.amountPerToken = amountPerToken;
         p.paymentTime = paymentTime;
         emit CouponDeclared(address(bond), couponId, amountPerToken, paymentTime);
+        bond.openDueSnapshots();
+        if (!bond.isSnapshotOpen(couponId)) revert RecordDateNotPassed(address(bond), couponId);
     }
 
     /// @notice Pays coupon `couponId` to `holders` not paid yet; completes it when all are.
@@ -92,6 +122,7 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
         external
         nonReentrant
         onlyRole(PAYING_AGENT_ROLE)
+        onlyRegistered(bond)
     {
         Payment storage p = _coupons[address(bond)][couponId];
         if (!p.declared) revert NotDeclared(address(bond), couponId);
@@ -109,6 +140,7 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
             uint256 amount = quantity * p.amountPerToken / AMOUNT_SCALE;
             p.paidQuantity += quantity;
             p.paidAmount += amount;
+            // slither-disable-next-line arbitrary-send-erc20 (the registered bond's treasury, which authorized what is due)
             cash.safeTransferFrom(treasury, holder, amount);
             emit CouponPaid(address(bond), couponId, holder, quantity, amount);
         }
@@ -135,7 +167,12 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
      * @notice Declares `bond`'s redemption at `amountPerToken` and closes it to transfers: at
      * maturity, or before it on the issuer's call.
      */
-    function declareRedemption(IBondLifecycle bond, uint256 amountPerToken) external onlyRole(PAYING_AGENT_ROLE) {
+    function declareRedemption(IBondLifecycle bond, uint256 amountPerToken)
+        external
+        nonReentrant
+        onlyRole(PAYING_AGENT_ROLE)
+        onlyRegistered(bond)
+    {
         Payment storage p = _redemptions[address(bond)];
         if (p.declared) revert AlreadyDeclared(address(bond), 0);
         p.declared = true;
@@ -145,7 +182,13 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     }
 
     /// @notice Redeems `holders`' tokens: pays each its tokens at the declared amount and burns them.
-    function redeem(IBondLifecycle bond, address[] calldata holders) external nonReentrant onlyRole(PAYING_AGENT_ROLE) {
+    // slither-disable-next-line reentrancy-no-eth (nonReentrant; the calls go to the registered bond and its cash token)
+    function redeem(IBondLifecycle bond, address[] calldata holders)
+        external
+        nonReentrant
+        onlyRole(PAYING_AGENT_ROLE)
+        onlyRegistered(bond)
+    {
         Payment storage p = _redemptions[address(bond)];
         if (!p.declared) revert NotDeclared(address(bond), 0);
         if (p.complete) revert PaymentComplete(address(bond), 0);
@@ -154,14 +197,17 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
         for (uint256 i = 0; i < holders.length; ++i) {
             address holder = holders[i];
             uint256 quantity = bond.balanceOf(holder);
+            // slither-disable-next-line incorrect-equality (a holder with nothing left has nothing to redeem)
             if (quantity == 0) continue;
             uint256 amount = quantity * p.amountPerToken / AMOUNT_SCALE;
             p.paidQuantity += quantity;
             p.paidAmount += amount;
             bond.burn(holder, quantity);
+            // slither-disable-next-line arbitrary-send-erc20 (the registered bond's treasury, which authorized what is due)
             cash.safeTransferFrom(treasury, holder, amount);
             emit PrincipalPaid(address(bond), holder, quantity, amount);
         }
+        // slither-disable-next-line incorrect-equality (every token burned is exactly what completes a redemption)
         if (bond.totalSupply() == 0) {
             p.complete = true;
             bond.markRedeemed();

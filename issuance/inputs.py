@@ -6,14 +6,13 @@ A bad row raises InputError naming the file, the line and the field, e.g.
 
 import csv
 import re
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 from eth_utils import is_checksum_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from issuance.fields import Day, Number, Text
 from issuance.termsheet import Country, describe_validation_error
 from ledger.codes import Category
 from ledger.errors import InputError
@@ -30,45 +29,62 @@ def parse_address(value: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(parse_address)]
+MAX_WALLETS_PER_INVESTOR = 16  # InvestorRegistry.MAX_WALLETS_PER_INVESTOR
 InvestorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 
 
 class Row(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class InvestorRow(Row):
     investor_id: InvestorId
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     wallet: Address
     country: Country
     category: Category
-    kyc_expiry: date
+    kyc_expiry: Day  # at most 2199-12-31: its timestamp fits the registry's uint40
 
 
 class AllocationRow(Row):
     investor_id: InvestorId
     wallet: Address
-    principal: Decimal = Field(gt=0)
+    principal: Number = Field(gt=0)
 
 
 def read_rows(path: str | Path, model: type[Row]) -> list:
-    """Every row of a CSV file as `model`; the header must name all of the model's columns."""
+    """Every row of a CSV file as `model`; the header names exactly the model's columns (in any
+    order), and every row has exactly the header's fields."""
     path = Path(path)
+    expected = ",".join(model.model_fields)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with path.open(newline="", encoding="utf-8-sig", errors="strict") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             missing = [c for c in model.model_fields if c not in header]
             if missing:
-                raise InputError(f"{path.name}: missing column(s) {', '.join(missing)} (expected {','.join(model.model_fields)})")
+                raise InputError(f"{path.name}: missing column(s) {', '.join(missing)} (expected {expected})")
+            unknown = [c for c in header if c not in model.model_fields]
+            if unknown or len(set(header)) != len(header):
+                what = f"unknown column(s) {', '.join(repr(c) for c in unknown)}" if unknown else "a column named twice"
+                raise InputError(f"{path.name}: {what} (expected {expected})")
             rows = []
-            for line, raw in enumerate(reader, start=2):
+            for raw in reader:
+                where = f"{path.name} line {reader.line_num}"
+                if None in raw:  # DictReader's key for fields beyond the header
+                    raise InputError(f"{where}: {len(header) + len(raw[None])} fields, more than the header's {len(header)}")
                 if not any((v or "").strip() for v in raw.values()):
                     continue  # blank line
-                rows.append(_validate(model, raw, f"{path.name} line {line}"))
+                if None in raw.values():
+                    raise InputError(f"{where}: {sum(v is not None for v in raw.values())} fields, fewer than the header's {len(header)}")
+                rows.append(_validate(model, raw, where))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+        # line_num counts the lines read before the one that failed
+        raise InputError(f"{path.name} line {reader.line_num + 1}: not a valid CSV row: {exc}") from None
     if not rows:
         raise InputError(f"{path.name}: no rows")
     return rows
@@ -97,6 +113,10 @@ def read_investors(path: str | Path) -> list[InvestorRow]:
         owner = owners.setdefault(row.wallet, row.investor_id)
         if owner != row.investor_id:
             raise InputError(f"{Path(path).name}: wallet {row.wallet} is listed for both {owner} and {row.investor_id}")
+    for investor_id in seen:
+        count = len({w for w, owner in owners.items() if owner == investor_id})
+        if count > MAX_WALLETS_PER_INVESTOR:
+            raise InputError(f"{Path(path).name}: investor {investor_id} has {count} wallets; the registry keeps at most {MAX_WALLETS_PER_INVESTOR}")
     return rows
 
 

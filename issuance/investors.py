@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from web3 import Web3
 
 from issuance.context import Context
-from issuance.inputs import InvestorRow
+from issuance.inputs import MAX_WALLETS_PER_INVESTOR, InvestorRow
 from ledger import indexer, models
 from ledger.errors import InputError
 
@@ -28,7 +28,12 @@ def id_hash(investor_id: str) -> bytes:
 
 def kyc_expiry_timestamp(expiry: date) -> int:
     """KYC valid through `expiry`: the chain refuses from 00:00 UTC the day after."""
-    return int(datetime.combine(expiry + timedelta(days=1), time(0), tzinfo=timezone.utc).timestamp())
+    if expiry >= date.max:
+        raise InputError(f"kyc_expiry: {expiry} is beyond what the registry's uint40 holds")
+    stamp = int(datetime.combine(expiry + timedelta(days=1), time(0), tzinfo=timezone.utc).timestamp())
+    if not 0 < stamp < 2**40:
+        raise InputError(f"kyc_expiry: {expiry} is beyond what the registry's uint40 holds")
+    return stamp
 
 
 @dataclass
@@ -58,13 +63,18 @@ def import_investors(
         if tuple(registry.functions.investor(h).call()) != desired:
             calls.append(registry.encode_abi("setInvestor", [h, *desired]))
             investor_writes += 1
+        added = 0
         for row in own:
             owner = bytes(registry.functions.investorOf(row.wallet).call())
             if owner == ZERO32:
                 calls.append(registry.encode_abi("addWallet", [h, row.wallet]))
                 wallet_writes += 1
+                added += 1
             elif owner != h:
                 raise InputError(f"wallet {row.wallet} of {investor_id} is registered on chain to another investor")
+        # The registry's own limit, checked here so that it is refused as input, before anything is sent.
+        if added and len(registry.functions.walletsOf(h).call()) + added > MAX_WALLETS_PER_INVESTOR:
+            raise InputError(f"investor {investor_id}: more than {MAX_WALLETS_PER_INVESTOR} wallets (the registry's limit)")
 
     batches = [calls[i : i + MULTICALL_BATCH] for i in range(0, len(calls), MULTICALL_BATCH)]
     ctx.signer.transact_many(

@@ -24,7 +24,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from sqlmodel import select
 
-from issuance.cash import MAX_ALLOWANCE, cash_contract
+from issuance.cash import cash_contract
 from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
@@ -96,8 +96,12 @@ def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[s
     return holdings
 
 
-def _ensure_allowance(ctx: Context, inst, bond, spender: str, needed: int) -> None:
-    """The issuer's cash account must hold and authorize what is due, or nothing is paid."""
+def _prepare_agent(ctx: Context, inst, bond, agent, needed: int) -> None:
+    """Checks, before anything is sent, that the issuer's cash account holds and authorizes what
+    is due and that the paying agent may pay for this bond; then has the operator register the
+    bond with the agent (its admin does, on the first run) and authorize exactly what this run
+    pays: the agent pays only for registered bonds and can draw nothing beyond what is due (a
+    re-run after a crash finds the rest still authorized)."""
     cash = cash_contract(ctx, inst.currency)
     treasury = bond.functions.treasury().call()
     balance = cash.functions.balanceOf(treasury).call()
@@ -106,10 +110,17 @@ def _ensure_allowance(ctx: Context, inst, bond, spender: str, needed: int) -> No
             f"{inst.isin}: the issuer's cash account holds {from_minor(balance, inst.currency)} {inst.currency}, "
             f"short of the {from_minor(needed, inst.currency)} due; nothing was paid"
         )
-    if cash.functions.allowance(treasury, spender).call() < needed:
-        if treasury != ctx.signer.address:
-            raise BondledgerError(f"{inst.isin}: the issuer's cash account has not authorized the paying agent")
-        ctx.signer.transact(cash.functions.approve(spender, MAX_ALLOWANCE), "authorize the paying agent")
+    allowance = cash.functions.allowance(treasury, agent.address).call()
+    if treasury != ctx.signer.address and allowance < needed:
+        raise BondledgerError(f"{inst.isin}: the issuer's cash account has not authorized the paying agent")
+    registered = agent.functions.isBondRegistered(inst.address).call()
+    if not registered and not agent.functions.hasRole(agent.functions.DEFAULT_ADMIN_ROLE().call(), ctx.signer.address).call():
+        raise BondledgerError(f"{inst.isin}: not registered with the paying agent {agent.address}; its admin must register it")
+    if not registered:
+        ctx.signer.transact(agent.functions.setBondRegistered(inst.address, True), f"register {inst.isin} with the paying agent")
+    if treasury == ctx.signer.address and allowance != needed:
+        due = f"{from_minor(needed, inst.currency)} {inst.currency}"
+        ctx.signer.transact(cash.functions.approve(agent.address, needed), f"authorize the paying agent for {due}")
 
 
 def _pay_in_batches(ctx, fn, holders: list[str], what: str, progress) -> None:
@@ -163,7 +174,7 @@ def pay_coupon(
     paid = _uint_calls(ctx, agent, [("isCouponPaid", [inst.address, coupon_id, w]) for w in holdings])
     unpaid = [w for w, done in zip(holdings, paid) if not done]
     due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
-    _ensure_allowance(ctx, inst, bond, agent.address, due)
+    _prepare_agent(ctx, inst, bond, agent, due)
     if not state[4]:  # declare it to the paying agent
         ctx.signer.transact(
             agent.functions.declareCoupon(inst.address, coupon_id, amount, unix_midnight(period.payment_date)),
@@ -220,7 +231,7 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     amount = per_token(price, inst.currency) if not state[4] else state[0]
     holdings = _holders_of_record(ctx, inst, bond, None)
     due = sum(q * amount // AMOUNT_SCALE for q in holdings.values())
-    _ensure_allowance(ctx, inst, bond, agent.address, due)
+    _prepare_agent(ctx, inst, bond, agent, due)
     if not state[4]:  # declaring closes the bond to transfers
         ctx.signer.transact(agent.functions.declareRedemption(inst.address, amount), f"declare the redemption of {isin}")
     _pay_in_batches(ctx, lambda batch: agent.functions.redeem(inst.address, batch), list(holdings), f"redeem {isin}", progress)

@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import tomllib
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +16,7 @@ from typing import Annotated, Literal
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from issuance.fields import BOND_FIRST_DATE, BOND_LAST_DATE, Bool, Count, Day, Int, Number, Text
 from ledger.errors import InputError
 from ledger.money import nav_to_e6, to_minor
 
@@ -84,28 +84,33 @@ class Document(Strict):
 
 class Bond(Strict):
     isin: Isin
-    name: str = Field(min_length=1, max_length=100)
-    issuer: str = Field(min_length=1)
+    name: Text = Field(min_length=1, max_length=100)
+    issuer: Text = Field(min_length=1, max_length=200)
     currency: Currency
-    denomination: Decimal = Field(gt=0)
-    issue_size: Decimal = Field(gt=0)
-    coupon_rate: Decimal = Field(ge=0, lt=100)  # percent a year
-    coupon_frequency: int
+    denomination: Number = Field(gt=0)
+    issue_size: Number = Field(gt=0)
+    coupon_rate: Number = Field(ge=0, lt=100)  # percent a year
+    coupon_frequency: Int
     day_count: Literal[DAY_COUNTS]
     business_day_convention: Literal["following", "modified_following"]
     calendar: Literal["HK"]
-    issue_date: date
-    maturity_date: date
+    issue_date: Day
+    maturity_date: Day
     # Additions (optional): the issue price per 100 of principal, the token symbol, and how many
     # business days before a coupon payment its record date falls.
-    issue_price: Decimal = Field(default=Decimal(100), gt=0, le=200)
+    issue_price: Number = Field(default=Decimal(100), gt=0, le=200)
     symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,11}$")
-    record_date_offset: int = Field(default=1, ge=0, le=30)
+    record_date_offset: Int = Field(default=1, ge=0, le=30)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Bond":
         if self.coupon_frequency not in COUPON_FREQUENCIES:
             raise _field_error("coupon_frequency", f"{self.coupon_frequency} is not one of {COUPON_FREQUENCIES}")
+        # A year's margin inside QuantLib's range: the schedule steps a tenor back from the first
+        # coupon, rolls payments forward and record dates back.
+        for name in ("issue_date", "maturity_date"):
+            if not BOND_FIRST_DATE <= getattr(self, name) <= BOND_LAST_DATE:
+                raise _field_error(name, f"{getattr(self, name)} is outside {BOND_FIRST_DATE} to {BOND_LAST_DATE}")
         if self.maturity_date <= self.issue_date:
             raise _field_error("maturity_date", f"{self.maturity_date} is not after issue_date {self.issue_date}")
         for name in ("denomination", "issue_size"):
@@ -136,18 +141,18 @@ class Bond(Strict):
 class Call(Strict):
     """An issuer's call: it may redeem the whole bond early, from a date, at a price."""
 
-    first_call_date: date
-    call_price: Decimal = Field(gt=0, le=200)  # per 100 of principal
+    first_call_date: Day
+    call_price: Number = Field(gt=0, le=200)  # per 100 of principal
 
 
 class Green(Strict):
-    framework_uri: str = Field(min_length=1, max_length=2000)
+    framework_uri: Text = Field(min_length=1, max_length=2000)
     framework_sha256: Sha256
     use_of_proceeds: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)]] = Field(min_length=1)
 
 
 class Restrictions(Strict):
-    professional_investors_only: bool = False
+    professional_investors_only: Bool = False
     allowed_jurisdictions: list[Country] = Field(default_factory=list)
 
 
@@ -166,14 +171,14 @@ class TermSheet(Document):
 
 class Etf(Strict):
     fund_code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9.\-]{1,19}$")
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     currency: Currency
-    creation_unit: int = Field(gt=0)  # units per creation unit
-    nav_max_age: int = Field(gt=0, le=31 * 86_400)  # seconds a published NAV stays usable
-    initial_nav: Decimal = Field(gt=0)  # per unit, currency units
+    creation_unit: Count = Field(gt=0)  # units per creation unit
+    nav_max_age: Int = Field(gt=0, le=31 * 86_400)  # seconds a published NAV stays usable
+    initial_nav: Number = Field(gt=0)  # per unit, currency units
     # Additions (optional): the token symbol and the fund manager's name.
     symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,11}$")
-    manager: str = Field(default="the fund manager", min_length=1)
+    manager: Text = Field(default="the fund manager", min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _nav_precision(self) -> "Etf":
@@ -225,6 +230,8 @@ def _parse(text: str, source: str, model):
         raw = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise InputError(f"{source}: not a term sheet: values nested too deeply") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -233,9 +240,13 @@ def _parse(text: str, source: str, model):
 
 def _read(path: str | Path) -> str:
     try:
-        return Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read term sheet: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")  # TOML is UTF-8, whatever the machine's locale
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{Path(path).name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
 def parse_termsheet(text: str, source: str = "termsheet") -> TermSheet:

@@ -38,6 +38,10 @@ class Chain:
     chain_id: int
     rpc_url: str
     _contracts: dict = field(default_factory=dict, repr=False)
+    #: hashes of the transactions sent through this connection, and the one being sent, so that
+    #: a node lost mid-command can be reported with what is known to have been sent
+    sent: list[str] = field(default_factory=list, repr=False)
+    sending: str | None = field(default=None, repr=False)
 
     @cached_property
     def genesis_hash(self) -> str:
@@ -207,11 +211,16 @@ class Signer:
 
     def _sign_and_send(self, tx: dict) -> HexBytes:
         signed = self.account.sign_transaction(tx)
+        self.chain.sending = signed.hash.to_0x_hex()
         try:
-            return self.chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+            tx_hash = self.chain.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
             self._nonce = None  # resync: the node refused the nonce we took
+            self.chain.sending = None
             raise ChainError(f"node refused the transaction: {explain(exc)}") from None
+        self.chain.sent.append(self.chain.sending)
+        self.chain.sending = None
+        return tx_hash
 
     def build(self, fn, what: str, gas: int | None = None, fees: dict | None = None, raw_errors: bool = False) -> dict:
         """A signed-ready transaction for a contract call; estimating gas surfaces any revert now

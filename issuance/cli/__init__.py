@@ -5,7 +5,10 @@ Global options (also from the environment): --rpc-url (BONDLEDGER_RPC_URL, else 
 SQLite path; default .bondledger/register.db), --keystore (BONDLEDGER_KEYSTORE) for the
 operator's key unless BONDLEDGER_PRIVATE_KEY is set; on chain id 31337 only, the first anvil
 account signs when no key is given. Errors print one line to stderr: exit 2 for bad input
-(nothing sent or written), 1 for everything else (including reconciliation breaks).
+(nothing sent or written), 1 for everything else (including reconciliation breaks). A node that
+stops answering mid-command is exit 1 (the input was fine; the outcome may be partial), its line
+naming the node and what was sent before it went (nothing, or how many transactions and the
+last one's hash, or the one in flight): `bondledger sync` and a re-run then finish the work.
 
 The commands live in one module per area (devnet, setup, bonds, etf, trading, register); what
 they share (options, output formats, progress, errors) is in `plumbing`.

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from issuance.cli.plumbing import TABLE_OR_JSON, emit_record, pass_options
+from issuance.cli.plumbing import TABLE_OR_JSON, WHOLE, emit_record, pass_options
 from ledger.money import parse_amount
 
 # issuance.etf (web3, the register) is imported inside each command: `--help` starts at once.
@@ -51,7 +51,7 @@ def _flow_command(flow: str):
 
     @click.argument("fund")
     @click.option("--ap", "ap", required=True, help="The authorized participant's investor id.")
-    @click.option("--units", type=int, required=True, help="Units: a whole number of creation units.")
+    @click.option("--units", type=WHOLE, required=True, help="Units: a whole number of creation units.")
     @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
     @pass_options
     def command(opts, fund, ap, units, fmt):

@@ -5,13 +5,16 @@ import csv
 import functools
 import io
 import json
+import re
 import sys
+import warnings
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
 
-from ledger.errors import BondledgerError, InputError
+from ledger.errors import BondledgerError, ChainError, InputError
 from ledger.money import parse_amount
 
 # Nothing heavy at import time: `bondledger --help` must start at once. The chain (web3), the
@@ -25,14 +28,25 @@ WRAPPED = {"basis": 48, "reason": 40, "name": 40}
 TABLE_OR_JSON = click.Choice(["table", "json"])
 
 
-class Day(click.DateTime):
-    """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here)."""
+def _name(param) -> str:
+    return param.opts[0] if param is not None and param.opts else (param.name.upper() if param is not None else "value")
 
-    def __init__(self):
-        super().__init__(["%Y-%m-%d"])
+
+class Day(click.ParamType):
+    """A YYYY-MM-DD option, given to the command as a date (the time of day means nothing here),
+    within the dates a schedule can be computed around; anything else is bad input (one line, exit 2)."""
+
+    name = "YYYY-MM-DD"
 
     def convert(self, value, param, ctx):
-        return super().convert(value, param, ctx).date()
+        if isinstance(value, date):
+            return value
+        try:
+            from issuance.fields import BOND_FIRST_DATE, BOND_LAST_DATE, check_day, day_input
+
+            return check_day(day_input(value), BOND_FIRST_DATE, BOND_LAST_DATE)
+        except ValueError as exc:
+            raise InputError(f"{_name(param)}: {exc}") from None
 
 
 DAY = Day()
@@ -55,6 +69,27 @@ def lazy_module(name: str):
     if parent:  # as a real import does: `import ledger.models` then finds ledger.models
         setattr(sys.modules[parent], child, module)
     return module
+
+
+class Whole(click.ParamType):
+    """A whole number option: decimal digits, at most 2^63 (what the register and the chain's
+    smaller integers hold); anything else is bad input (one line, exit 2)."""
+
+    name = "INTEGER"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and re.fullmatch(r"[-+]?\d{1,19}", value.strip()):
+            number = int(value)
+        else:
+            raise InputError(f"{_name(param)}: {str(value)[:40]!r} is not a whole number")
+        if abs(number) >= 2**63:
+            raise InputError(f"{_name(param)}: {number} is too large")
+        return number
+
+
+WHOLE = Whole()
 
 
 class Options:
@@ -179,7 +214,7 @@ def amount_arg(value: str) -> Decimal:
 
 def holder_key_options(f):
     """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
-    f = click.option("--dev-account", type=int, help="On a devnet (chain id 31337): anvil account N.")(f)
+    f = click.option("--dev-account", type=WHOLE, help="On a devnet (chain id 31337): anvil account N.")(f)
     f = click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")(f)
     return f
 
@@ -194,23 +229,79 @@ def holder_account(ctx: "Context", private_key: str | None, dev_account: int | N
     return keys.dev_account_for(dev_account, ctx.chain.chain_id)
 
 
+def _node_lost_types() -> tuple[type[Exception], ...]:
+    """How a lost or stalled node reaches us: requests' errors (refused, reset, read timeout) and
+    web3's own (a receipt that never came). Looked up only among what is loaded: a command that
+    never loaded web3 cannot have lost a node."""
+    found: list[type[Exception]] = []
+    if requests_exc := sys.modules.get("requests.exceptions"):
+        found.append(requests_exc.RequestException)
+    if web3_exc := sys.modules.get("web3.exceptions"):
+        found += [web3_exc.ProviderConnectionError, web3_exc.RequestTimedOut, web3_exc.TimeExhausted]
+    return tuple(found)
+
+
+def _bondledger_cause(ctx, exc: Exception) -> BondledgerError | None:
+    """The bondledger error a library's exception stands for, if any: a register type refusing a
+    value (wrapped in SQLAlchemy's StatementError), or the node lost mid-command."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, BondledgerError):
+        return exc.orig
+    if isinstance(exc, _node_lost_types()):
+        return ChainError(_node_lost(ctx, exc))
+    return None
+
+
 class Group(click.Group):
-    """Turns bondledger errors into one line on stderr and the right exit code."""
+    """Turns bondledger errors into one line on stderr and the right exit code.
+
+    A failed command prints that one line and nothing else: warnings raised on the way (a
+    library's, QuantLib calendar coverage) are held back, and printed after the output of a
+    command that succeeds. A node that stops answering mid-command is an error like any other
+    (exit 1: not bad input), whose line says what was sent before it went away."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except BondledgerError as exc:
-            self._fail(ctx, exc)
-        except Exception as exc:
-            # A register type refusing a value arrives wrapped in SQLAlchemy's StatementError
-            # (looked up only if SQLAlchemy was loaded: otherwise it cannot be one).
-            sa_exc = sys.modules.get("sqlalchemy.exc")
-            if sa_exc is None or not isinstance(exc, sa_exc.StatementError) or not isinstance(exc.orig, BondledgerError):
-                raise
-            self._fail(ctx, exc.orig)
+        failed = False
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                return super().invoke(ctx)
+            except BondledgerError as exc:
+                failed = True
+                self._fail(ctx, exc)
+            except Exception as exc:
+                cause = _bondledger_cause(ctx, exc)
+                if cause is None:
+                    raise
+                failed = True
+                self._fail(ctx, cause)
+            finally:
+                if not failed:
+                    for w in caught:
+                        click.echo(f"warning: {w.message}", err=True)
 
     @staticmethod
     def _fail(ctx, exc: BondledgerError):
         click.echo(f"error: {exc}", err=True)
         ctx.exit(exc.exit_code)
+
+
+def _node_lost(ctx, exc: Exception) -> str:
+    """One line: which node, and what this command is known to have sent before losing it."""
+    from issuance.context import resolve_rpc_url
+
+    opts = ctx.find_object(Options)
+    chain = opts._ctx.chain if opts is not None and opts._ctx is not None else None
+    url = chain.rpc_url if chain else resolve_rpc_url(opts.rpc_url if opts else None)
+    if chain is None or not (chain.sent or chain.sending):
+        known = "nothing was sent to it"
+    else:
+        parts = []
+        if chain.sent:
+            parts.append(f"{len(chain.sent)} transaction(s) sent (last {chain.sent[-1]}), whether mined is unknown")
+        if chain.sending:
+            parts.append(f"whether it took {chain.sending} is unknown")
+        known = "; ".join(parts)
+    return (
+        f"the node at {url} is unreachable ({type(exc).__name__}): {known}; "
+        "when it is back, run `bondledger sync`, then this command again (it carries on from what the chain has)"
+    )

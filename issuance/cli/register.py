@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, Progress, emit, emit_check, pass_options, view
+from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, emit, emit_check, pass_options, view
 from ledger.errors import InputError
 
 # The register, the chain client and the web stack are imported inside each command: reading
@@ -31,7 +31,7 @@ def register():
 
 @register.command("holders")
 @click.argument("isin")
-@click.option("--as-of-block", type=int, help="Holders after this block (default: the indexed block).")
+@click.option("--as-of-block", type=WHOLE, help="Holders after this block (default: the indexed block).")
 @click.option("--as-of-date", type=DAY, help="Holders at the end of this day (Hong Kong).")
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options

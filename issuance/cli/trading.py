@@ -10,6 +10,7 @@ from issuance.cli.plumbing import (
     DAY,
     FORMATS,
     TABLE_OR_JSON,
+    WHOLE,
     Progress,
     address_arg,
     emit,
@@ -28,13 +29,13 @@ trading = lazy_module("issuance.trading")  # web3 and the register load when a c
 @click.argument("isin")
 @click.option("--seller", required=True, help="Seller's investor id.")
 @click.option("--buyer", required=True, help="Buyer's investor id.")
-@click.option("--quantity", required=True, type=int, help="Tokens (bonds: denominations).")
+@click.option("--quantity", required=True, type=WHOLE, help="Tokens (bonds: denominations).")
 @click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or price per unit (funds).")
 @click.option("--trade-date", type=DAY, help="Default: today on the chain's clock (Hong Kong).")
 @click.option("--settlement-date", type=DAY, help="Default: trade date + 2 business days.")
 @click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
 @click.option("--buyer-wallet", help="Default: the buyer's first registered wallet.")
-@click.option("--expiry-days", type=int, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
+@click.option("--expiry-days", type=WHOLE, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):

@@ -5,7 +5,7 @@ import json
 import os
 from importlib import metadata
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from ledger.db import Register
 from ledger.errors import InputError, NotFound
 from ledger.web import api, pages
-from ledger.web.lookups import WebError
+from ledger.web.lookups import WebError, refuse_nul
 from ledger.web.schemas import document_errors_as_400
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -51,6 +51,7 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
             {"name": "investors", "description": "An investor's movements of securities and cash"},
             {"name": "reconciliation", "description": "The register against the chain"},
         ],
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.register = register
     document_errors_as_400(app)

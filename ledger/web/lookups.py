@@ -8,11 +8,16 @@ import json
 import re
 from datetime import date
 
+from fastapi import Request
+
 from ledger import views
 from ledger.db import Register
 from ledger.errors import ChainError, RegisterError
 
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Dates a view can be asked for: the calendar bondledger's schedules use (QuantLib's); the end of
+#: 9999-12-31 is not even a Python datetime.
+FIRST_DAY, LAST_DAY = date(1901, 1, 1), date(2199, 12, 31)
 
 
 class WebError(Exception):
@@ -30,9 +35,12 @@ def parse_day(value: str | None, param: str) -> date | None:
     if not DATE_PATTERN.fullmatch(value):
         raise WebError(400, f"{param}: {value!r} is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise WebError(400, f"{param}: {value!r} is not a date ({exc})") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise WebError(400, f"{param}: {day} is outside {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def holder_rows(
@@ -85,9 +93,23 @@ def int_param(value: str | None, param: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise WebError(400, f"{param}: {value!r} is not a whole number") from None
+        raise WebError(400, f"{param}: {value[:40]!r} is not a whole number") from None
+    if abs(number) >= 2**63:  # beyond what the register's integers hold
+        raise WebError(400, f"{param}: {value[:40]} is too large")
+    return number
+
+
+def refuse_nul(request: Request) -> None:
+    """PostgreSQL cannot hold a NUL in text (its driver refuses the query), so no register row has
+    one: a path naming one names nothing (404) and a query value with one is bad input (400)."""
+    for name, value in request.path_params.items():
+        if "\x00" in str(value):
+            raise WebError(404, f"{name}: no such {name} (the name contains a NUL character)")
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise WebError(400, f"{name.replace(chr(0), '')}: contains a NUL character")
 
 
 def check_period(start: date | None, end: date | None) -> None:

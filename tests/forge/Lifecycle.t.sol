@@ -177,6 +177,7 @@ contract LifecycleTest is LifecycleScenario {
 
         // A paying agent the bond never appointed cannot close it.
         PayingAgent other = new PayingAgent(address(this));
+        other.setBondRegistered(address(bond), true);
         unauthorized(address(other), bond.PAYING_AGENT_ROLE());
         other.declareRedemption(life, PRINCIPAL);
 

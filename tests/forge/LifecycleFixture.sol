@@ -32,12 +32,13 @@ abstract contract LifecycleBase is Fixture {
     }
 
     /// The fixture's green bond, administered by this test, with a paying agent, record times and
-    /// a maturity of our choosing.
+    /// a maturity of our choosing; registered with the fixture's agent when that is its agent.
     function deployLifecycleBond(uint64[] memory recordTimes, uint256 maturity, address payingAgent)
         internal
-        returns (BondToken)
+        returns (BondToken b)
     {
-        return deployBond(address(this), recordTimes, maturity, payingAgent);
+        b = deployBond(address(this), recordTimes, maturity, payingAgent);
+        if (payingAgent == address(agent)) agent.setBondRegistered(address(b), true);
     }
 
     /// Three record times.

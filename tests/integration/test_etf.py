@@ -150,7 +150,7 @@ def test_redeeming_more_than_held_is_refused(etf_world):
 @pytest.mark.parametrize(
     "old, new, expect",
     [
-        ('initial_nav = "25.4321"', 'initial_nav = "25.123456789"', "etf.initial_nav: 25.123456789 HKD has more than 8 decimal places"),
+        ('initial_nav = "25.4321"', 'initial_nav = "25.123456789"', "etf.initial_nav: 25.123456789 has more than 8 decimal places"),
         ("creation_unit = 50000", "creation_unit = 0", "etf.creation_unit: Input should be greater than 0"),
         ('fund_code = "03999"', 'fund_code = "no spaces please"', "etf.fund_code: String should match pattern"),
         ("nav_max_age = 86400", "", "etf.nav_max_age: missing"),

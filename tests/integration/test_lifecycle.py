@@ -3,6 +3,7 @@ between, a re-run after an interrupted payment, redemption at maturity or on a c
 register's record of every payment reconciled against the schedule. Time moves with anvil's
 clock, never the wall's."""
 
+import unittest.mock
 from datetime import datetime, timezone
 from decimal import ROUND_FLOOR, Decimal
 
@@ -13,6 +14,7 @@ from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
 from issuance import lifecycle
 from ledger import keys
 from ledger.chain import Signer
+from ledger.errors import ChainError
 from ledger.db import Register
 
 ISIN = "HK0000987658"
@@ -130,6 +132,51 @@ def test_a_rerun_after_an_interrupted_coupon_payment_pays_each_holder_once(issue
     assert run["holders_paid"] == 3 and run["complete"]
     rows = world.run("register", "payments", ISIN, "--format", "json").json()
     assert sorted(r["wallet"] for r in rows) == sorted(dev_address(i) for i in range(1, 6)), "each holder exactly once"
+
+
+def _agent_and_cash(world):
+    ctx = world.context()
+    agent = lifecycle._agent(ctx)
+    bond = ctx.chain.contract("BondToken", ctx.register.instrument(ISIN).address)
+    cash = ctx.chain.contract("CashToken", bond.functions.currency().call())
+    return agent, bond, cash, bond.functions.treasury().call()
+
+
+def test_the_paying_agent_is_authorized_for_exactly_what_a_run_pays(issued):
+    world, _ = issued
+    agent, bond, cash, treasury = _agent_and_cash(world)
+    # What an earlier version left: an authorization that never runs out.
+    keys_signer = Signer(world.chain(), keys.dev_account(0))
+    keys_signer.transact(cash.functions.approve(agent.address, 2**256 - 1), "authorize without limit")
+    warp_to(world, "2024-08-07")
+    approvals = []
+    real = Signer.transact
+
+    def spy(self, fn, what, gas=None):
+        if fn.fn_name == "approve":
+            approvals.append(fn.args[1])
+        return real(self, fn, what, gas)
+
+    with unittest.mock.patch.object(Signer, "transact", spy):
+        run = pay(world)
+    due = Decimal(run["paid"]).scaleb(2)
+    assert approvals == [int(due)], "one authorization, of exactly what was due"
+    assert cash.functions.allowance(treasury, agent.address).call() == 0, "nothing left for the agent to draw on"
+    assert agent.functions.isBondRegistered(bond.address).call(), "the issuer registered its bond"
+
+
+def test_the_paying_agent_refuses_a_bond_its_admin_did_not_register(issued):
+    world, _ = issued
+    agent, bond, cash, treasury = _agent_and_cash(world)
+    warp_to(world, "2024-08-07")
+    # Someone holding the paying agent role only (not its admin) cannot pay for an unregistered bond.
+    role = agent.functions.PAYING_AGENT_ROLE().call()
+    admin = Signer(world.chain(), keys.dev_account(0))
+    admin.transact(agent.functions.grantRole(role, keys.dev_account(9).address), "appoint a paying agent")
+    payer = Signer(world.chain(), keys.dev_account(9))
+    fn = agent.functions.declareCoupon(bond.address, 1, 1, 0)
+    with pytest.raises(ChainError, match="BondNotRegistered"):
+        payer.build(fn, "declare")
 
 
 def test_a_coupon_stops_before_paying_anyone_when_the_issuers_cash_falls_short(issued):

@@ -406,6 +406,51 @@ def test_a_postgresql_register_is_served_read_only_too(issued):
     assert register_counts(world.db_url) == before
 
 
+HOSTILE_PATHS = [
+    "/api/instruments/{x}/holders",
+    "/api/instruments/{x}/transfers",
+    "/api/instruments/{x}/coupons",
+    "/api/instruments/{x}/payments",
+    "/api/funds/{x}/nav",
+    "/api/funds/{x}/flows",
+    "/api/investors/{x}/movements",
+    "/api/reconciliation/{x}",
+    "/instruments/{x}",
+]
+
+
+@both_backends
+def test_dates_beyond_the_calendar_and_nul_bytes_are_refused_in_one_line(issued):
+    """A date no view can be as of answers 400, not 500; a NUL byte anywhere in a path names
+    nothing (404) and in a query is bad input (400), on PostgreSQL too, whose driver refuses NUL."""
+    world, _ = issued
+    before = register_counts(world.db_url)
+    with Served(create_app(world.db_url, world.rpc_url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+
+        def problem(url: str, status: int) -> str:
+            r = http.get(url)
+            assert r.status_code == status, (url, r.status_code, r.text)
+            if url.startswith("/api/"):
+                detail = r.json()["detail"]
+                assert list(r.json()) == ["detail"] and isinstance(detail, str) and "\n" not in detail, r.text
+                return detail
+            assert r.headers["content-type"].startswith("text/html")
+            return r.text
+
+        holders = f"/api/instruments/{BOND}/holders"
+        assert problem(f"{holders}?as_of_date=9999-12-31", 400) == "as_of_date: 9999-12-31 is outside 1901-01-01 to 2199-12-31"
+        assert problem(f"{holders}?as_of_date=0001-01-01", 400) == "as_of_date: 0001-01-01 is outside 1901-01-01 to 2199-12-31"
+        assert "is outside 1901-01-01 to 2199-12-31" in problem(f"/instruments/{BOND}?as_of_date=9999-12-31", 400)
+        assert problem("/api/settlements?from=9999-12-31", 400) == "from: 9999-12-31 is outside 1901-01-01 to 2199-12-31"
+        assert problem(f"/instruments/{BOND}?as_of_block=" + "9" * 30, 400)
+        for template in HOSTILE_PATHS:
+            for x in ("%00", f"{BOND}%00", "a%00b"):
+                assert "NUL" in problem(template.format(x=x), 404)
+        assert problem("/api/settlements?isin=%00", 400) == "isin: contains a NUL character"
+        assert problem(f"{holders}?as_of_date=2024-02-07%00", 400) == "as_of_date: contains a NUL character"
+    assert register_counts(world.db_url) == before
+
+
 def test_serve_without_read_only_is_refused(world):
     r = world.run("serve", "--port", free_port())
     assert r.exit_code == 2 and "--read-only" in r.stderr

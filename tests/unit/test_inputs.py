@@ -47,7 +47,7 @@ def test_addresses_accept_lower_case_and_valid_checksums_only():
         ("a,A,0x1234,HK,retail,2030-01-01", "investors.csv line 2: wallet: '0x1234' is not a 20-byte hex address"),
         (f"a,A,{ALICE},XX,retail,2030-01-01", "investors.csv line 2: country: 'XX' is not an ISO 3166-1 alpha-2"),
         (f"a,A,{ALICE},HK,whale,2030-01-01", "investors.csv line 2: category: 'whale' is not one of retail"),
-        (f"a,A,{ALICE},HK,retail,31/12/2030", "investors.csv line 2: kyc_expiry: Input should be a valid date"),
+        (f"a,A,{ALICE},HK,retail,31/12/2030", "investors.csv line 2: kyc_expiry: '31/12/2030' is not a date (YYYY-MM-DD)"),
         (f"a b,A,{ALICE},HK,retail,2030-01-01", "investors.csv line 2: investor_id: String should match pattern"),
         (f"a,,{ALICE},HK,retail,2030-01-01", "investors.csv line 2: name: String should have at least 1 character"),
     ],

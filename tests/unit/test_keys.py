@@ -48,3 +48,44 @@ def test_keystores_decrypt_with_the_environment_password(tmp_path, monkeypatch):
 def test_dev_accounts_are_refused_off_devnet():
     with pytest.raises(InputError, match="only used on chain id 31337"):
         keys.dev_account_for(1, 1)
+
+
+@pytest.mark.parametrize("index", [0, 9, 10, 19, 42, 99])
+def test_every_likely_account_of_the_test_mnemonic_is_refused_off_devnet(index):
+    # anvil -a 20 (hardhat's default) and beyond: the whole mnemonic is public, not just 0-9.
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(keys.DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    for key in (account.key.hex(), account.key.to_0x_hex() if hasattr(account.key, "to_0x_hex") else "0x" + account.key.hex()):
+        with pytest.raises(InputError, match="well-known devnet key is refused on chain id 1$"):
+            keys.from_private_key(key, 1, "--private-key")
+    assert keys.from_private_key(account.key.hex(), 31337).address == account.address
+
+
+def _malformed(key: str) -> list[str]:
+    return [
+        key[:-1],  # 63 hex digits: eth-account would pad it into another valid key
+        key + "7",  # 65
+        key + "00",  # 33 bytes
+        key[:-1] + "g",  # not hex
+        key[:-2] + " 1",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "0x", "0X"])
+@pytest.mark.parametrize("case", range(6))
+def test_a_malformed_key_is_refused_without_echoing_it(prefix, case):
+    key = Account.create().key.hex().removeprefix("0x")
+    bad = prefix + _malformed(key)[case]
+    with pytest.raises(InputError) as exc:
+        keys.from_private_key(bad, 1, "--private-key")
+    message = str(exc.value)
+    assert message == "--private-key: not a valid secp256k1 private key (expected 32 bytes of hex)"
+    assert key[:8] not in message and key[-8:] not in message
+
+
+def test_a_key_outside_the_curve_order_is_refused():
+    with pytest.raises(InputError, match="not a valid secp256k1 private key"):
+        keys.from_private_key("0x" + "ff" * 32, 1)
+    with pytest.raises(InputError, match="not a valid secp256k1 private key"):
+        keys.from_private_key("00" * 32, 1)

@@ -68,7 +68,7 @@ def test_isin_check_digit_follows_iso_6166(body, valid):
         ('"SG"', '"XX"', "restrictions.allowed_jurisdictions[1]: 'XX' is not an ISO 3166-1 alpha-2 country code"),
         ('framework_sha256 = "', 'framework_sha256 = "zz', "green.framework_sha256: must be 64 hex digits"),
         ("use_of_proceeds = [", "use_of_proceeds = [\"Not Snake\",", "green.use_of_proceeds[0]: String should match pattern"),
-        ("issue_date = 2024-02-07", 'issue_date = "soon"', "bond.issue_date: Input should be a valid date"),
+        ("issue_date = 2024-02-07", 'issue_date = "soon"', "bond.issue_date: 'soon' is not a date (YYYY-MM-DD)"),
     ],
 )
 def test_a_bad_field_is_named_in_one_line(old, new, expected):
