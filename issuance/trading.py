@@ -137,7 +137,8 @@ def capture_trade(
     ts = TermSheet.model_validate_json(inst.termsheet) if inst.kind == "bond" else None
     cal = calendar(ts.bond.calendar if ts else "HK")
     if settlement_date is None:
-        settlement_date = _py(cal.advance(_ql(trade_date), SETTLEMENT_DAYS, ql.Days))
+        days = ts.terms.secondary_settlement_days if ts and ts.settlement else SETTLEMENT_DAYS
+        settlement_date = _py(cal.advance(_ql(trade_date), days, ql.Days))
     if settlement_date < trade_date:
         raise InputError(f"--settlement-date: {settlement_date} is before the trade date {trade_date}")
     if expiry_days < 1:
@@ -163,7 +164,8 @@ def capture_trade(
         raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")
 
     expiry = unix_midnight(settlement_date + timedelta(days=expiry_days))
-    cash_token = ctx.register.require_contract("cash", inst.currency).address
+    # The instrument's own settlement asset (the cash token it is wired to on chain).
+    cash_token = ctx.register.require_contract("cash", inst.settlement_asset or inst.currency).address
     data = InstructionData(
         seller, buyer, inst.address, quantity, cash_token, cash,
         unix_midnight(trade_date), unix_midnight(settlement_date), expiry, (last_nonce or 0) + 1,
@@ -325,6 +327,24 @@ def due(ctx: Context) -> list[tuple[models.Instruction, str, str]]:
         for iid, party, signature in s.exec(select(a.instruction_id, a.party, a.signature).where(a.instruction_id.in_(pending))):
             sigs.setdefault(iid, {})[party] = signature
     return [(r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"]) for r in rows if len(sigs.get(r.instruction_id, {})) == 2]
+
+
+def pending_summary(ctx: Context) -> str:
+    """What `settle` says when nothing is due: how many instructions wait, and the next due date."""
+    today = datetime.fromtimestamp(ctx.chain.now(), timezone.utc).date()
+    i = models.Instruction
+    with ctx.register.session() as s:
+        rows = s.exec(select(i.settlement_date).where(i.status.in_(["pending", "failed"]), i.expiry > ctx.chain.now())).all()
+    if not rows:
+        return f"nothing due today ({today}); no instructions pending"
+    later = sorted(d for d in rows if d > today)
+    due_now = len(rows) - len(later)
+    what = f"nothing due today ({today}); {len(rows)} instruction(s) pending"
+    if due_now:
+        what += f", {due_now} due but not affirmed by both parties"
+    if later:
+        what += f", next due {later[0]}"
+    return what
 
 
 def settle(

@@ -144,8 +144,11 @@ def affirm(opts, instruction_id, private_key, dev_account, signature, signer):
 @pass_options
 def settle(opts, batch_size, best_effort, fmt):
     """Settle every fully affirmed, due instruction delivery-versus-payment, in batches."""
+    ctx = opts.context()
     with Progress("settling") as progress:
-        outcomes = trading.settle(opts.context(), batch_size, best_effort, progress)
+        outcomes = trading.settle(ctx, batch_size, best_effort, progress)
+    if not outcomes:  # say what waits, and when, rather than nothing
+        click.echo(trading.pending_summary(ctx), err=True)
     emit([{"instruction_id": o.instruction_id, "status": o.status, "reason": o.reason, "tx_hash": o.tx_hash} for o in outcomes], fmt)
 
 
