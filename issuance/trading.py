@@ -81,6 +81,20 @@ def data_of(row: models.Instruction) -> InstructionData:
 # ---------------------------------------------------------------------- capture
 
 
+def _allowed_asset(ctx: Context, inst: models.Instrument, ts: TermSheet | None, label: str) -> models.SettlementAsset:
+    from issuance.cash import asset, check_asset
+
+    row = asset(ctx, label)
+    if ts is None:
+        raise InputError(f"--asset: {inst.isin} is a fund; it settles in its own cash token only")
+    if row.currency != inst.currency:
+        raise InputError(f"--asset: {label} is {row.currency} cash, not {inst.currency}")
+    if not ts.terms.allows(label, row.kind):
+        raise InputError(f"--asset: {label} ({row.kind}) is not allowed for {inst.isin} (allowed: {', '.join(ts.terms.assets)})")
+    check_asset(row, "--asset")
+    return row
+
+
 def _wallets_of(session, investor_id: str) -> list[str]:
     investor = session.get(models.Investor, investor_id)
     if investor is None:
@@ -124,8 +138,11 @@ def capture_trade(
     seller_wallet: str | None = None,
     buyer_wallet: str | None = None,
     expiry_days: int = EXPIRY_DAYS,
+    asset_label: str | None = None,
 ) -> models.Instruction:
-    """Records a trade and its settlement instruction (status pending, nothing on chain yet)."""
+    """Records a trade and its settlement instruction (status pending, nothing on chain yet);
+    the cash leg in `asset_label` (a settlement asset the bond's term sheet allows) or, by
+    default, in the instrument's own settlement asset."""
     inst = ctx.register.instrument(isin)
     if quantity <= 0:
         raise InputError(f"--quantity: {quantity} must be a positive number of tokens")
@@ -164,8 +181,10 @@ def capture_trade(
         raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")
 
     expiry = unix_midnight(settlement_date + timedelta(days=expiry_days))
-    # The instrument's own settlement asset (the cash token it is wired to on chain).
+    # The instrument's own settlement asset (the cash token it is wired to on chain), or one its terms allow.
     cash_token = ctx.register.require_contract("cash", inst.settlement_asset or inst.currency).address
+    if asset_label is not None:
+        cash_token = _allowed_asset(ctx, inst, ts, asset_label).address
     data = InstructionData(
         seller, buyer, inst.address, quantity, cash_token, cash,
         unix_midnight(trade_date), unix_midnight(settlement_date), expiry, (last_nonce or 0) + 1,

@@ -31,13 +31,14 @@ trading = lazy_module("issuance.trading")  # web3 and the register load when a c
 @click.option("--quantity", required=True, type=int, help="Tokens (bonds: denominations).")
 @click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or price per unit (funds).")
 @click.option("--trade-date", type=DAY, help="Default: today on the chain's clock (Hong Kong).")
-@click.option("--settlement-date", type=DAY, help="Default: trade date + 2 business days.")
+@click.option("--settlement-date", type=DAY, help="Default: trade date + the term sheet's secondary settlement days (2 unless it says).")
+@click.option("--asset", help="Bonds: the cash token to settle in (a settlement asset the term sheet allows); default: the bond's own.")
 @click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
 @click.option("--buyer-wallet", help="Default: the buyer's first registered wallet.")
 @click.option("--expiry-days", type=int, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
-def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):
+def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, asset, seller_wallet, buyer_wallet, expiry_days, fmt):
     """Capture a trade of ISIN (or a fund code) and print its settlement instruction.
 
     Bonds: --price is clean, per 100 of principal; the cash adds accrued interest. Funds: --price is per unit.
@@ -46,7 +47,7 @@ def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_dat
     wallets = [address_arg(w, f"--{who}-wallet") if w else None for w, who in ((seller_wallet, "seller"), (buyer_wallet, "buyer"))]
     row = trading.capture_trade(
         opts.context(), isin.upper(), seller, buyer, quantity, value, trade_date, settlement_date, wallets[0], wallets[1],
-        expiry_days,
+        expiry_days, asset.upper() if asset else None,
     )
     _print_instruction(_record(row), fmt)
 

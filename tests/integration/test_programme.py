@@ -110,6 +110,13 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
     [row] = world.run("register", "settlements", USD, "--format", "json").json()
     assert (row["settlement_asset"], row["asset_kind"]) == ("USDHK", "licensed_stablecoin")
 
+    # A settlement asset the tranche's terms do not allow is refused, before anything is written.
+    ok(world, "cash", "add", "HKDS", "--currency", "HKD", "--kind", "licensed_stablecoin", "--issuer", "Kowloon Coin Ltd (sample)",
+       "--licence", "SCI-2025-002")
+    stderr = refused(world, "trade", HKD, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 1,
+                     "--price", "100", "--asset", "HKDS")
+    assert "--asset: HKDS (licensed_stablecoin) is not allowed for HK000025HKD4" in stderr
+
     # Before the first coupons fall due, every tranche matches the chain (later, unpaid coupons are breaks).
     for isin in (HKD, CNH, USD, EUR):
         r = world.run("reconcile", isin)
