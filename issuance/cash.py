@@ -34,7 +34,8 @@ def asset(ctx_or_register, label: str) -> models.SettlementAsset:
 
 def asset_currency(ctx: Context, label: str) -> str:
     """The currency of the cash token `label` (a currency code is its own platform token's label)."""
-    if label in CURRENCIES:
+    if label in CURRENCIES or re.fullmatch(r"[A-Z]{3}", label):
+        minor_exponent(label)  # a currency code: refuses one bondledger does not know, in one line
         return label
     return asset(ctx, label).currency
 
@@ -74,8 +75,8 @@ def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | 
         raise InputError(f"--licence: {licence!r} is not a licence number (3-40 letters, digits, / or -)")
     if kind in ("tokenised_deposit", "licensed_stablecoin") and not issuer:
         raise InputError(f"--issuer: a {kind} needs its issuer (the bank or the licensed issuer)")
-    if label in CURRENCIES and label != currency:
-        raise InputError(f"LABEL: {label} is the {label} platform token's label")
+    if re.fullmatch(r"[A-Z]{3}", label):  # currency codes name the platform's own tokens
+        raise InputError(f"LABEL: {label}: three letters are kept for currency codes; choose a longer label (e.g. E-{currency})")
     with ctx.register.session() as s:
         existing = s.get(models.SettlementAsset, label)
     facts = (currency, kind, issuer, licence)

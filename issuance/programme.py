@@ -79,7 +79,7 @@ def _tranche_termsheet(p: Programme, raw: dict, where: str) -> TermSheet:
         "bond": bond,
         "restrictions": p.restrictions.model_dump(mode="json"),
         "settlement": {**p.settlement, **raw.get("settlement", {})},
-        "identifiers": {"dti": raw.get("dti"), "issuer_lei": p.issuer.lei},
+        "identifiers": {"dti": raw.get("dti"), "issuer_lei": p.issuer.lei, "programme": p.name or None},
     }
     if p.green is not None:
         sheet["green"] = p.green.model_dump(mode="json")

@@ -216,6 +216,7 @@ class Settlement(Strict):
 class Identifiers(Strict):
     dti: Dti | None = None  # ISO 24165 Digital Token Identifier of the bond token
     issuer_lei: Lei | None = None  # ISO 17442 Legal Entity Identifier of the issuer
+    programme: str | None = Field(default=None, max_length=200)  # the programme the bond is a tranche of
 
 
 class TermSheet(Document):

@@ -86,6 +86,24 @@ def programme_issue(opts, file, allocations_dir, batch_size, fmt):
             _issue_out(r, fmt)
 
 
+@click.command("export-terms")
+@click.argument("isin")
+@click.option("--format", "fmt", type=click.Choice(["icma-bdt"]), default="icma-bdt", show_default=True,
+              help="icma-bdt: the ICMA Bond Data Taxonomy's element tree as JSON.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file (default: stdout).")
+@pass_options
+def export_terms(opts, isin, fmt, out):
+    """The terms of ISIN in the ICMA Bond Data Taxonomy's shape, as JSON (from the register; read-only)."""
+    from issuance.bdt import icma_bdt
+
+    doc = json.dumps(icma_bdt(opts.register(), isin.upper()), indent=2)
+    if out:
+        out.write_text(doc + "\n")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(doc)
+
+
 @click.command()
 @click.argument("termsheet", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="table")

@@ -96,6 +96,17 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
     assert bond.getDocument(b"LEI".ljust(32, b"\0")).call()[0].endswith(":5493HKSARGOVTGB25063")
     assert bond.isin().call() == HKD
 
+    # The tranche's terms in the ICMA Bond Data Taxonomy's shape; the green report names the framework's hash.
+    bdt = ok(world, "export-terms", HKD, "--format", "icma-bdt").json()["ICMABondDataTaxonomy"]
+    assert bdt["Party"] == [{"PID": "LEI-5493HKSARGOVTGB25063", "PartyName": instruments[HKD]["issuer"], "LEIIdentifier": "5493HKSARGOVTGB25063"}]
+    assert (bdt["Issuance"]["IssuanceType"], bdt["Issuance"]["PricingDate"], bdt["Issuance"]["SettlementDate"]) == (
+        "PROGRAMME", "2025-11-19", "2025-11-20")
+    assert bdt["Product"]["SecurityIdentifierList"] == {"ISIN": HKD, "DTI": "HKGB25HKD"}
+    assert bdt["Product"]["AggregateNominalAmount"] == {"Amount": "2500000000", "Currency": "HKD"}
+    assert bdt["Product"]["InterestPayment"]["InterestPayments"]["InterestPaymentFrequency"] == "SEMIANNUALLY"
+    report = ok(world, "green", "report", HKD, "--format", "json").json()
+    assert report["framework_sha256"] == "62bcd247e773ca82f832c940e8869b5a98cb7a4bb5c50a84fd96d5b92efece73"
+
     # A trade of the USD tranche, in its stablecoin, on the term sheet's T+2.
     fund(world.run, 4, "21000000", currency="USDHK")
     trade = ok(world, "trade", USD, "--seller", "kowloon_life", "--buyer", "straits_capital", "--quantity", 100,
