@@ -6,26 +6,126 @@ from decimal import Decimal
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+import re
+
+from sqlmodel import select
+
 from issuance.context import Context
-from ledger import eip712, indexer
+from issuance.termsheet import ASSET_KINDS
+from ledger import create2, eip712, indexer, models
 from ledger.errors import ChainError, InputError
-from ledger.money import from_minor, minor_exponent, to_minor
+from ledger.money import CURRENCIES, from_minor, minor_exponent, to_minor
 
 MAX_ALLOWANCE = 2**256 - 1  # an authorization that never runs out (the operator's own accounts)
+# An HKMA stablecoin licence number as we record it: letters, digits, dashes and slashes.
+_LICENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/\-]{2,39}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,19}$")
 
 
-def cash_contract(ctx: Context, currency: str):
-    minor_exponent(currency)  # refuses an unknown currency with one line
-    record = ctx.register.require_contract("cash", currency)
+def asset(ctx_or_register, label: str) -> models.SettlementAsset:
+    """The settlement asset (a cash token with its legal kind) called `label`."""
+    register = getattr(ctx_or_register, "register", ctx_or_register)
+    with register.session() as s:
+        row = s.get(models.SettlementAsset, label)
+    if row is None:
+        raise InputError(f"settlement asset: {label} is not a cash token in this register (see `bondledger cash list`)")
+    return row
+
+
+def asset_currency(ctx: Context, label: str) -> str:
+    """The currency of the cash token `label` (a currency code is its own platform token's label)."""
+    if label in CURRENCIES or re.fullmatch(r"[A-Z]{3}", label):
+        minor_exponent(label)  # a currency code: refuses one bondledger does not know, in one line
+        return label
+    return asset(ctx, label).currency
+
+
+def cash_contract(ctx: Context, label: str):
+    """The cash token `label`: a currency's platform token (HKD ...) or a settlement asset added since."""
+    minor_exponent(asset_currency(ctx, label))  # refuses an unknown currency with one line
+    record = ctx.register.require_contract("cash", label)
     return ctx.chain.contract("CashToken", record.address)
 
 
+def cash_at(ctx: Context, address: str):
+    return ctx.chain.contract("CashToken", address)
+
+
+def check_asset(row: models.SettlementAsset, where: str) -> None:
+    """A licensed stablecoin settles only with its HKMA licence on record (Stablecoins Ordinance, 1 Aug 2025)."""
+    if row.kind == "licensed_stablecoin" and not row.licence:
+        raise InputError(f"{where}: {row.label} is a stablecoin without an HKMA licence on record; it cannot settle")
+
+
+def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | None, licence: str | None) -> models.SettlementAsset:
+    """Deploys (or finds) a cash token `label` in `currency`, lists it on the DvP venue, and
+    records its legal kind. Safe to re-run with the same facts; refuses changed ones."""
+    if not _LABEL.match(label):
+        raise InputError(f"LABEL: {label!r} must be 1-20 letters, digits, dots or dashes")
+    minor_exponent(currency)
+    if currency not in CURRENCIES:
+        raise InputError(f"--currency: {currency} is not one of {', '.join(CURRENCIES)}")
+    if kind not in ASSET_KINDS:
+        raise InputError(f"--kind: {kind} is not one of {', '.join(ASSET_KINDS)}")
+    if kind == "licensed_stablecoin" and not licence:
+        raise InputError("--licence: a licensed_stablecoin needs its HKMA licence number")
+    if licence and kind != "licensed_stablecoin":
+        raise InputError(f"--licence: only a licensed_stablecoin has an HKMA licence ({label} is a {kind})")
+    if licence and not _LICENCE.match(licence):
+        raise InputError(f"--licence: {licence!r} is not a licence number (3-40 letters, digits, / or -)")
+    if kind in ("tokenised_deposit", "licensed_stablecoin") and not issuer:
+        raise InputError(f"--issuer: a {kind} needs its issuer (the bank or the licensed issuer)")
+    if re.fullmatch(r"[A-Z]{3}", label):  # currency codes name the platform's own tokens
+        raise InputError(f"LABEL: {label}: three letters are kept for currency codes; choose a longer label (e.g. E-{currency})")
+    with ctx.register.session() as s:
+        existing = s.get(models.SettlementAsset, label)
+    facts = (currency, kind, issuer, licence)
+    if existing is not None:
+        if (existing.currency, existing.kind, existing.issuer, existing.licence) != facts:
+            raise InputError(f"LABEL: {label} is already a {existing.currency} {existing.kind} with other facts; choose another label")
+        return existing
+    dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
+    record = ctx.register.contract("cash", label)
+    operator = ctx.signer.address
+    found = None
+    if record is None:
+        create2.prepare(ctx.signer)
+        # The token's code is its label (its symbol); its currency is recorded here.
+        found = create2.deploy(ctx.signer, "CashToken", label, f"{label} ({kind.replace('_', ' ')})", operator,
+                               salt=create2.salt("cash", label), what=f"deploy {label}")
+        address = found.address
+    else:
+        address = record.address
+    if not dvp.functions.isCashListed(address).call():
+        ctx.signer.transact(dvp.functions.setCashListed(address, True), f"list {label} on the settlement venue")
+    row = models.SettlementAsset(label=label, address=address, currency=currency, kind=kind, issuer=issuer, licence=licence)
+    with ctx.register.session() as s:
+        if found is not None:
+            indexer.follow(s, ctx.chain, "cash", label, address, found.receipt())
+        s.add(row)
+        ctx.register.audit(s, operator, "cash add", {"label": label, "address": address, "currency": currency, "kind": kind,
+                                                   "issuer": issuer, "licence": licence})
+        s.commit()
+    return row
+
+
+def list_assets(register) -> list[dict]:
+    with register.session() as s:
+        rows = s.exec(select(models.SettlementAsset).order_by(models.SettlementAsset.currency, models.SettlementAsset.label)).all()
+    return [
+        {"label": r.label, "currency": r.currency, "kind": r.kind, "issuer": r.issuer, "licence": r.licence, "address": r.address}
+        for r in rows
+    ]
+
+
 def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:
-    """Mints `amount` (currency units) of tokenized cash to `wallet` (the operator is the minter)."""
+    """Mints `amount` (currency units) of tokenized cash `currency` (a currency code or a settlement
+    asset's label) to `wallet` (the operator is the minter)."""
     if amount <= 0:
         raise InputError(f"amount: {amount} must be positive")
+    label, currency = currency, asset_currency(ctx, currency)
     minor = to_minor(amount, currency)
-    token = cash_contract(ctx, currency)
+    token = cash_contract(ctx, label)
     limit = ctx.register.max_amount
     if limit is not None and token.functions.totalSupply().call() + minor > limit:
         raise InputError(
@@ -33,7 +133,7 @@ def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:
             f"{ctx.register.engine.dialect.name} register stores exactly; use PostgreSQL"
         )
     receipt = ctx.signer.transact(token.functions.mint(wallet, minor), f"mint {amount} {currency} to {wallet}")
-    _audit(ctx, "cash mint", {"currency": currency, "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
+    _audit(ctx, "cash mint", {"currency": currency, **({"asset": label} if label != currency else {}), "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
     indexer.sync(ctx.register, ctx.chain)
     return receipt
 
@@ -42,7 +142,7 @@ def allow(ctx: Context, currency: str, amount: Decimal, holder: LocalAccount) ->
     """The holder authorizes the DvP settlement contract to take up to `amount` of its cash."""
     if amount < 0:
         raise InputError(f"amount: {amount} must not be negative")
-    minor = to_minor(amount, currency)
+    minor = to_minor(amount, asset_currency(ctx, currency))
     token = cash_contract(ctx, currency)
     dvp = ctx.register.require_contract("dvp").address
     receipt = ctx.signer_for(holder).transact(token.functions.approve(dvp, minor), f"authorize {amount} {currency}")
@@ -64,7 +164,7 @@ def permit_typed_data(ctx: Context, currency: str, owner: str, amount: Decimal, 
     owner's current one on chain."""
     if amount < 0:
         raise InputError(f"amount: {amount} must not be negative")
-    minor = to_minor(amount, currency)
+    minor = to_minor(amount, asset_currency(ctx, currency))
     token = cash_contract(ctx, currency)
     fields, name, version, chain_id, verifying, _salt, _ext = token.functions.eip712Domain().call()
     if fields != bytes([_DOMAIN_FIELDS_MASK]):
@@ -138,4 +238,5 @@ def position(ctx: Context, currency: str, wallet: str) -> tuple[Decimal, Decimal
     dvp = ctx.register.require_contract("dvp").address
     balance = token.functions.balanceOf(wallet).call()
     allowance = token.functions.allowance(wallet, dvp).call()
+    currency = asset_currency(ctx, currency)
     return from_minor(balance, currency), from_minor(allowance, currency)

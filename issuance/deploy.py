@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from issuance.context import Context
 from issuance.termsheet import Restrictions
-from ledger import create2
+from ledger import create2, models
 from ledger.codes import category_mask
 from ledger.indexer import follow
 from ledger.money import CURRENCIES
@@ -53,6 +53,10 @@ def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> 
         with ctx.register.session() as s:
             for artifact, kind, label, found in new:
                 follow(s, ctx.chain, kind, label, found.address, found.receipt())
+                if kind == "cash" and s.get(models.SettlementAsset, label) is None:
+                    # The platform's own cash tokens: deposits tokenised by the operator's bank.
+                    s.add(models.SettlementAsset(label=label, address=found.address, currency=label, kind="tokenised_deposit",
+                                                 issuer="the platform operator"))
                 ctx.register.audit(s, operator, "deploy", {"contract": artifact, "label": label, "address": found.address})
             s.commit()
     return deployed
@@ -67,7 +71,8 @@ def token_config(
     ctx: Context, name: str, symbol: str, currency: str, restrictions: Restrictions, paying_agent: bool, record_times: list[int]
 ) -> tuple:
     """SecurityToken's TokenConfig for a bond or a fund on the shared contracts: the operator is
-    admin and treasury (the issuer's or fund's cash account), cash is the `currency` token, and
+    admin and treasury (the issuer's or fund's cash account), cash is the `currency` token (a
+    currency's platform token, or a settlement asset's label), and
     only the term sheet's investor categories and jurisdictions may receive."""
     operator = ctx.signer.address
     return (

@@ -15,6 +15,7 @@ An allocation id settles once on chain, so re-running the same command after an 
 finishes the issue without issuing anything twice.
 """
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlmodel import select
 from web3 import Web3
 
-from issuance.cash import cash_contract
+from issuance.cash import asset, cash_contract, check_asset
 from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.inputs import AllocationRow
@@ -59,6 +60,8 @@ class IssueResult:
     settled: int
     already_settled: int
     deployed: bool
+    settles_on: date | None = None  # allocations fixed, settling DvP on this date (T+n)
+    pending: int = 0  # allocations waiting for it
 
 
 def unix_midnight(d: date) -> int:
@@ -97,9 +100,29 @@ def policy(ts: TermSheet) -> Policy:
     return Policy(category_mask(ts.restrictions.professional_investors_only), frozenset(ts.restrictions.allowed_jurisdictions))
 
 
-def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source: str = "allocations") -> None:
-    """Every check that can fail, against the register and the chain, before anything is sent."""
+def check_settlement_asset(ctx: Context, ts: TermSheet, source: str) -> None:
+    """The bond's cash token is a registered settlement asset in its currency, allowed by its
+    term sheet, and a stablecoin only with its licence on record."""
+    label = ts.settlement_asset
+    row = asset(ctx, label)
+    if row.currency != ts.bond.currency:
+        raise InputError(f"{source}: settlement.asset: {label} is {row.currency} cash, not {ts.bond.currency}")
+    if not ts.terms.allows(label, row.kind):
+        raise InputError(
+            f"{source}: settlement.asset: {label} ({row.kind}) is not allowed for {ts.bond.isin} (allowed: {', '.join(ts.terms.assets)})"
+        )
+    check_asset(row, f"{source}: settlement.asset")
+
+
+def preflight(
+    ctx: Context, ts: TermSheet, allocations: list[Allocation], source: str = "allocations",
+    committed: dict[tuple[str, str], int] | None = None,
+) -> None:
+    """Every check that can fail, against the register and the chain, before anything is sent.
+    `committed`: cash per (settlement asset, wallet) that other issues checked in the same run
+    will take first (a programme's tranches); this issue's needs are added to it."""
     currency = ts.bond.currency
+    check_settlement_asset(ctx, ts, ts.bond.isin)
     now = ctx.chain.now()
     if now >= unix_midnight(ts.bond.maturity_date):
         chain_day = datetime.fromtimestamp(now, timezone.utc).date()
@@ -110,7 +133,7 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
             f"bond.coupon_frequency: {coupons} coupons over the bond's life; a token keeps at most {MAX_RECORD_TIMES} record dates"
         )
     registry = registry_contract(ctx)
-    cash = cash_contract(ctx, currency)
+    cash = cash_contract(ctx, ts.settlement_asset)
     dvp = ctx.register.require_contract("dvp").address
     rules = policy(ts)
     problems: list[str] = []
@@ -130,6 +153,9 @@ def preflight(ctx: Context, ts: TermSheet, allocations: list[Allocation], source
         if reason != Reason.OK:
             problems.append(f"{source}: {who}: not eligible for {ts.bond.isin}: {reason.describe()}")
     for wallet, need in needs.items():
+        if committed is not None:
+            need += committed.get((ts.settlement_asset, wallet), 0)
+            committed[(ts.settlement_asset, wallet)] = need
         balance = cash.functions.balanceOf(wallet).call()
         allowance = cash.functions.allowance(wallet, dvp).call()
         if balance < need:
@@ -151,7 +177,7 @@ def _bond_constructor(ctx: Context, ts: TermSheet) -> tuple:
     bond, green = ts.bond, ts.green
     # Coupon record dates: the bond keeps its holders of record on chain for each.
     record_times = [record_time(p.record_date) for p in coupon_schedule(bond)]
-    config = token_config(ctx, bond.name, bond.token_symbol, bond.currency, ts.restrictions, True, record_times)
+    config = token_config(ctx, bond.name, bond.token_symbol, ts.settlement_asset, ts.restrictions, True, record_times)
     terms = (
         bond.isin,
         to_minor(bond.denomination, bond.currency),
@@ -199,6 +225,9 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
                 maturity_date=bond.maturity_date,
                 termsheet=ts.canonical_json(),
                 termsheet_sha256=ts.sha256(),
+                settlement_asset=ts.settlement_asset,
+                dti=ts.identifiers.dti if ts.identifiers else None,
+                issuer_lei=ts.identifiers.issuer_lei if ts.identifiers else None,
             )
         )
         for n, period in enumerate(coupon_schedule(bond), start=1):
@@ -220,6 +249,63 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
     return contract.address
 
 
+def documents(ts: TermSheet) -> dict[str, tuple[str, bytes]]:
+    """The identifiers a bond carries on chain as ERC-1643 documents: name -> (URI, sha256 of the value)."""
+    docs = {}
+    ids = ts.identifiers
+    if ids and ids.dti:
+        docs["DTI"] = (f"urn:iso:std:iso:24165:dti:{ids.dti}", hashlib.sha256(ids.dti.encode()).digest())
+    if ids and ids.issuer_lei:
+        docs["LEI"] = (f"urn:iso:std:iso:17442:lei:{ids.issuer_lei}", hashlib.sha256(ids.issuer_lei.encode()).digest())
+    docs["ISIN"] = (f"urn:iso:std:iso:6166:isin:{ts.bond.isin}", hashlib.sha256(ts.bond.isin.encode()).digest())
+    if ts.settlement is not None:
+        docs["SETTLEMENT_ASSET"] = (f"bondledger:settlement-asset:{ts.settlement_asset}", bytes.fromhex(ts.sha256()))
+    return docs
+
+
+def _set_documents(ctx: Context, ts: TermSheet, address: str) -> None:
+    """Writes the identifiers the bond lacks (a re-run writes none twice)."""
+    if ts.identifiers is None and ts.settlement is None:
+        return  # term sheets from before identifiers: their bonds stay as they were
+    token = ctx.chain.contract("BondToken", address)
+    calls = []
+    for name, (uri, digest) in documents(ts).items():
+        key = name.encode().ljust(32, b"\0")
+        if token.functions.getDocument(key).call()[1] != digest:
+            calls.append((token.functions.setDocument(key, uri, digest), f"document {name} of {ts.bond.isin}"))
+    ctx.signer.transact_many(calls)
+
+
+@dataclass
+class Prepared:
+    """An issue checked against the register and the chain, ready to send."""
+
+    ts: TermSheet
+    allocations: list[Allocation]
+    pending: list[Allocation]
+    existing: models.Instrument | None
+    address: str
+    source: str
+
+
+def prepare_issue(
+    ctx: Context, ts: TermSheet, rows: list[AllocationRow], source: str = "allocations",
+    committed: dict[tuple[str, str], int] | None = None,
+) -> Prepared:
+    """Every check of an issue, nothing sent."""
+    allocations = plan(ts, rows, source)
+    dvp = dvp_contract(ctx)
+    with ctx.register.session() as s:
+        existing = s.get(models.Instrument, ts.bond.isin)
+    if existing is not None and existing.termsheet_sha256 != ts.sha256():
+        raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
+    address = existing.address if existing else bond_address(ctx, ts)
+    on_chain = existing is not None or bool(ctx.chain.w3.eth.get_code(address))
+    pending = [a for a in allocations if not on_chain or not dvp.functions.isAllocationSettled(address, a.allocation_id).call()]
+    preflight(ctx, ts, pending, source, committed)
+    return Prepared(ts, allocations, pending, existing, address, source)
+
+
 @writes_register("issue")
 def issue_bond(
     ctx: Context,
@@ -229,22 +315,23 @@ def issue_bond(
     batch_size: int = SETTLEMENT_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> IssueResult:
-    allocations = plan(ts, rows, source)
-    dvp = dvp_contract(ctx)
+    return execute_issue(ctx, prepare_issue(ctx, ts, rows, source), batch_size, progress)
 
-    with ctx.register.session() as s:
-        existing = s.get(models.Instrument, ts.bond.isin)
-    if existing is not None and existing.termsheet_sha256 != ts.sha256():
-        raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
+
+def execute_issue(
+    ctx: Context, prepared: Prepared, batch_size: int = SETTLEMENT_BATCH, progress: Callable[[int, int], None] | None = None
+) -> IssueResult:
+    """Deploys (or finds) the bond and settles its pending allocations DvP, or, before its
+    settlement date (T+n after pricing), fixes them and leaves them to settle on that date."""
+    ts, allocations, pending, existing, address, source = (
+        prepared.ts, prepared.allocations, prepared.pending, prepared.existing, prepared.address, prepared.source
+    )
+    dvp = dvp_contract(ctx)
     # A bond this register lacks may still be on chain at its deterministic address (a run that
     # died before recording it): what settled there stays settled.
-    address = existing.address if existing else bond_address(ctx, ts)
-    on_chain = existing is not None or bool(ctx.chain.w3.eth.get_code(address))
-    pending = [a for a in allocations if not on_chain or not dvp.functions.isAllocationSettled(address, a.allocation_id).call()]
-    preflight(ctx, ts, pending, source)
-
     if existing is None:
         deploy_bond(ctx, ts)  # or finds it, and records it
+    _set_documents(ctx, ts, address)
     if not dvp.functions.isListed(address).call():
         ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
     token = ctx.chain.contract("BondToken", address)
@@ -255,6 +342,18 @@ def issue_bond(
         if reason != Reason.OK:
             raise InputError(f"{source}: {a.row.investor_id}: the bond refuses the allocation: {Reason(reason).describe()}")
 
+    settles_on = ts.bond.issue_date if ts.settlement is not None else None
+    if settles_on is not None and ctx.chain_date() < settles_on and pending:
+        # Fixed on the pricing date, settled T+n: the bond exists and the allocations are checked;
+        # running the same issue again on the settlement date settles them.
+        with ctx.register.session() as s:
+            ctx.register.audit(s, ctx.signer.address, "allocations fixed", {
+                "isin": ts.bond.isin, "allocations": len(pending), "settles_on": settles_on.isoformat(),
+                "allocation_ids": ["0x" + a.allocation_id.hex() for a in pending],
+            })
+            s.commit()
+        indexer.sync(ctx.register, ctx.chain)
+        return IssueResult(ts.bond.isin, address, 0, len(allocations) - len(pending), existing is None, settles_on, len(pending))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     ctx.signer.transact_many(
         (
@@ -269,4 +368,4 @@ def issue_bond(
         )
         s.commit()
     indexer.sync(ctx.register, ctx.chain)
-    return IssueResult(ts.bond.isin, address, len(pending), len(allocations) - len(pending), existing is None)
+    return IssueResult(ts.bond.isin, address, len(pending), len(allocations) - len(pending), existing is None, settles_on)

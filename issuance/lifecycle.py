@@ -12,19 +12,20 @@ Rounding: a holder's coupon is its quantity times the amount per denomination, r
 the currency's minor unit (a holder is never paid more than it is due); the issuer keeps the
 residue, which the register records per coupon (due exactly, less paid).
 
-Redemption at maturity pays the principal (the final coupon is paid as a coupon); an issuer's
-call redeems early at the call price plus accrued interest. Either closes the bond to transfers
+Redemption at maturity pays the final coupon (as a coupon, to the holders of record, if it is not
+paid yet) and then the principal, in one command; an issuer's call redeems early at the call price
+plus accrued interest. Either closes the bond to transfers
 first, then pays and burns each holding in the same transaction. All of it on the chain's clock.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlmodel import select
 
-from issuance.cash import cash_contract
+from issuance.cash import cash_at
 from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
@@ -50,6 +51,7 @@ class PaymentRun:
     complete: bool
     residue: Decimal  # due exactly less paid (coupons, once complete)
     currency: str
+    coupons: list["PaymentRun"] = field(default_factory=list)  # a redemption: the coupons it paid first
 
 
 def _bond(ctx: Context, isin: str):
@@ -102,7 +104,7 @@ def _prepare_agent(ctx: Context, inst, bond, agent, needed: int) -> None:
     bond with the agent (its admin does, on the first run) and authorize exactly what this run
     pays: the agent pays only for registered bonds and can draw nothing beyond what is due (a
     re-run after a crash finds the rest still authorized)."""
-    cash = cash_contract(ctx, inst.currency)
+    cash = cash_at(ctx, bond.functions.currency().call())  # the bond's settlement asset
     treasury = bond.functions.treasury().call()
     balance = cash.functions.balanceOf(treasury).call()
     if balance < needed:
@@ -209,11 +211,17 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     state = agent.functions.redemption(inst.address).call()
     if state[5]:
         raise InputError(f"ISIN: {isin} is already redeemed")
-    # Every coupon whose record date has passed is owed before principal.
+    # Every coupon whose record date has passed is owed before principal: those already payable
+    # (the final one at maturity) are paid here first, as coupons to their holders of record.
     now = ctx.chain.now()
-    for i, p in enumerate(coupon_schedule(bond_terms)):
-        if now >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]:
-            raise InputError(f"coupon {i + 1} of {isin} ({p.payment_date}) is unpaid: `bondledger coupon pay {isin}` first")
+    owed = [
+        (i + 1, p) for i, p in enumerate(coupon_schedule(bond_terms))
+        if now >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]
+    ]
+    not_yet = [(n, p) for n, p in owed if p.payment_date > today]
+    if not_yet:
+        n, p = not_yet[0]
+        raise InputError(f"coupon {n} of {isin} is payable on {p.payment_date}, after the chain's date {today}: redeem from then")
     denomination = Decimal(inst.denomination).scaleb(-minor_exponent(inst.currency))
     if call:
         if ts.call is None:
@@ -229,6 +237,23 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
             raise InputError(f"ISIN: {isin} matures on {bond_terms.maturity_date}; the chain's date is {today} (use --call to redeem early)")
         price = denomination
     amount = per_token(price, inst.currency) if not state[4] else state[0]
+    if owed:
+        # The coupons and the principal together, before any of them is paid: at most what each
+        # coupon's record-date supply is due (rounding down only lowers it).
+        supply = bond.functions.totalSupply().call()
+        coupons_due = sum(
+            bond.functions.totalSupplyAt(n).call() * per_token(p.amount_per_denomination, inst.currency) // AMOUNT_SCALE
+            for n, p in owed
+        )
+        cash = cash_at(ctx, bond.functions.currency().call())
+        balance = cash.functions.balanceOf(bond.functions.treasury().call()).call()
+        if balance < coupons_due + supply * amount // AMOUNT_SCALE:
+            need = from_minor(coupons_due + supply * amount // AMOUNT_SCALE, inst.currency)
+            raise BondledgerError(
+                f"{isin}: the issuer's cash account holds {from_minor(balance, inst.currency)} {inst.currency}, short of the "
+                f"{need} due ({len(owed)} coupon(s) and the principal); nothing was paid"
+            )
+    coupon_runs = [pay_coupon(ctx, isin, p.payment_date, progress) for _, p in owed]
     holdings = _holders_of_record(ctx, inst, bond, None)
     due = sum(q * amount // AMOUNT_SCALE for q in holdings.values())
     _prepare_agent(ctx, inst, bond, agent, due)
@@ -242,5 +267,5 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     indexer.sync(ctx.register, ctx.chain)
     return PaymentRun(
         isin, "redemption", 0, today, len(holdings), from_minor(after[3] - state[3], inst.currency),
-        from_minor(after[3], inst.currency), after[5], Decimal(0), inst.currency,
+        from_minor(after[3], inst.currency), after[5], Decimal(0), inst.currency, coupon_runs,
     )

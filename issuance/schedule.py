@@ -160,3 +160,8 @@ def accrued_per_denomination(bond: Bond, on: date) -> Decimal:
                 fraction = year_fraction(bond, p.accrual_start, on)
             return bond.denomination * bond.coupon_rate / 100 * fraction
     return Decimal(0)
+
+
+def business_days_after(calendar_name: str, start: date, days: int) -> date:
+    """`days` business days after `start` on the calendar (T+n settlement)."""
+    return _py(calendar(calendar_name).advance(_ql(start), days, ql.Days))

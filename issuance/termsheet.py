@@ -62,7 +62,41 @@ def _sha256(value: str) -> str:
     return value
 
 
+def lei_valid(value: str) -> bool:
+    """ISO 17442: 18 letters or digits and 2 check digits; as a number (letters 10..35) it is 1 mod 97 (ISO 7064)."""
+    return bool(re.fullmatch(r"[A-Z0-9]{18}[0-9]{2}", value)) and int("".join(str(int(c, 36)) for c in value)) % 97 == 1
+
+
+def lei_check_digits(body: str) -> str:
+    """The two check digits that make an 18-character LEI prefix valid."""
+    return f"{98 - int(''.join(str(int(c, 36)) for c in body + '00')) % 97:02d}"
+
+
+def _lei(value: str) -> str:
+    value = value.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{18}[0-9]{2}", value):
+        raise ValueError(f"{value!r} is not an LEI (18 letters or digits, 2 check digits)")
+    if not lei_valid(value):
+        raise ValueError(f"{value!r}: bad check digits {value[18:]} (expected {lei_check_digits(value[:18])})")
+    return value
+
+
+#: ISO 24165 DTI characters: digits and consonants (no vowels, no Y), so no word can be spelled.
+DTI_CHARACTERS = "0123456789BCDFGHJKLMNPQRSTVWXZ"
+
+
+def _dti(value: str) -> str:
+    # The format only: ISO 24165's check-character algorithm is not publicly documented, so the
+    # ninth character is not recomputed (the DTI Foundation's registry is the authority).
+    value = value.strip().upper()
+    if not (len(value) == 9 and all(c in DTI_CHARACTERS for c in value) and value[0] != "0"):
+        raise ValueError(f"{value!r} is not a DTI (9 characters of {DTI_CHARACTERS}, not starting with 0)")
+    return value
+
+
 Isin = Annotated[str, AfterValidator(_isin)]
+Lei = Annotated[str, AfterValidator(_lei)]
+Dti = Annotated[str, AfterValidator(_dti)]
 Country = Annotated[str, AfterValidator(_country)]
 Sha256 = Annotated[str, AfterValidator(_sha256)]
 Currency = Literal["HKD", "CNH", "USD", "EUR"]
@@ -156,16 +190,78 @@ class Restrictions(Strict):
     allowed_jurisdictions: list[Country] = Field(default_factory=list)
 
 
+ASSET_KINDS = ("tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin")
+def _asset_name(value: str) -> str:
+    """A cash token's label (upper case, as `cash add` records it) or a kind of settlement asset."""
+    value = value.strip()
+    if value.lower() in ASSET_KINDS:
+        return value.lower()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,19}", value):
+        raise ValueError(f"{value!r} is neither a cash token label nor one of {', '.join(ASSET_KINDS)}")
+    return value.upper()
+
+
+AssetName = Annotated[str, AfterValidator(_asset_name)]
+
+
+class Settlement(Strict):
+    """How the bond settles: in which cash tokens (labels) or kinds of settlement asset, on
+    which one the bond pays (primary issue, coupons, principal), and its settlement cycles."""
+
+    asset: AssetName | None = None  # the cash token the bond is wired to; default: the currency's own
+    assets: list[AssetName] = Field(default_factory=list)  # labels or kinds allowed; empty: any
+    settlement_days: Int = Field(default=1, ge=0, le=10)  # primary: T+n business days after pricing
+    secondary_settlement_days: Int = Field(default=2, ge=0, le=10)  # trades: T+n unless a date is given
+    pricing_date: Day | None = None  # the allocations are fixed; the issue settles T+n after it
+
+    def allows(self, label: str, kind: str) -> bool:
+        return not self.assets or label in self.assets or kind in self.assets
+
+
+class Identifiers(Strict):
+    dti: Dti | None = None  # ISO 24165 Digital Token Identifier of the bond token
+    issuer_lei: Lei | None = None  # ISO 17442 Legal Entity Identifier of the issuer
+    programme: Text | None = Field(default=None, max_length=200)  # the programme the bond is a tranche of
+
+
 class TermSheet(Document):
     bond: Bond
     green: Green | None = None
     restrictions: Restrictions = Restrictions()
     call: Call | None = None
+    settlement: Settlement | None = None
+    identifiers: Identifiers | None = None
+
+    def canonical_json(self) -> str:
+        # Sections added later are left out when absent, so older term sheets keep their hash
+        # (and their bonds their deterministic addresses).
+        data = self.model_dump(mode="json")
+        for section in ("settlement", "identifiers"):
+            if data[section] is None:
+                del data[section]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def terms(self) -> Settlement:
+        return self.settlement or Settlement()
+
+    @property
+    def settlement_asset(self) -> str:
+        return self.terms.asset or self.bond.currency
 
     @model_validator(mode="after")
     def _call_within_life(self) -> "TermSheet":
         if self.call and not self.bond.issue_date < self.call.first_call_date < self.bond.maturity_date:
             raise _field_error("call.first_call_date", f"{self.call.first_call_date} is not between issue and maturity")
+        if self.settlement and self.settlement.pricing_date:
+            from issuance.schedule import business_days_after  # the HK calendar (QuantLib), only when asked
+
+            due = business_days_after(self.bond.calendar, self.settlement.pricing_date, self.settlement.settlement_days)
+            if self.bond.issue_date != due:
+                raise _field_error(
+                    "bond.issue_date",
+                    f"{self.bond.issue_date} is not T+{self.settlement.settlement_days} after pricing_date {self.settlement.pricing_date} ({due})",
+                )
         return self
 
 

@@ -81,6 +81,20 @@ def data_of(row: models.Instruction) -> InstructionData:
 # ---------------------------------------------------------------------- capture
 
 
+def _allowed_asset(ctx: Context, inst: models.Instrument, ts: TermSheet | None, label: str) -> models.SettlementAsset:
+    from issuance.cash import asset, check_asset
+
+    row = asset(ctx, label)
+    if ts is None:
+        raise InputError(f"--asset: {inst.isin} is a fund; it settles in its own cash token only")
+    if row.currency != inst.currency:
+        raise InputError(f"--asset: {label} is {row.currency} cash, not {inst.currency}")
+    if not ts.terms.allows(label, row.kind):
+        raise InputError(f"--asset: {label} ({row.kind}) is not allowed for {inst.isin} (allowed: {', '.join(ts.terms.assets)})")
+    check_asset(row, "--asset")
+    return row
+
+
 def _wallets_of(session, investor_id: str) -> list[str]:
     investor = session.get(models.Investor, investor_id)
     if investor is None:
@@ -124,8 +138,11 @@ def capture_trade(
     seller_wallet: str | None = None,
     buyer_wallet: str | None = None,
     expiry_days: int = EXPIRY_DAYS,
+    asset_label: str | None = None,
 ) -> models.Instruction:
-    """Records a trade and its settlement instruction (status pending, nothing on chain yet)."""
+    """Records a trade and its settlement instruction (status pending, nothing on chain yet);
+    the cash leg in `asset_label` (a settlement asset the bond's term sheet allows) or, by
+    default, in the instrument's own settlement asset."""
     inst = ctx.register.instrument(isin)
     if quantity <= 0:
         raise InputError(f"--quantity: {quantity} must be a positive number of tokens")
@@ -137,7 +154,8 @@ def capture_trade(
     ts = TermSheet.model_validate_json(inst.termsheet) if inst.kind == "bond" else None
     cal = calendar(ts.bond.calendar if ts else "HK")
     if settlement_date is None:
-        settlement_date = _py(cal.advance(_ql(trade_date), SETTLEMENT_DAYS, ql.Days))
+        days = ts.terms.secondary_settlement_days if ts and ts.settlement else SETTLEMENT_DAYS
+        settlement_date = _py(cal.advance(_ql(trade_date), days, ql.Days))
     if settlement_date < trade_date:
         raise InputError(f"--settlement-date: {settlement_date} is before the trade date {trade_date}")
     if expiry_days < 1:
@@ -162,7 +180,10 @@ def capture_trade(
         raise InputError(f"trade: {inst.isin} cannot move from {seller_id} to {buyer_id} now: {Reason(reason).describe()}")
 
     expiry = unix_midnight(settlement_date + timedelta(days=expiry_days))
-    cash_token = ctx.register.require_contract("cash", inst.currency).address
+    # The instrument's own settlement asset (the cash token it is wired to on chain), or one its terms allow.
+    cash_token = ctx.register.require_contract("cash", inst.settlement_asset or inst.currency).address
+    if asset_label is not None:
+        cash_token = _allowed_asset(ctx, inst, ts, asset_label).address
     data = InstructionData(
         seller, buyer, inst.address, quantity, cash_token, cash,
         unix_midnight(trade_date), unix_midnight(settlement_date), expiry, allocate_nonce(ctx),
@@ -341,6 +362,24 @@ def due(ctx: Context) -> list[tuple[models.Instruction, str, str]]:
         for iid, party, signature in s.exec(select(a.instruction_id, a.party, a.signature).where(a.instruction_id.in_(pending))):
             sigs.setdefault(iid, {})[party] = signature
     return [(r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"]) for r in rows if len(sigs.get(r.instruction_id, {})) == 2]
+
+
+def pending_summary(ctx: Context) -> str:
+    """What `settle` says when nothing is due: how many instructions wait, and the next due date."""
+    today = ctx.chain_date()  # Hong Kong's day, as settlement dates are
+    i = models.Instruction
+    with ctx.register.session() as s:
+        rows = s.exec(select(i.settlement_date).where(i.status.in_(["pending", "failed"]), i.expiry > ctx.chain.now())).all()
+    if not rows:
+        return f"nothing due today ({today}); no instructions pending"
+    later = sorted(d for d in rows if d > today)
+    due_now = len(rows) - len(later)
+    what = f"nothing due today ({today}); {len(rows)} instruction(s) pending"
+    if due_now:
+        what += f", {due_now} due but not affirmed by both parties"
+    if later:
+        what += f", next due {later[0]}"
+    return what
 
 
 @writes_register("settle")

@@ -114,6 +114,7 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
             plan.append((f"views/{code}/nav", functools.partial(views.nav_history, register, code)))
             plan.append((f"views/{code}/flows", functools.partial(views.fund_flows, register, code)))
     plan.append(("views/settlements", functools.partial(views.settlements, register)))
+    plan.append(("views/issuances", functools.partial(views.issuances, register)))
     plan.append(("views/stamp_duty", functools.partial(views.stamp_duty, register)))
     with register.session() as s:
         directory = views.Directory.load(s)

@@ -140,6 +140,24 @@ class Instrument(SQLModel, table=True):
     termsheet: str = Field(sa_column=Column(Text, nullable=False))  # the validated term sheet, JSON
     termsheet_sha256: str
     created_at: datetime = Field(default_factory=utcnow)
+    # bonds: the cash token it settles in (a settlement asset's label), and its identifiers
+    settlement_asset: str | None = None
+    dti: str | None = None  # ISO 24165 Digital Token Identifier
+    issuer_lei: str | None = None  # ISO 17442 Legal Entity Identifier
+
+
+class SettlementAsset(SQLModel, table=True):
+    """A cash token with its legal kind: what an auditor asks of every settlement ("was it
+    central bank money?"). Joined to chain rows by the token's address."""
+
+    __tablename__ = "settlement_assets"
+    label: str = Field(primary_key=True)  # the cash token's label in `contracts` (HKD, e-HKD, ...)
+    address: str = Field(unique=True)
+    currency: str
+    kind: str  # tokenised_central_bank_money | tokenised_deposit | licensed_stablecoin
+    issuer: str | None = None  # the central bank, deposit-taking bank or stablecoin issuer
+    licence: str | None = None  # the HKMA stablecoin licence number (licensed_stablecoin only)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Investor(SQLModel, table=True):

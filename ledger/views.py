@@ -277,6 +277,9 @@ def _instrument_row(session: Session, inst: models.Instrument, block: int) -> di
         "outstanding": outstanding(session, inst.address, block) if block >= 0 else 0,
         "issuer": inst.issuer,
         "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
+        "settlement_asset": inst.settlement_asset,
+        "dti": inst.dti,
+        "issuer_lei": inst.issuer_lei,
     }
 
 
@@ -399,6 +402,7 @@ def settlements(
         q = q.where(i.trade_date <= date_to)
     with register.session() as s:
         rows = _fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
+        assets = _assets(s)
     return page_like(rows, [
         {
             "instruction_id": r.instruction_id,
@@ -411,6 +415,8 @@ def settlements(
             "price": r.price,
             "cash_amount": str(from_minor(r.cash_amount, r.currency)),
             "currency": r.currency,
+            "settlement_asset": assets.get(r.cash_token, (None, None))[0],
+            "asset_kind": assets.get(r.cash_token, (None, None))[1],
             "trade_date": r.trade_date.isoformat(),
             "settlement_date": r.settlement_date.isoformat(),
             "tx_hash": r.tx_hash,
@@ -418,6 +424,50 @@ def settlements(
         }
         for r in rows
     ])
+
+
+def _assets(session: Session) -> dict[str, tuple[str, str]]:
+    """Cash token address -> (settlement asset label, its legal kind)."""
+    a = models.SettlementAsset
+    return {address: (label, kind) for address, label, kind in session.exec(select(a.address, a.label, a.kind)).all()}
+
+
+def issuances(register: Register, isin: str | None = None, kind: str | None = None) -> list[dict]:
+    """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
+    with the asset it settled in and that asset's legal kind: "which primary settlements were in
+    central bank money" is `--kind tokenised_central_bank_money`."""
+    n, a, inst = models.Issuance, models.SettlementAsset, models.Instrument
+    q = (
+        select(n, a.label, a.kind, inst.isin, inst.currency)
+        .join(inst, inst.address == n.token)
+        .join(a, a.address == n.cash_token, isouter=True)
+        .order_by(n.block_number, n.log_index)
+    )
+    if isin:
+        register.instrument(isin)
+        q = q.where(inst.isin == isin)
+    if kind:
+        q = q.where(a.kind == kind)
+    with register.session() as s:
+        rows = s.exec(q).all()
+        wallets, names = _names(s)
+    return [
+        {
+            "isin": code,
+            "allocation_id": r.allocation_id,
+            "investor_id": names.get(wallets.get(r.investor)),
+            "wallet": r.investor,
+            "quantity": r.quantity,
+            "cash_amount": str(from_minor(r.cash_amount, currency)),
+            "currency": currency,
+            "settlement_asset": label,
+            "asset_kind": asset_kind,
+            "date": hk_date(r.block_timestamp).isoformat(),
+            "block_number": r.block_number,
+            "tx_hash": r.tx_hash,
+        }
+        for r, label, asset_kind, code, currency in rows
+    ]
 
 
 def fund(register: Register, fund_code: str) -> models.Instrument:
@@ -480,6 +530,8 @@ def payments(register: Register, isin: str, page: Page | None = None) -> list[di
         rows = _fetch(s, q, page, _chain_order(p), _chain_key)
         wallets, names = _names(s, None if page is None else [r.holder for r in rows])
         declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
+        # A bond pays in its settlement asset (the cash token it is wired to).
+        asset = s.get(models.SettlementAsset, inst.settlement_asset or inst.currency)
     out = []
     for r in rows:
         # A coupon's payment date is the one declared; a redemption's, the day it was paid.
@@ -495,6 +547,8 @@ def payments(register: Register, isin: str, page: Page | None = None) -> list[di
                 "quantity": r.quantity,
                 "amount": str(from_minor(r.amount, inst.currency)),
                 "currency": inst.currency,
+                "settlement_asset": asset.label if asset else None,
+                "asset_kind": asset.kind if asset else None,
                 "tx_hash": r.tx_hash,
                 "block_number": r.block_number,
             }

@@ -41,7 +41,7 @@ def cli(ctx, rpc_url, db, keystore):
 for command in (
     devnet.devnet,
     setup.deploy, setup.investors, setup.cash,
-    bonds.issue, bonds.schedule, bonds.coupon, bonds.redeem, bonds.green,
+    bonds.issue, bonds.programme, bonds.export_terms, bonds.schedule, bonds.coupon, bonds.redeem, bonds.green,
     etf.etf,
     trading.trade, trading.instruction, trading.affirm, trading.settle, trading.cancel,
     register.sync, register.register, register.reconcile, register.verify, register.export, register.serve,

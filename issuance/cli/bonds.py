@@ -34,11 +34,74 @@ def issue(opts, termsheet, allocations_file, batch_size, fmt):
     ctx = opts.context()
     with Progress("settling") as progress:
         result = issue_bond(ctx, ts, rows, allocations_file.name, batch_size, progress=progress)
+    _issue_out(result, fmt)
+
+
+def _issue_json(result) -> dict:
+    settles_on = result.settles_on.isoformat() if result.settles_on else None
+    return {"isin": result.isin, "address": result.address, "settled": result.settled,
+            "already_settled": result.already_settled, "pending": result.pending, "settles_on": settles_on}
+
+
+def _issue_out(result, fmt: str) -> None:
+    settles_on = result.settles_on.isoformat() if result.settles_on else None
     if fmt == "json":
-        click.echo(json.dumps({"isin": result.isin, "address": result.address, "settled": result.settled, "already_settled": result.already_settled}))
+        click.echo(json.dumps(_issue_json(result)))
     else:
         click.echo(f"{result.isin} {result.address}")
-        click.echo(f"settled {result.settled} allocation(s), {result.already_settled} already settled", err=True)
+        if result.pending:
+            click.echo(f"{result.pending} allocation(s) fixed, settling DvP on {settles_on}: run the issue again then", err=True)
+        else:
+            click.echo(f"settled {result.settled} allocation(s), {result.already_settled} already settled", err=True)
+
+
+@click.group()
+def programme():
+    """Programmes: several tranches under one issuer (LEI) and one green framework."""
+
+
+@programme.command("issue")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--allocations", "allocations_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Directory with one allocation CSV per tranche, named <ISIN>.csv.")
+@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction.")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def programme_issue(opts, file, allocations_dir, batch_size, fmt):
+    """Issue every tranche of the programme FILE with its own allocations.
+
+    Every tranche, allocation file, settlement asset and investor is checked before anything is
+    sent; re-running after an interruption issues only what is left.
+    """
+    from issuance.programme import issue_programme, load_programme
+
+    loaded = load_programme(file)
+    ctx = opts.context()
+    with Progress("settling") as progress:
+        results = issue_programme(ctx, loaded, allocations_dir, batch_size, progress)
+    if fmt == "json":
+        click.echo(json.dumps([_issue_json(r) for r in results]))
+    else:
+        for r in results:
+            _issue_out(r, fmt)
+
+
+@click.command("export-terms")
+@click.argument("isin")
+@click.option("--format", "fmt", type=click.Choice(["icma-bdt"]), default="icma-bdt", show_default=True,
+              help="icma-bdt: the ICMA Bond Data Taxonomy's element tree as JSON.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file (default: stdout).")
+@pass_options
+def export_terms(opts, isin, fmt, out):
+    """The terms of ISIN in the ICMA Bond Data Taxonomy's shape, as JSON (from the register; read-only)."""
+    from issuance.bdt import icma_bdt
+
+    doc = json.dumps(icma_bdt(opts.register(), isin.upper()), indent=2)
+    if out:
+        out.write_text(doc + "\n")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(doc)
 
 
 @click.command()
@@ -104,7 +167,13 @@ def redeem(opts, isin, call, fmt):
 
     with Progress("redeeming") as progress:
         run = lifecycle.redeem(opts.context(), isin.upper(), call, progress)
-    emit_record(_run_out(run), fmt)
+    out = _run_out(run)
+    out["coupons_paid"] = [_run_out(c) for c in run.coupons]  # the coupons paid first (the final one at maturity)
+    if fmt != "json":
+        for c in run.coupons:
+            click.echo(f"paid coupon {c.coupon_id} ({c.payment_date}): {c.paid} {c.currency} to {c.holders_paid} holder(s)", err=True)
+        del out["coupons_paid"]
+    emit_record(out, fmt)
 
 
 @click.group()

@@ -118,6 +118,16 @@ def register_settlements(register, isin, date_from, date_to):
     return _views().settlements(register, isin.upper() if isin else None, date_from, date_to)
 
 
+@register.command("issuances")
+@click.argument("isin", required=False)
+@click.option("--kind", type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
+              help="Only primary settlements in this kind of settlement asset.")
+@view
+def register_issuances(register, isin, kind):
+    """Every primary allocation settled DvP (of ISIN), with its settlement asset and its legal kind."""
+    return _views().issuances(register, isin.upper() if isin else None, kind)
+
+
 @register.command("movements")
 @click.argument("investor")
 @click.option("--from", "date_from", type=DAY, help="First day (inclusive, Hong Kong).")

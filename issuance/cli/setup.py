@@ -105,6 +105,31 @@ def cash():
     """Tokenized cash (the cash leg of settlements)."""
 
 
+@cash.command("add")
+@click.argument("label")
+@click.option("--currency", required=True, help="Its currency (HKD, CNH, USD, EUR).")
+@click.option("--kind", required=True, type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
+              help="Its legal kind.")
+@click.option("--issuer", help="Who issues it: the central bank, the deposit-taking bank, the licensed stablecoin issuer.")
+@click.option("--licence", help="A licensed_stablecoin's HKMA licence number (required for one).")
+@click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
+@pass_options
+def cash_add(opts, label, currency, kind, issuer, licence, fmt):
+    """Add a settlement asset: a cash token LABEL (e.g. e-HKD) with its legal kind, listed on the
+    DvP venue. Safe to re-run with the same facts."""
+    row = cash_ops.add_asset(opts.context(), label.upper(), currency.upper(), kind, issuer, licence)
+    emit([{"label": row.label, "currency": row.currency, "kind": row.kind, "issuer": row.issuer, "licence": row.licence,
+           "address": row.address}], fmt)
+
+
+@cash.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table")
+@pass_options
+def cash_list(opts, fmt):
+    """Every cash token the register knows, with its currency and legal kind (read-only)."""
+    emit(cash_ops.list_assets(opts.register()), fmt)
+
+
 @cash.command("mint")
 @click.argument("currency")
 @click.argument("wallet")

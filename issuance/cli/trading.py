@@ -32,13 +32,14 @@ trading = lazy_module("issuance.trading")  # web3 and the register load when a c
 @click.option("--quantity", required=True, type=WHOLE, help="Tokens (bonds: denominations).")
 @click.option("--price", required=True, help="Clean price per 100 of principal (bonds) or price per unit (funds).")
 @click.option("--trade-date", type=DAY, help="Default: today on the chain's clock (Hong Kong).")
-@click.option("--settlement-date", type=DAY, help="Default: trade date + 2 business days.")
+@click.option("--settlement-date", type=DAY, help="Default: trade date + the term sheet's secondary settlement days (2 unless it says).")
+@click.option("--asset", help="Bonds: the cash token to settle in (a settlement asset the term sheet allows); default: the bond's own.")
 @click.option("--seller-wallet", help="Default: the seller's first registered wallet.")
 @click.option("--buyer-wallet", help="Default: the buyer's first registered wallet.")
 @click.option("--expiry-days", type=WHOLE, default=5, show_default=True, help="Days after the settlement date the instruction expires.")
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
-def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, seller_wallet, buyer_wallet, expiry_days, fmt):
+def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_date, asset, seller_wallet, buyer_wallet, expiry_days, fmt):
     """Capture a trade of ISIN (or a fund code) and print its settlement instruction.
 
     Bonds: --price is clean, per 100 of principal; the cash adds accrued interest. Funds: --price is per unit.
@@ -47,7 +48,7 @@ def trade(opts, isin, seller, buyer, quantity, price, trade_date, settlement_dat
     wallets = [address_arg(w, f"--{who}-wallet") if w else None for w, who in ((seller_wallet, "seller"), (buyer_wallet, "buyer"))]
     row = trading.capture_trade(
         opts.context(), isin.upper(), seller, buyer, quantity, value, trade_date, settlement_date, wallets[0], wallets[1],
-        expiry_days,
+        expiry_days, asset.upper() if asset else None,
     )
     _print_instruction(_record(row), fmt)
 
@@ -145,8 +146,11 @@ def affirm(opts, instruction_id, private_key, dev_account, signature, signer):
 @pass_options
 def settle(opts, batch_size, best_effort, fmt):
     """Settle every fully affirmed, due instruction delivery-versus-payment, in batches."""
+    ctx = opts.context()
     with Progress("settling") as progress:
-        outcomes = trading.settle(opts.context(), batch_size, best_effort, progress)
+        outcomes = trading.settle(ctx, batch_size, best_effort, progress)
+    if not outcomes:  # say what waits, and when, rather than nothing
+        click.echo(trading.pending_summary(ctx), err=True)
     emit([{"instruction_id": o.instruction_id, "status": o.status, "reason": o.reason, "tx_hash": o.tx_hash} for o in outcomes], fmt)
 
 

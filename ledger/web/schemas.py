@@ -22,6 +22,9 @@ class InstrumentRow(_Row):
     outstanding: int = Field(description="Units outstanding at the indexed block")
     issuer: str
     maturity_date: str | None
+    settlement_asset: str | None = Field(description="Bonds: the cash token it settles and pays in (a settlement asset's label)")
+    dti: str | None = Field(description="ISO 24165 Digital Token Identifier")
+    issuer_lei: str | None = Field(description="ISO 17442 Legal Entity Identifier of the issuer")
 
 
 class HolderRow(_Row):
@@ -65,6 +68,8 @@ class PaymentRow(_Row):
     quantity: int
     amount: str
     currency: str
+    settlement_asset: str | None = Field(description="The cash token paid in")
+    asset_kind: str | None = Field(description="tokenised_central_bank_money | tokenised_deposit | licensed_stablecoin")
     tx_hash: str
     block_number: int
 
@@ -103,6 +108,8 @@ class SettlementRow(_Row):
     price: str
     cash_amount: str
     currency: str
+    settlement_asset: str | None = Field(description="The cash token of the cash leg")
+    asset_kind: str | None = Field(description="tokenised_central_bank_money | tokenised_deposit | licensed_stablecoin")
     trade_date: str
     settlement_date: str
     tx_hash: str | None

@@ -246,15 +246,22 @@ def test_a_bond_from_issue_to_redemption_with_a_trade_in_between(issued):
     assert again.exit_code == 2 and "is already redeemed" in again.stderr
 
 
-def test_redemption_waits_for_maturity_and_every_coupon(issued):
+def test_redemption_waits_for_maturity_and_pays_the_coupons_owed_with_the_principal(issued):
     world, _ = issued
     early = world.run("redeem", ISIN)
     assert early.exit_code == 2 and "matures on 2026-02-07" in early.stderr
     warp_to(world, "2026-02-09")
-    unpaid = world.run("redeem", ISIN)
-    assert unpaid.exit_code == 2 and "coupon 1 of HK0000987658 (2024-08-07) is unpaid" in unpaid.stderr
     call = world.run("redeem", ISIN, "--call")
     assert call.exit_code == 2
+    short = world.run("redeem", ISIN)  # four coupons and the principal: the issuer's cash must cover all of it first
+    assert short.exit_code == 1 and "(4 coupon(s) and the principal); nothing was paid" in short.stderr
+    assert payments(world) == {}
+    assert world.run("cash", "mint", "HKD", dev_address(0), "400000000").exit_code == 0
+    r = world.run("redeem", ISIN, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [c["coupon"] for c in r.json()["coupons_paid"]] == [1, 2, 3, 4] and r.json()["complete"] is True
+    assert len(payments(world, coupon=4)) == 5 and len(payments(world, kind="redemption")) == 5
+    assert world.run("reconcile", ISIN).exit_code == 0
 
 
 def test_from_maturity_the_bond_no_longer_trades(issued):

@@ -97,3 +97,47 @@ def test_the_term_sheet_hash_is_stable_and_sensitive():
     a, b = parse(SAMPLE), parse(SAMPLE.replace("# A sample", "# Another sample"))
     assert a.sha256() == b.sha256()  # comments do not count
     assert parse(SAMPLE.replace('"3.800"', '"3.900"')).sha256() != a.sha256()
+
+
+# ---------------------------------------------------------------------- settlement and identifiers (issue 13)
+
+
+def test_sections_added_later_keep_an_older_term_sheets_hash():
+    # The sample's hash fixes its bond's CREATE2 address: the optional new sections must not move it.
+    ts = parse(SAMPLE)
+    assert "settlement" not in ts.canonical_json() and "identifiers" not in ts.canonical_json()
+    assert ts.settlement_asset == "HKD" and ts.terms.settlement_days == 1 and ts.terms.secondary_settlement_days == 2
+
+
+def test_settlement_assets_are_labels_or_kinds():
+    ts = parse(SAMPLE + '\n[settlement]\nasset = "e-hkd"\nassets = ["Tokenised_Central_Bank_Money", "hkd"]\n')
+    assert ts.settlement_asset == "E-HKD" and ts.terms.assets == ["tokenised_central_bank_money", "HKD"]
+    assert ts.terms.allows("E-HKD", "tokenised_central_bank_money") and ts.terms.allows("HKD", "tokenised_deposit")
+    assert not ts.terms.allows("USDHK", "licensed_stablecoin")
+    assert "settlement.assets[0]: 'central_bank' is neither" in refused(SAMPLE + '\n[settlement]\nassets = ["central_bank"]\n')
+
+
+def test_the_issue_date_is_t_plus_n_after_pricing():
+    ok = parse(SAMPLE + "\n[settlement]\npricing_date = 2024-02-06\nsettlement_days = 1\n")
+    assert ok.terms.pricing_date.isoformat() == "2024-02-06"
+    assert "bond.issue_date: 2024-02-07 is not T+2 after pricing_date 2024-02-06 (2024-02-08)" in refused(
+        SAMPLE + "\n[settlement]\npricing_date = 2024-02-06\nsettlement_days = 2\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5493HKSARGOVTGB25064", "bad check digits 64 (expected 63)"),
+        ("5493HKSARGOVTGB2506", "is not an LEI"),
+    ],
+)
+def test_an_lei_is_checked_by_its_iso_17442_check_digits(value, message):
+    assert message in refused(SAMPLE + f'\n[identifiers]\nissuer_lei = "{value}"\n')
+
+
+def test_known_leis_pass_and_a_dti_is_nine_characters_without_vowels():
+    ts = parse(SAMPLE + '\n[identifiers]\nissuer_lei = "529900T8BM49AURSDO55"\ndti = "hkgb25hkd"\n')
+    assert (ts.identifiers.issuer_lei, ts.identifiers.dti) == ("529900T8BM49AURSDO55", "HKGB25HKD")
+    for bad in ("HKGB25HKA", "0KGB25HKD", "HKGB25HK"):
+        assert "is not a DTI" in refused(SAMPLE + f'\n[identifiers]\ndti = "{bad}"\n')
