@@ -207,8 +207,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
         if (paused()) return TransferReason.PAUSED;
         bool anyFrozen = _frozenCount != 0;
         // The sender's freezes (one slot), read only while some wallet has a freeze.
-        bool senderFrozen;
-        uint248 frozenTokens;
+        bool senderFrozen = false;
+        uint248 frozenTokens = 0;
         if (anyFrozen && from != address(0)) {
             Freeze storage freeze = _freezes[from];
             (senderFrozen, frozenTokens) = (freeze.wallet, freeze.tokens);
@@ -245,6 +245,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
 
     /// @dev `account`'s packed registry record.
     function _recordOf(address account) private view returns (uint256 record) {
+        // slither-disable-next-line unused-return (only the account's half of the pair is wanted)
         (, record) = _registry.eligibilityPair(address(0), account);
     }
 
@@ -305,8 +306,8 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     function messageForTransferRestriction(uint8 restrictionCode) external pure returns (string memory) {
         // One blob rather than a branch per code: a token's runtime size is capped (EIP-170).
         bytes memory all = _MESSAGES;
-        uint256 start;
-        uint256 code;
+        uint256 start = 0;
+        uint256 code = 0;
         for (uint256 i = 0; i < all.length; ++i) {
             if (all[i] != "|") continue;
             if (code == restrictionCode) {
@@ -599,12 +600,15 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     function _record(Checkpoints.Trace208 storage trace, uint48 current, uint256 value) private {
+        // slither-disable-next-line unused-return (the latest value is not needed, only its key)
         (bool exists, uint48 last,) = trace.latestCheckpoint();
+        // slither-disable-next-line unused-return (push returns the old and new values; nothing to check)
         if (!exists || last < current) trace.push(current, uint208(value));
     }
 
     /// @dev The first value recorded at or after `snapshotId`: what the balance was at its record time.
     function _lookup(Checkpoints.Trace208 storage trace, uint256 snapshotId) private view returns (bool, uint256) {
+        // slither-disable-next-line unused-return (the latest value is not needed, only its key)
         (bool exists, uint48 last,) = trace.latestCheckpoint();
         if (!exists || last < snapshotId) return (false, 0);
         return (true, trace.lowerLookup(uint48(snapshotId)));
@@ -615,6 +619,7 @@ abstract contract SecurityToken is ISecurityToken, ERC20, AccessControl, Pausabl
     }
 
     function _setDocument(bytes32 name_, string memory uri, bytes32 documentHash) internal {
+        // slither-disable-next-line incorrect-equality (a zero timestamp means "never set", not a time test)
         if (_documents[name_].timestamp == 0) _documentNames.push(name_);
         _documents[name_] = Document(uri, documentHash, block.timestamp);
         emit DocumentUpdated(name_, uri, documentHash);
