@@ -163,6 +163,7 @@ def test_devnet_up_without_anvil_says_in_one_line_where_it_looked(monkeypatch, t
 
 def test_devnet_up_in_a_checkout_without_node_modules_names_the_npm_package_it_looked_for(monkeypatch, tmp_path):
     monkeypatch.setattr(artifacts, "ROOT", tmp_path)  # a checkout where `make setup` has not run
+    monkeypatch.setattr(artifacts, "in_checkout", lambda: True)
     up = bondledger("devnet", "up", "--port", "0", env={"PATH": str(tmp_path), "BONDLEDGER_ANVIL": ""})
     assert up.exit_code == 1 and len(up.stderr.splitlines()) == 1
     assert f"looked in BONDLEDGER_ANVIL (not set), {tmp_path}/node_modules/@foundry-rs/anvil-" in up.stderr
