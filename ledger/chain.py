@@ -112,6 +112,45 @@ def calldata(artifact: str, name: str, args: list) -> str:
 
 
 @cache
+def _outputs(artifact: str, name: str) -> tuple[str, ...]:
+    for item in artifacts.load(artifact).abi:
+        if item["type"] == "function" and item["name"] == name:
+            return tuple(_abi_type(o) for o in item["outputs"])
+    raise KeyError(f"{artifact} has no function {name}")
+
+
+READ_BATCH = 500  # eth_calls per HTTP request: large enough to amortize it, small enough for any node
+
+
+def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], block: str = "latest") -> list:
+    """Many view calls (address, function name, arguments) of contracts built from `artifact`,
+    in JSON-RPC batches of READ_BATCH: about 0.1 ms a call against 6-7 ms for a web3 `.call()`
+    (which formats every value and asks the node its chain id). A function returning one value
+    gives that value, else a tuple; a reverted call raises ChainError with the decoded reason."""
+    results = []
+    for i in range(0, len(calls), READ_BATCH):
+        part = calls[i : i + READ_BATCH]
+        batch = [("eth_call", [{"to": to, "data": calldata(artifact, fn, args)}, block]) for to, fn, args in part]
+        responses = chain.w3.provider.make_batch_request(batch)
+        if isinstance(responses, dict):
+            raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
+        for (to, fn, _), response in zip(part, responses):
+            if "error" in response:
+                raise ChainError(f"{fn} at {to}: {describe_revert(revert_data_of(response['error']))}")
+            values = abi_decode(_outputs(artifact, fn), HexBytes(response["result"]))
+            results.append(values[0] if len(values) == 1 else values)
+    return results
+
+
+def revert_data_of(error: dict) -> str | None:
+    """The revert data in a JSON-RPC error (nodes put it at `data` or `data.data`)."""
+    data = error.get("data")
+    if isinstance(data, dict):
+        data = data.get("data")
+    return data if isinstance(data, str) and data.startswith("0x") else None
+
+
+@cache
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table = {}
     for art in artifacts.load_all().values():
@@ -267,6 +306,68 @@ class Signer:
             receipts.append(self.wait(tx_hash, what))
             if progress:
                 progress(i + 1, len(hashes))
+        return receipts
+
+    def send_many(
+        self, calls: list[tuple[str, str, str]], progress: Callable[[int, int], None] | None = None
+    ) -> list[dict]:
+        """Sends raw calls (to, call data, what) as one run: all gas estimates in JSON-RPC batches
+        against the current state (so the calls must not depend on each other), then every
+        transaction signed and sent in batches, then the receipts polled in batches. Any call that
+        would revert stops the run before anything is sent (ChainError with the decoded reason).
+        Returns the receipts as the node sent them (hex strings), in order."""
+        if not calls:
+            return []
+        estimates = []
+        for i in range(0, len(calls), READ_BATCH):
+            part = calls[i : i + READ_BATCH]
+            batch = [("eth_estimateGas", [{"from": self.address, "to": to, "data": data}]) for to, data, _ in part]
+            responses = self.chain.w3.provider.make_batch_request(batch)
+            if isinstance(responses, dict):
+                raise ChainError(f"batch of {len(batch)} estimates: {responses.get('error', responses)}")
+            for (_, _, what), response in zip(part, responses):
+                if "error" in response:
+                    error = response["error"]
+                    data = revert_data_of(error)
+                    raise ChainError(f"{what}: {describe_revert(data) if data else error.get('message', error)}")
+                estimates.append(int(response["result"], 16))
+        fees = self._fees()
+        # headroom: state moves between estimate and inclusion, and a run's last call may do more
+        # (completing a coupon) than it did when estimated against the state before the run
+        signed = [
+            self.account.sign_transaction(
+                {"to": to, "data": data, "gas": gas + gas // 5 + 50_000, "value": 0, "chainId": self.chain.chain_id,
+                 "nonce": self._next_nonce(), **fees}
+            ).raw_transaction
+            for (to, data, _), gas in zip(calls, estimates)
+        ]
+        hashes = []
+        for i in range(0, len(signed), READ_BATCH):
+            batch = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in signed[i : i + READ_BATCH]]
+            responses = self.chain.w3.provider.make_batch_request(batch)
+            if isinstance(responses, dict) or any("error" in r for r in responses):
+                self._nonce = None  # resync: the node refused a nonce we took
+                bad = responses if isinstance(responses, dict) else next(r for r in responses if "error" in r)
+                raise ChainError(f"node refused the transaction: {bad.get('error', bad)}")
+            hashes += [r["result"] for r in responses]
+        receipts: list[dict | None] = [None] * len(hashes)
+        deadline, done = time.monotonic() + RECEIPT_TIMEOUT, 0
+        while done < len(hashes):
+            waiting = [i for i in range(done, len(hashes)) if receipts[i] is None][:READ_BATCH]
+            for i, receipt in zip(waiting, self.chain.rpc_batch([("eth_getTransactionReceipt", [hashes[i]]) for i in waiting])):
+                receipts[i] = receipt
+            before = done
+            while done < len(hashes) and receipts[done] is not None:
+                if receipts[done]["status"] != "0x1":
+                    what = calls[done][2]
+                    raise ChainError(f"{what}: transaction {hashes[done]} reverted ({describe_revert(self.revert_data(receipts[done]))})")
+                done += 1
+            if progress and done > before:
+                progress(done, len(hashes))
+            if done < len(hashes):
+                if time.monotonic() > deadline:
+                    raise ChainError(f"{calls[done][2]}: no receipt for {hashes[done]} after {RECEIPT_TIMEOUT} s")
+                time.sleep(0.01)
         return receipts
 
     def wait(self, tx_hash: HexBytes, what: str) -> dict:
