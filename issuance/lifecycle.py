@@ -35,7 +35,7 @@ from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, minor_exponent
 from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS
 
-PAYMENT_BATCH = 200  # holders per transaction: under 10M gas, a third of a 30M block
+PAYMENT_BATCH = 150  # holders per transaction: about 6-9M gas, under a third of a 30M block
 
 
 @dataclass
