@@ -185,6 +185,22 @@ def _decode_result(types: tuple[str, ...], result: str):
     return values[0] if len(values) == 1 else values
 
 
+BATCH_BYTES = 1_000_000  # a JSON-RPC batch's payload at most: nodes refuse large requests (anvil: "Invalid request")
+
+
+def _chunks(items: list, size: Callable[[object], int]) -> list[list]:
+    """`items` in runs of at most READ_BATCH and about BATCH_BYTES of payload each."""
+    runs, run, total = [], [], 0
+    for item in items:
+        n = size(item)
+        if run and (len(run) == READ_BATCH or total + n > BATCH_BYTES):
+            runs.append(run)
+            run, total = [], 0
+        run.append(item)
+        total += n
+    return runs + [run] if run else runs
+
+
 def revert_data_of(error: dict) -> str | None:
     """The revert data in a JSON-RPC error (nodes put it at `data` or `data.data`)."""
     data = error.get("data")
@@ -396,8 +412,7 @@ class Signer:
         time of a large batch). The caller adds headroom for refunds and the access list's
         discount. A call that would revert is re-asked of eth_estimateGas for its revert data."""
         used = []
-        for i in range(0, len(calls), READ_BATCH):
-            part = calls[i : i + READ_BATCH]
+        for part in _chunks(calls, lambda c: len(c[1])):
             batch = [("eth_createAccessList", [{"from": self.address, "to": to, "data": data}, "latest"]) for to, data, _ in part]
             responses = self.chain.w3.provider.make_batch_request(batch)
             if isinstance(responses, dict):
@@ -420,8 +435,8 @@ class Signer:
 
     def _send_raw(self, signed: list[bytes]) -> list[str]:
         hashes = []
-        for i in range(0, len(signed), READ_BATCH):
-            batch = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in signed[i : i + READ_BATCH]]
+        for part in _chunks(signed, lambda raw: 2 * len(raw)):
+            batch = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in part]
             responses = self.chain.w3.provider.make_batch_request(batch)
             if isinstance(responses, dict) or any("error" in r for r in responses):
                 self._nonce = None  # resync: the node refused a nonce we took
