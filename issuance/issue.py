@@ -33,6 +33,7 @@ from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger import create2, indexer, models
+from ledger.chain import calldata, read_many
 from ledger.db import writes_register
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
@@ -40,6 +41,7 @@ from ledger.errors import InputError
 from ledger.money import from_minor, to_minor
 
 SETTLEMENT_BATCH = 50
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -132,32 +134,41 @@ def preflight(
         raise InputError(
             f"bond.coupon_frequency: {coupons} coupons over the bond's life; a token keeps at most {MAX_RECORD_TIMES} record dates"
         )
-    registry = registry_contract(ctx)
-    cash = cash_contract(ctx, ts.settlement_asset)
+    registry = registry_contract(ctx).address
+    cash = cash_contract(ctx, ts.settlement_asset).address
     dvp = ctx.register.require_contract("dvp").address
     rules = policy(ts)
     problems: list[str] = []
     with ctx.register.session() as s:
-        known = {i.investor_id for i in s.exec(select(models.Investor)).all()}
+        known = set(s.exec(select(models.Investor.investor_id)).all())
     needs: dict[str, int] = defaultdict(int)
     for a in allocations:
+        needs[a.row.wallet] += a.cash
+    # Every read in JSON-RPC batches (ledger.chain.read_many), not one web3 call each.
+    registered = [a for a in allocations if a.row.investor_id in known]
+    owners = read_many(ctx.chain, "InvestorRegistry", [(registry, "investorOf", [a.row.wallet]) for a in registered])
+    records = read_many(ctx.chain, "InvestorRegistry", [(registry, "eligibility", [a.row.wallet]) for a in registered])
+    wallets = list(needs)
+    balances = read_many(ctx.chain, "CashToken", [(cash, "balanceOf", [w]) for w in wallets])
+    allowances = read_many(ctx.chain, "CashToken", [(cash, "allowance", [w, dvp]) for w in wallets])
+    checked = {id(a): (owner, record) for a, owner, record in zip(registered, owners, records)}
+    for a in allocations:
         who, wallet = a.row.investor_id, a.row.wallet
-        needs[wallet] += a.cash
         if who not in known:
             problems.append(f"{source}: investor_id: {who} is not a known investor (run `bondledger investors import`)")
             continue
-        if bytes(registry.functions.investorOf(wallet).call()) != id_hash(who):
+        owner, record = checked[id(a)]
+        if bytes(owner) != id_hash(who):
             problems.append(f"{source}: wallet: {wallet} is not a registered wallet of {who}")
             continue
-        reason = receiver_reason(Record.from_chain(registry.functions.eligibility(wallet).call()), rules, now)
+        reason = receiver_reason(Record.from_chain(record), rules, now)
         if reason != Reason.OK:
             problems.append(f"{source}: {who}: not eligible for {ts.bond.isin}: {reason.describe()}")
-    for wallet, need in needs.items():
+    for wallet, balance, allowance in zip(wallets, balances, allowances):
+        need = needs[wallet]
         if committed is not None:
             need += committed.get((ts.settlement_asset, wallet), 0)
             committed[(ts.settlement_asset, wallet)] = need
-        balance = cash.functions.balanceOf(wallet).call()
-        allowance = cash.functions.allowance(wallet, dvp).call()
         if balance < need:
             problems.append(
                 f"{source}: {wallet}: cash balance {from_minor(balance, currency)} {currency} is short of {from_minor(need, currency)}"
@@ -301,7 +312,8 @@ def prepare_issue(
         raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
     address = existing.address if existing else bond_address(ctx, ts)
     on_chain = existing is not None or bool(ctx.chain.w3.eth.get_code(address))
-    pending = [a for a in allocations if not on_chain or not dvp.functions.isAllocationSettled(address, a.allocation_id).call()]
+    settled = read_many(ctx.chain, "DvPSettlement", [(dvp.address, "isAllocationSettled", [address, a.allocation_id]) for a in allocations]) if on_chain else []
+    pending = [a for i, a in enumerate(allocations) if not on_chain or not settled[i]]
     preflight(ctx, ts, pending, source, committed)
     return Prepared(ts, allocations, pending, existing, address, source)
 
@@ -334,11 +346,10 @@ def execute_issue(
     _set_documents(ctx, ts, address)
     if not dvp.functions.isListed(address).call():
         ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
-    token = ctx.chain.contract("BondToken", address)
-    # The token's own rule is the last word: ask it before settling anything.
-    for a in pending:
-        # ERC-1404's reason code for a mint (canTransfer answers only holders' transfers)
-        reason = token.functions.detectTransferRestriction("0x" + "00" * 20, a.row.wallet, a.quantity).call()
+    # The token's own rule is the last word: ask it before settling anything (ERC-1404's reason
+    # code for a mint, from the zero address; canTransfer answers only holders' transfers).
+    reasons = read_many(ctx.chain, "BondToken", [(address, "detectTransferRestriction", [ZERO_ADDRESS, a.row.wallet, a.quantity]) for a in pending])
+    for a, reason in zip(pending, reasons):
         if reason != Reason.OK:
             raise InputError(f"{source}: {a.row.investor_id}: the bond refuses the allocation: {Reason(reason).describe()}")
 
@@ -355,11 +366,13 @@ def execute_issue(
         indexer.sync(ctx.register, ctx.chain)
         return IssueResult(ts.bond.isin, address, 0, len(allocations) - len(pending), existing is None, settles_on, len(pending))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
-    ctx.signer.transact_many(
-        (
-            (dvp.functions.settleIssuance(address, [a.as_tuple() for a in batch]), f"settle allocations of {ts.bond.isin}")
+    # Batches are independent (distinct allocations, investors and cash), so they are estimated
+    # together, sent back to back and their receipts collected in batches (Signer.send_many).
+    ctx.signer.send_many(
+        [
+            (dvp.address, calldata("DvPSettlement", "settleIssuance", [address, [a.as_tuple() for a in batch]]), f"settle allocations of {ts.bond.isin}")
             for batch in batches
-        ),
+        ],
         progress=(lambda done, _: progress(sum(len(b) for b in batches[:done]), len(pending))) if progress else None,
     )
     with ctx.register.session() as s:

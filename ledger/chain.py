@@ -9,6 +9,7 @@ from functools import cache, cached_property
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -112,7 +113,105 @@ def calldata(artifact: str, name: str, args: list) -> str:
     """ABI-encoded call data, straight through eth_abi: web3's contract layer formats every
     value recursively, which costs seconds on a batch of a hundred settlement instructions."""
     selector, types = _function(artifact, name)
-    return "0x" + (selector + abi_encode(types, args)).hex()
+    fast = _encode_static(types, args)
+    return "0x" + (selector + (fast if fast is not None else abi_encode(types, args))).hex()
+
+
+def _encode_static(types: tuple[str, ...], args: list) -> bytes | None:
+    """Arguments that are all addresses, unsigned integers, booleans or fixed bytes, encoded
+    directly (eth_abi takes about half a millisecond a call, which a batch of thousands of reads
+    feels); None for anything else or anything out of range, which eth_abi then encodes or refuses."""
+    if len(types) != len(args):
+        return None
+    out = bytearray()
+    for t, v in zip(types, args):
+        if t == "address":
+            if isinstance(v, str) and len(v) == 42 and v[:2] in ("0x", "0X"):
+                try:
+                    out += bytes(12) + bytes.fromhex(v[2:])
+                except ValueError:
+                    return None
+            else:
+                return None
+        elif t.startswith("uint") and type(v) is int:
+            bits = int(t[4:] or 256)
+            if not 0 <= v < 1 << bits:
+                return None
+            out += v.to_bytes(32, "big")
+        elif t == "bool" and type(v) is bool:
+            out += int(v).to_bytes(32, "big")
+        elif t.startswith("bytes") and t != "bytes" and isinstance(v, (bytes, bytearray)) and len(v) == int(t[5:]):
+            out += bytes(v) + bytes(32 - len(v))
+        else:
+            return None
+    return bytes(out)
+
+
+@cache
+def _outputs(artifact: str, name: str) -> tuple[str, ...]:
+    for item in artifacts.load(artifact).abi:
+        if item["type"] == "function" and item["name"] == name:
+            return tuple(_abi_type(o) for o in item["outputs"])
+    raise KeyError(f"{artifact} has no function {name}")
+
+
+READ_BATCH = 500  # eth_calls per HTTP request: large enough to amortize it, small enough for any node
+
+
+def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], block: str = "latest") -> list:
+    """Many view calls (address, function name, arguments) of contracts built from `artifact`,
+    in JSON-RPC batches of READ_BATCH: about 0.1 ms a call against 6-7 ms for a web3 `.call()`
+    (which formats every value and asks the node its chain id). A function returning one value
+    gives that value, else a tuple; a reverted call raises ChainError with the decoded reason."""
+    results = []
+    for i in range(0, len(calls), READ_BATCH):
+        part = calls[i : i + READ_BATCH]
+        batch = [("eth_call", [{"to": to, "data": calldata(artifact, fn, args)}, block]) for to, fn, args in part]
+        responses = chain.w3.provider.make_batch_request(batch)
+        if isinstance(responses, dict):
+            raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
+        for (to, fn, _), response in zip(part, responses):
+            if "error" in response:
+                raise ChainError(f"{fn} at {to}: {describe_revert(revert_data_of(response['error']))}")
+            results.append(_decode_result(_outputs(artifact, fn), response["result"]))
+    return results
+
+
+def _decode_result(types: tuple[str, ...], result: str):
+    """One call's return value: a single word decoded directly (uint, bool, bytes32), the rest by eth_abi."""
+    if len(types) == 1 and len(result) == 66:
+        t = types[0]
+        if t.startswith("uint") or t == "bool":
+            value = int(result, 16)
+            return bool(value) if t == "bool" else value
+        if t == "bytes32":
+            return bytes.fromhex(result[2:])
+    values = abi_decode(types, HexBytes(result))
+    return values[0] if len(values) == 1 else values
+
+
+BATCH_BYTES = 1_000_000  # a JSON-RPC batch's payload at most: nodes refuse large requests (anvil: "Invalid request")
+
+
+def _chunks(items: list, size: Callable[[object], int]) -> list[list]:
+    """`items` in runs of at most READ_BATCH and about BATCH_BYTES of payload each."""
+    runs, run, total = [], [], 0
+    for item in items:
+        n = size(item)
+        if run and (len(run) == READ_BATCH or total + n > BATCH_BYTES):
+            runs.append(run)
+            run, total = [], 0
+        run.append(item)
+        total += n
+    return runs + [run] if run else runs
+
+
+def revert_data_of(error: dict) -> str | None:
+    """The revert data in a JSON-RPC error (nodes put it at `data` or `data.data`)."""
+    data = error.get("data")
+    if isinstance(data, dict):
+        data = data.get("data")
+    return data if isinstance(data, str) and data.startswith("0x") else None
 
 
 @cache
@@ -276,6 +375,108 @@ class Signer:
             receipts.append(self.wait(tx_hash, what))
             if progress:
                 progress(i + 1, len(hashes))
+        return receipts
+
+    def send_many(
+        self, calls: list[tuple[str, str, str]], progress: Callable[[int, int], None] | None = None
+    ) -> list[dict]:
+        """Sends raw calls (to, call data, what) as one run: each call's gas measured in JSON-RPC
+        batches against the current state (so the calls must not depend on each other), then the
+        transactions signed and sent in batches a block's gas at a time, receipts polled in batches. Any call that
+        would revert stops the run before anything is sent (ChainError with the decoded reason).
+        Returns the receipts as the node sent them (hex strings), in order."""
+        if not calls:
+            return []
+        estimates = self._gas_used(calls)
+        fees = self._fees()
+        # headroom: state moves between estimate and inclusion, and a run's last call may do more
+        # (completing a coupon) than it did when estimated against the state before the run
+        signed = [
+            self.account.sign_transaction(
+                {"to": to, "data": data, "gas": gas + gas // 5 + 50_000, "value": 0, "chainId": self.chain.chain_id,
+                 "nonce": self._next_nonce(), **fees}
+            ).raw_transaction
+            for (to, data, _), gas in zip(calls, estimates)
+        ]
+        # Sent a block's gas at a time, each window awaited before the next: a node keeps no more
+        # than it can mine at once waiting (anvil's automine leaves what overflows a block pending
+        # until another transaction arrives).
+        limit = int(self.chain.rpc("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+        receipts: list[dict] = []
+        start = 0
+        while start < len(signed):
+            end, budget = start, 0
+            while end < len(signed) and (end == start or budget + estimates[end] + estimates[end] // 5 + 50_000 <= limit):
+                budget += estimates[end] + estimates[end] // 5 + 50_000
+                end += 1
+            hashes = self._send_raw(signed[start:end])
+            receipts += self._await(hashes, [what for _, _, what in calls[start:end]])
+            start = end
+            if progress:
+                progress(len(receipts), len(calls))
+        return receipts
+
+    def _gas_used(self, calls: list[tuple[str, str, str]]) -> list[int]:
+        """Each call's gas, run once against the current state: eth_createAccessList executes a
+        call once and reports its gas, where eth_estimateGas searches over many runs (most of the
+        time of a large batch). The caller adds headroom for refunds and the access list's
+        discount. A call that would revert is re-asked of eth_estimateGas for its revert data."""
+        used = []
+        for part in _chunks(calls, lambda c: len(c[1])):
+            batch = [("eth_createAccessList", [{"from": self.address, "to": to, "data": data}, "latest"]) for to, data, _ in part]
+            responses = self.chain.w3.provider.make_batch_request(batch)
+            if isinstance(responses, dict):
+                raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
+            for (to, data, what), response in zip(part, responses):
+                result = response.get("result") or {}
+                if "error" in response or result.get("error") or "gasUsed" not in result:
+                    used.append(self._estimate(to, data, what))
+                else:
+                    used.append(int(result["gasUsed"], 16))
+        return used
+
+    def _estimate(self, to: str, data: str, what: str) -> int:
+        response = self.chain.w3.provider.make_request("eth_estimateGas", [{"from": self.address, "to": to, "data": data}])
+        if "error" in response:
+            error = response["error"]
+            revert = revert_data_of(error)
+            raise ChainError(f"{what}: {describe_revert(revert) if revert else error.get('message', error)}")
+        return int(response["result"], 16)
+
+    def _send_raw(self, signed: list[bytes]) -> list[str]:
+        hashes = []
+        for part in _chunks(signed, lambda raw: 2 * len(raw)):
+            batch = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in part]
+            # a node lost during the request leaves these transactions' fate unknown: say so
+            self.chain.sending = f"{len(part)} transaction(s) ending {keccak(bytes(part[-1])).hex()[:10]}…"
+            responses = self.chain.w3.provider.make_batch_request(batch)
+            self.chain.sending = None
+            if isinstance(responses, dict) or any("error" in r for r in responses):
+                self._nonce = None  # resync: the node refused a nonce we took
+                bad = responses if isinstance(responses, dict) else next(r for r in responses if "error" in r)
+                raise ChainError(f"node refused the transaction: {bad.get('error', bad)}")
+            hashes += [r["result"] for r in responses]
+            self.chain.sent += [r["result"] for r in responses]
+        return hashes
+
+    def _await(self, hashes: list[str], whats: list[str]) -> list[dict]:
+        """The receipts of sent transactions, polled in batches; raises on the first reverted one."""
+        receipts: list[dict | None] = [None] * len(hashes)
+        deadline = time.monotonic() + RECEIPT_TIMEOUT
+        while True:
+            waiting = [i for i, r in enumerate(receipts) if r is None][:READ_BATCH]
+            if not waiting:
+                break
+            for i, receipt in zip(waiting, self.chain.rpc_batch([("eth_getTransactionReceipt", [hashes[i]]) for i in waiting])):
+                receipts[i] = receipt
+            if any(r is None for r in receipts):
+                if time.monotonic() > deadline:
+                    i = receipts.index(None)
+                    raise ChainError(f"{whats[i]}: no receipt for {hashes[i]} after {RECEIPT_TIMEOUT} s")
+                time.sleep(0.01)
+        for receipt, h, what in zip(receipts, hashes, whats):
+            if receipt["status"] != "0x1":
+                raise ChainError(f"{what}: transaction {h} reverted ({describe_revert(self.revert_data(receipt))})")
         return receipts
 
     def wait(self, tx_hash: HexBytes, what: str) -> dict:

@@ -177,6 +177,7 @@ def table_of(kind: str, event: str) -> str:
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
     """Writes decoded logs (in chain order) to the register's tables."""
     rows: dict[str, list] = {}
+    wallets: dict[str, dict] = {}  # the last link event of each wallet in these logs
     for log in logs:
         a, proof, table = log.args, log.proof, table_of(log.kind, log.event)
         if table in ("settlement_events", "fund_flows"):
@@ -190,7 +191,7 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
                 {**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]}
             )
         elif table == "registrations":
-            rows.setdefault(table, []).append(_registration(session, log))
+            rows.setdefault(table, []).append(_registration(log, wallets))
         elif table == "issuances":
             rows.setdefault(table, []).append(
                 {
@@ -208,6 +209,7 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
             rows.setdefault(table, []).append(
                 {**proof, "contract": log.contract, "event": log.event, "args": json.dumps(a, sort_keys=True)}
             )
+    _apply_wallets(session, wallets)
     for model in (models.Transfer, models.Registration, models.Issuance, models.NavRecord, models.TokenEvent):
         if rows.get(model.__tablename__):
             _insert(session, model, rows[model.__tablename__])
@@ -370,7 +372,7 @@ def _duty_row(
     }
 
 
-def _registration(session: Session, log: DecodedLog) -> dict:
+def _registration(log: DecodedLog, wallets: dict[str, dict]) -> dict:
     a = log.args
     row = {**log.proof, "id_hash": a["investorId"], "wallet": a.get("wallet"), "country": None, "category": None, "kyc_expiry": None}
     if log.event == "InvestorUpdated":
@@ -380,14 +382,23 @@ def _registration(session: Session, log: DecodedLog) -> dict:
     else:
         active = log.event == "WalletAdded"
         row["event"] = "wallet_added" if active else "wallet_removed"
-        wallet = session.get(models.Wallet, a["wallet"])
-        if wallet is None:
-            session.add(models.Wallet(address=a["wallet"], id_hash=a["investorId"], active=active, block_number=log.proof["block_number"]))
-        else:
-            wallet.id_hash, wallet.active, wallet.block_number = a["investorId"], active, log.proof["block_number"]
-            session.add(wallet)
-        session.flush()
+        wallets[a["wallet"]] = {"address": a["wallet"], "id_hash": a["investorId"], "active": active, "block_number": log.proof["block_number"]}
     return row
+
+
+def _apply_wallets(session: Session, wallets: dict[str, dict]) -> None:
+    """The wallet links as the latest events leave them: the known ones updated, the new ones
+    inserted together (one query per 500 wallets, not a lookup and a flush per event)."""
+    if not wallets:
+        return
+    addresses = list(wallets)
+    for i in range(0, len(addresses), 500):
+        for wallet in session.exec(select(models.Wallet).where(models.Wallet.address.in_(addresses[i : i + 500]))).all():
+            state = wallets.pop(wallet.address)
+            wallet.id_hash, wallet.active, wallet.block_number = state["id_hash"], state["active"], state["block_number"]
+            session.add(wallet)
+    session.flush()
+    _insert(session, models.Wallet, list(wallets.values()))
 
 
 # ---------------------------------------------------------------------- reading the chain

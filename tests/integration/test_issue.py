@@ -155,17 +155,16 @@ def test_running_issue_again_issues_nothing_twice(issued):
 def test_an_interrupted_issue_finishes_on_rerun(funded, monkeypatch):
     ctx = funded.context()
     ts, rows = load_termsheet(TERMSHEET), read_allocations(ALLOCATIONS)
-    real = Signer.transact_many
+    real = Signer.send_many
 
     def crash_after_first_batch(self, calls, progress=None):
-        first = next(iter(calls))
-        real(self, [first], progress)
+        real(self, calls[:1], progress)
         raise KeyboardInterrupt("operator pressed ^C")
 
-    monkeypatch.setattr(Signer, "transact_many", crash_after_first_batch)
+    monkeypatch.setattr(Signer, "send_many", crash_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
         issue_bond(ctx, ts, rows, batch_size=2)
-    monkeypatch.setattr(Signer, "transact_many", real)
+    monkeypatch.setattr(Signer, "send_many", real)
 
     result = issue_bond(funded.context(), ts, rows, batch_size=2)
     assert (result.settled, result.already_settled, result.deployed) == (3, 2, False)

@@ -112,22 +112,20 @@ def test_a_rerun_after_an_interrupted_coupon_payment_pays_each_holder_once(issue
     world, _ = issued
     warp_to(world, "2024-08-07")
     monkeypatch.setattr(lifecycle, "PAYMENT_BATCH", 2)
-    real = Signer.transact
-    calls = {"n": 0}
+    real = Signer.send_many
 
-    def crash_after_two_transactions(self, fn, what, gas=None):
-        if what.startswith("pay coupon"):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt("the operator's machine died")
-        return real(self, fn, what, gas)
+    def crash_after_the_first_transaction(self, calls, progress=None):
+        if calls and calls[0][2].startswith("pay coupon"):
+            real(self, calls[:1], progress)
+            raise KeyboardInterrupt("the operator's machine died")
+        return real(self, calls, progress)
 
-    monkeypatch.setattr(Signer, "transact", crash_after_two_transactions)
+    monkeypatch.setattr(Signer, "send_many", crash_after_the_first_transaction)
     assert world.run("coupon", "pay", ISIN).exit_code == 1  # click reports the interrupt as "Aborted!"
     assert world.run("sync").exit_code == 0
     assert len(payments(world, coupon=1)) == 2, "the first batch landed"
 
-    monkeypatch.setattr(Signer, "transact", real)
+    monkeypatch.setattr(Signer, "send_many", real)
     run = pay(world)
     assert run["holders_paid"] == 3 and run["complete"]
     rows = world.run("register", "payments", ISIN, "--format", "json").json()

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Issuance at scale: investor import, `issue` and `coupon pay` to N investors, each next to a
+reference measured in the same run on the same anvil.
+
+For each N, on a fresh anvil and SQLite register:
+- import_s: `investors import` of N investors, one wallet each (checks, registry writes, register,
+  indexing), through issuance.investors.import_investors;
+- issue_s: `issue` of a bond to all N (pre-checks, deployment, settlement DvP, register, indexing),
+  through issuance.issue.issue_bond; every investor's cash is minted and authorized beforehand
+  (not timed);
+- coupon_s and gas per holder: `coupon pay` of the first coupon to the N holders, through
+  issuance.lifecycle.pay_coupon (gas: its payCoupon transactions, declaration excluded).
+References, the best this node does with the same amount of work (automine off, pre-signed
+transactions sent in JSON-RPC batches of 100, mined in blocks of 500 by `evm_mine`, as
+benchmarks/settlement.py does):
+- for import: 2N plain ERC-20 transfers to new holders (one storage-writing transaction per
+  registry write: an investor and its wallet);
+- for issue: N transfers of one plain ERC-20 to new holders (the mints) and N of another (the
+  cash legs);
+- for coupon pay: N plain ERC-20 transfers to holders, and the gas of one transfer to a balance
+  of zero and to a held one (the investors keep some cash after paying for the bond, so a
+  coupon credits a held balance: the second is the like-for-like reference).
+The last line is one JSON object with the figures.
+
+Usage: .venv/bin/python benchmarks/issuance_scale.py [--sizes 100,1000] [--large]   (--large adds 10000)
+Goals (issue #14): issue 1,000 < 5 s, 10,000 < 60 s, linear; import 10,000 < 20 s; coupon pay
+10,000 < 30 s at <= 40,000 gas per holder.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from eth_account import Account
+from tabulate import tabulate
+from web3 import Web3
+
+from issuance.context import Context
+from issuance.deploy import deploy_base
+from issuance.inputs import AllocationRow, InvestorRow
+from issuance.investors import import_investors
+from issuance.issue import issue_bond, plan
+from issuance.lifecycle import pay_coupon
+from issuance.schedule import coupon_schedule
+from issuance.termsheet import load_termsheet
+from ledger import artifacts, devnet, indexer, keys
+from ledger.chain import Signer, calldata
+from ledger.codes import Category
+
+ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+BLOCK = 500  # transactions a block in the references
+SEND_BATCH = 100
+
+
+def accounts(n: int) -> list:
+    """n investor keys, derived rather than random so runs are alike."""
+    return [Account.from_key(Web3.keccak(text=f"bondledger benchmark investor {i}")) for i in range(n)]
+
+
+def send_in_blocks(ctx: Context, raw: list[str]) -> float:
+    """Sends pre-signed transactions with automine off, mining a block each BLOCK of them;
+    seconds from the first send to the last receipt. Every transaction must succeed."""
+    ctx.chain.rpc("evm_setAutomine", [False])
+    try:
+        start = time.perf_counter()
+        hashes = []
+        for i in range(0, len(raw), BLOCK):
+            for j in range(i, min(i + BLOCK, len(raw)), SEND_BATCH):
+                hashes += ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[j : min(j + SEND_BATCH, i + BLOCK, len(raw))]])
+            ctx.chain.rpc("evm_mine", [])
+        last = ctx.chain.rpc("eth_getTransactionReceipt", [hashes[-1]])
+        elapsed = time.perf_counter() - start
+    finally:
+        ctx.chain.rpc("evm_setAutomine", [True])
+    if last is None or last["status"] != "0x1":
+        raise SystemExit("reference: the last transaction did not succeed")
+    return elapsed
+
+
+def presign(ctx: Context, sender, calls: list[tuple[str, str]], gas: int, nonce: int | None = None) -> list[str]:
+    if nonce is None:
+        nonce = ctx.chain.w3.eth.get_transaction_count(sender.address)
+    fees = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1}
+    return [
+        "0x" + bytes(sender.sign_transaction(
+            {"to": to, "data": data, "gas": gas, "value": 0, "chainId": ctx.chain.chain_id, "nonce": nonce + i, **fees}
+        ).raw_transaction).hex()
+        for i, (to, data) in enumerate(calls)
+    ]
+
+
+def plain_token(ctx: Context, holder: str) -> str:
+    art = artifacts.load_all(artifacts.ROOT / "benchmarks" / "contracts")["PlainERC20"]
+    factory = ctx.chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    return ctx.signer.transact(factory.constructor(holder, 10**30), "deploy PlainERC20")["contractAddress"]
+
+
+def transfer_data(to: str, amount: int = 1) -> str:
+    return "0x" + (bytes.fromhex("a9059cbb") + bytes(12) + bytes.fromhex(to[2:]) + amount.to_bytes(32, "big")).hex()
+
+
+def references(ctx: Context, n: int) -> dict:
+    """The node's best with the same amount of work, on plain ERC-20s (see the module docstring)."""
+    sender = keys.dev_account(7)
+    a, b = plain_token(ctx, sender.address), plain_token(ctx, sender.address)
+    fresh = [Account.create().address for _ in range(2 * n)]
+    tx = presign(ctx, sender, [(a, transfer_data(w)) for w in fresh], 80_000)
+    import_ref = send_in_blocks(ctx, tx)
+    tx = presign(ctx, sender, [(t, transfer_data(w)) for w in fresh[:n] for t in (a, b)], 80_000)
+    issue_ref = send_in_blocks(ctx, tx)
+    tx = presign(ctx, sender, [(b, transfer_data(w)) for w in fresh[n:]], 80_000)
+    coupon_ref = send_in_blocks(ctx, tx)  # fresh[n:] hold token a only: a first holding of b
+    op = Signer(ctx.chain, sender)
+    token = ctx.chain.contract("CashToken", b)  # ERC-20 transfer: any ERC-20 ABI encodes it
+    gas_new = op.transact(token.functions.transfer(Account.create().address, 1), "to a zero balance")["gasUsed"]
+    gas_existing = op.transact(token.functions.transfer(fresh[0], 1), "to a holder")["gasUsed"]
+    return {"import_ref_s": import_ref, "issue_ref_s": issue_ref, "coupon_ref_s": coupon_ref,
+            "erc20_gas_new": gas_new, "erc20_gas_existing": gas_existing}
+
+
+def fund(ctx: Context, investors: list, cash: str, dvp: str, amount: int) -> None:
+    """Mints `amount` of cash to each investor, and one more currency unit that stays with it (as
+    a holder's cash account usually holds something: a coupon then credits a held balance), and
+    has each authorize DvP to take `amount` (not timed)."""
+    ctx.chain.rpc_batch([("anvil_setBalance", [i.address, hex(10**17)]) for i in investors])
+    mints = presign(ctx, ctx.signer.account, [(cash, calldata("CashToken", "mint", [i.address, amount + 100])) for i in investors], 200_000)
+    ctx.signer._nonce = None  # the operator's nonce moved outside its Signer
+    approvals = [presign(ctx, i, [(cash, calldata("CashToken", "approve", [dvp, amount]))], 100_000, nonce=0)[0] for i in investors]
+    send_in_blocks(ctx, mints)
+    send_in_blocks(ctx, approvals)
+
+
+def termsheet_for(n: int, tmp: str):
+    """The sample bond, sized so that each of n investors is allotted one token (HK$50,000)."""
+    text = (EXAMPLES / "green_bond_hkd.toml").read_text().replace('issue_size = "2000000000"', f'issue_size = "{50_000 * n}"')
+    path = Path(tmp) / f"bond_{n}.toml"
+    path.write_text(text)
+    return load_termsheet(path)
+
+
+def payment_gas(ctx: Context, agent: str, first_block: int) -> tuple[int, int]:
+    """Gas of the payCoupon transactions mined since `first_block`, and their count."""
+    selector = calldata("PayingAgent", "payCoupon", ["0x" + "00" * 20, 0, []])[:10]
+    total = count = 0
+    for number in range(first_block, ctx.chain.block_number() + 1):
+        block = ctx.chain.rpc("eth_getBlockByNumber", [hex(number), True])
+        for tx in block["transactions"]:
+            if (tx["to"] or "").lower() == agent.lower() and tx["input"].startswith(selector):
+                total += int(ctx.chain.rpc("eth_getTransactionReceipt", [tx["hash"]])["gasUsed"], 16)
+                count += 1
+    return total, count
+
+
+def measure(n: int) -> dict:
+    # Base fee from zero: tens of thousands of transactions in full blocks would otherwise raise it
+    # 12.5% a block past any pre-signed fee cap (fees change no work the node does).
+    args = ["--timestamp", ISSUE_DAY, "--block-base-fee-per-gas", "0"]
+    with tempfile.TemporaryDirectory() as tmp, devnet.running(log_dir=Path(tmp), extra_args=args) as node:
+        ctx = Context.open(node.rpc_url, f"sqlite:///{tmp}/register.db")
+        deploy_base(ctx)
+        figures = {"n": n, **references(ctx, n)}
+        investors = accounts(n)
+        rows = [InvestorRow(investor_id=f"inv{i:05d}", name=f"Investor {i}", wallet=a.address, country="HK",
+                            category=Category.institutional_professional_investor, kyc_expiry=date(2030, 12, 31))
+                for i, a in enumerate(investors)]
+        indexer.sync(ctx.register, ctx.chain)
+        start = time.perf_counter()
+        imported = import_investors(ctx, rows)
+        figures["import_s"] = time.perf_counter() - start
+        assert imported.investors == n and imported.wallet_writes == n
+
+        ts = termsheet_for(n, tmp)
+        allocations = [AllocationRow(investor_id=r.investor_id, wallet=r.wallet, principal=Decimal(50_000)) for r in rows]
+        cash = ctx.register.require_contract("cash", "HKD").address
+        fund(ctx, investors, cash, ctx.register.require_contract("dvp").address, plan(ts, allocations)[0].cash)
+        indexer.sync(ctx.register, ctx.chain)
+        start = time.perf_counter()
+        issued = issue_bond(ctx, ts, allocations)
+        figures["issue_s"] = time.perf_counter() - start
+        assert issued.settled == n
+
+        payment_day = coupon_schedule(ts.bond)[0].payment_date
+        when = int(datetime(payment_day.year, payment_day.month, payment_day.day, 1, tzinfo=timezone.utc).timestamp())
+        ctx.chain.rpc("evm_setNextBlockTimestamp", [when])
+        ctx.chain.rpc("evm_mine", [])
+        indexer.sync(ctx.register, ctx.chain)
+        first_block = ctx.chain.block_number() + 1
+        start = time.perf_counter()
+        run = pay_coupon(ctx, ts.bond.isin)
+        figures["coupon_s"] = time.perf_counter() - start
+        assert run.holders_paid == n and run.complete
+        gas, txs = payment_gas(ctx, ctx.register.require_contract("paying_agent").address, first_block)
+        figures["coupon_gas_per_holder"] = gas // n
+        figures["coupon_transactions"] = txs
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000", help="comma-separated investor counts (default 100,1000)")
+    parser.add_argument("--large", action="store_true", help="also 10,000 investors (several minutes on 2 cores)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s] + ([10_000] if args.large else [])
+    results = []
+    for n in sizes:
+        results.append(measure(n))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # each size as it completes
+    rows = []
+    for f in results:
+        n = f["n"]
+        rows += [
+            [f"investors import, {n:,}", f"{f['import_s']:.2f} s", f"{n / f['import_s']:,.0f}/s",
+             f"{f['import_ref_s']:.2f} s ({2 * n:,} ERC-20 transfers)", f"{f['import_s'] / f['import_ref_s']:.1f}x"],
+            [f"issue, {n:,} allocations", f"{f['issue_s']:.2f} s", f"{n / f['issue_s']:,.0f}/s",
+             f"{f['issue_ref_s']:.2f} s ({2 * n:,} ERC-20 transfers)", f"{f['issue_s'] / f['issue_ref_s']:.1f}x"],
+            [f"coupon pay, {n:,} holders", f"{f['coupon_s']:.2f} s", f"{n / f['coupon_s']:,.0f}/s",
+             f"{f['coupon_ref_s']:.2f} s ({n:,} ERC-20 transfers)", f"{f['coupon_s'] / f['coupon_ref_s']:.1f}x"],
+            [f"coupon gas per holder, {n:,}", f"{f['coupon_gas_per_holder']:,}", f"{f['coupon_transactions']} tx",
+             f"{f['erc20_gas_new']:,} / {f['erc20_gas_existing']:,} (ERC-20 transfer to zero / held balance)",
+             f"{f['coupon_gas_per_holder'] / f['erc20_gas_existing']:.2f}x the held"],
+        ]
+    print(tabulate(rows, headers=["measure", "bondledger", "rate", "reference, same node", "vs reference"]))
+    print("goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
