@@ -85,8 +85,8 @@ bl verify
 cat <<EOT
 
 The register this demo built is $BONDLEDGER_HOME/register.db. To read it as an auditor does,
-in a browser, with a JSON API beside it (read-only; the demo's devnet has stopped, so the page
-shows reconciliation as "chain unavailable"):
+in a browser, with a JSON API beside it (read-only; the page shows the last reconciliation the
+register recorded above; the demo's devnet has stopped, so "reconcile now" answers 503):
 
     .venv/bin/bondledger --db $BONDLEDGER_HOME/register.db serve --read-only --port 8000
     then open http://127.0.0.1:8000/   (API: http://127.0.0.1:8000/docs)
