@@ -116,11 +116,11 @@ def test_two_settles_at_once_settle_every_instruction_exactly_once(market, tmp_p
     ids = capture(world.context(), 50)
     results = together(world, ["settle", "--batch-size", "10", "--format", "json"], ["settle", "--batch-size", "10", "--format", "json"], home=tmp_path)
     assert_no_traceback(results)
-    # one of them settled everything, the other waited for it and found nothing left due
+    # each instruction reported settled by exactly one of them (whether the second had to wait
+    # depends on scheduling, so it is not asserted)
     reported = [o for r in results for o in json.loads(r.stdout)]
     assert sorted(o["instruction_id"] for o in reported) == sorted(ids)
     assert {o["status"] for o in reported} == {"settled"}
-    assert any("another bondledger command is writing register" in r.stderr for r in results)
 
     assert settled_on_chain(world) == {iid: 1 for iid in ids}
     assert {iid: s for iid, (s, _) in register_statuses(world).items()} == {iid: "settled" for iid in ids}
