@@ -27,6 +27,7 @@ from conftest import both_backends
 from helpers import EXAMPLES, dev_address, fund, register_counts
 from ledger import models, views
 from ledger.db import Register
+from ledger.rows import as_json
 from ledger.devnet import free_port
 from ledger.web import DOCUMENTED, create_app
 
@@ -766,14 +767,14 @@ def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
     reg = Register(url, read_only=True)
     whole = {
         f"/api/instruments/{BIG_BOND}/holders": [h.as_json() for h in views.holders(reg, BIG_BOND)[1]],
-        f"/api/instruments/{BIG_BOND}/transfers": views.transfer_rows(reg, BIG_BOND),
-        f"/api/instruments/{BIG_FUND}/transfers": views.transfer_rows(reg, BIG_FUND),
-        f"/api/instruments/{BIG_BOND}/payments": views.payments(reg, BIG_BOND),
-        f"/api/funds/{BIG_FUND}/nav": views.nav_history(reg, BIG_FUND),
-        f"/api/funds/{BIG_FUND}/flows": views.fund_flows(reg, BIG_FUND),
-        "/api/settlements": views.settlements(reg),
-        "/api/stamp-duty": views.stamp_duty(reg),
-        "/api/investors/inv_000/movements": views.movements(reg, "inv_000"),
+        f"/api/instruments/{BIG_BOND}/transfers": as_json(views.transfer_rows(reg, BIG_BOND)),
+        f"/api/instruments/{BIG_FUND}/transfers": as_json(views.transfer_rows(reg, BIG_FUND)),
+        f"/api/instruments/{BIG_BOND}/payments": as_json(views.payments(reg, BIG_BOND)),
+        f"/api/funds/{BIG_FUND}/nav": as_json(views.nav_history(reg, BIG_FUND)),
+        f"/api/funds/{BIG_FUND}/flows": as_json(views.fund_flows(reg, BIG_FUND)),
+        "/api/settlements": as_json(views.settlements(reg)),
+        "/api/stamp-duty": as_json(views.stamp_duty(reg)),
+        "/api/investors/inv_000/movements": as_json(views.movements(reg, "inv_000")),
     }
     reg.engine.dispose()
     assert len(whole[f"/api/instruments/{BIG_BOND}/holders"]) == expect["holders"] > 200 and expect["equal"] < expect["holders"] / 3
@@ -836,9 +837,9 @@ def _pager(html: str, table: str) -> dict[str, str]:
 def test_the_pages_show_one_page_of_each_table_with_links_to_the_others(long_register):
     url, _ = long_register
     reg = Register(url, read_only=True)
-    transfers = views.transfer_rows(reg, BIG_BOND)
+    transfers = as_json(views.transfer_rows(reg, BIG_BOND))
     holders = [h.as_json() for h in views.holders(reg, BIG_BOND)[1]]
-    settlements = views.settlements(reg)
+    settlements = as_json(views.settlements(reg))
     reg.engine.dispose()
     with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
         page = http.get(f"/instruments/{BIG_BOND}", params={"limit": 40})
