@@ -12,12 +12,20 @@ import functools
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
 
 #: Currency units (or a NAV, a price): exact, shown as the Decimal's own string.
-Money = Annotated[Decimal, PlainSerializer(str, return_type=str, when_used="json")]
+Money = Annotated[
+    Decimal,
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "decimal"}, mode="serialization"),
+]
 #: A moment (a block's time): shown as `datetime.isoformat()` ("...+00:00", not pydantic's "Z").
-Moment = Annotated[dt.datetime, PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json")]
+Moment = Annotated[
+    dt.datetime,
+    PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 
 class Row(BaseModel):
