@@ -35,12 +35,13 @@ def _limit():
     return Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Rows per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})")
 
 
-def _rows_of(name: str) -> type:
-    return list[DOCUMENTED[name]]
-
-
 def _cursor():
     return Query(None, description="Where the page starts: an `X-Next-Cursor` or `X-Previous-Cursor` a page gave; none for the first page")
+
+
+def _rows_of(name: str) -> type:
+    """A list's `response_model`: a list of its row model."""
+    return list[DOCUMENTED[name]]
 
 
 def paged(request: Request, name: str, rows: list, headers: dict | None = None, block: int | None = None) -> RowsResponse:
