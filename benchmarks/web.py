@@ -32,6 +32,7 @@ from tabulate import tabulate
 
 from ledger import models, views
 from ledger.db import Register
+from ledger.rows import as_json
 
 ISIN = "HK0000000001"
 BOND = "0x" + "b0" * 20
@@ -150,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
         investor = "investor_00007"
         routes = [
-            (f"/api/instruments/{ISIN}/holders", whole(lambda: [h.as_json() for h in views.holders(reg, ISIN)[1]])),
-            (f"/api/instruments/{ISIN}/transfers", whole(lambda: views.transfer_rows(reg, ISIN))),
-            ("/api/settlements", whole(lambda: views.settlements(reg))),
-            ("/api/stamp-duty", whole(lambda: views.stamp_duty(reg))),
-            (f"/api/investors/{investor}/movements", whole(lambda: views.movements(reg, investor))),
-            (f"/instruments/{ISIN}", whole(lambda: ([h.as_json() for h in views.holders(reg, ISIN)[1]], views.transfer_rows(reg, ISIN)))),
-            ("/", whole(lambda: ([h.as_json() for h in views.holders(reg, ISIN)[1]], views.settlements(reg), views.stamp_duty(reg)))),
+            (f"/api/instruments/{ISIN}/holders", whole(lambda: as_json(views.holders(reg, ISIN)[1]))),
+            (f"/api/instruments/{ISIN}/transfers", whole(lambda: as_json(views.transfer_rows(reg, ISIN)))),
+            ("/api/settlements", whole(lambda: as_json(views.settlements(reg)))),
+            ("/api/stamp-duty", whole(lambda: as_json(views.stamp_duty(reg)))),
+            (f"/api/investors/{investor}/movements", whole(lambda: as_json(views.movements(reg, investor)))),
+            (f"/instruments/{ISIN}", whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.transfer_rows(reg, ISIN))))),
+            ("/", whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.settlements(reg)), as_json(views.stamp_duty(reg))))),
         ]
         table, figures = [], {}
         for path, reference in routes:

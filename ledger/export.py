@@ -25,6 +25,7 @@ from sqlalchemy import inspect, text
 from ledger import views
 from ledger.db import Register, schema_revision
 from ledger.errors import InputError
+from ledger.rows import Row
 
 
 def _plain(value):
@@ -58,15 +59,18 @@ class _File:
         return {"path": self.path, "sha256": self._sha.hexdigest(), "bytes": self.bytes, "rows": rows}
 
 
-def _write(root: Path, path: str, rows: Iterable[dict] | dict) -> list[dict]:
-    """`path`.csv and `path`.json from one pass over `rows` (a single record: JSON only, empty
-    CSV). The JSON is byte for byte what json.dumps(list, indent=2) gives."""
+def _write(root: Path, path: str, rows: Iterable[dict | Row] | dict) -> list[dict]:
+    """`path`.csv and `path`.json from one pass over `rows` (a view's models, or a table's dicts;
+    a single record: JSON only, empty CSV). The JSON is byte for byte what json.dumps(list,
+    indent=2) gives of the rows' JSON values."""
     csv_out, json_out = _File(root, f"{path}.csv"), _File(root, f"{path}.json")
     if isinstance(rows, dict):
         json_out.write(json.dumps(rows, indent=2, default=_plain) + "\n")
         return [csv_out.close(1), json_out.close(1)]
     buffer, writer, n = io.StringIO(), None, 0
     for n, row in enumerate(rows, start=1):
+        if isinstance(row, Row):
+            row = row.as_json()
         if writer is None:
             writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
             writer.writeheader()
@@ -103,11 +107,11 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
     plan.append(("views/instruments", lambda: instruments))
     indexed = register.indexed_block()
     for inst in instruments:
-        code = inst["isin"]
+        code = inst.isin
         if indexed >= 0:
-            plan.append((f"views/{code}/holders", lambda code=code: [h.as_json() for h in views.holders(register, code)[1]]))
+            plan.append((f"views/{code}/holders", lambda code=code: views.holders(register, code)[1]))
         plan.append((f"views/{code}/transfers", functools.partial(views.transfer_rows, register, code)))
-        if inst["kind"] == "bond":
+        if inst.kind == "bond":
             plan.append((f"views/{code}/coupons", functools.partial(views.coupons, register, code)))
             plan.append((f"views/{code}/payments", functools.partial(views.payments, register, code)))
         else:

@@ -11,8 +11,6 @@ names what differs.
 """
 
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 
 from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
@@ -23,6 +21,7 @@ from ledger.db import Register
 from ledger.clock import hk_date
 from ledger.indexer import check_checkpoint
 from ledger.money import minor_exponent, to_minor
+from ledger.rows import BreakRow, ReconciliationReport
 from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
 
@@ -47,17 +46,20 @@ class Reconciliation:
     def ok(self) -> bool:
         return not self.breaks
 
-    def as_json(self) -> dict:
+    def report(self) -> ReconciliationReport:
         """What `reconcile --format json` prints and /api/reconciliation/{isin} answers."""
-        return {
-            "isin": self.isin,
-            "block": self.block,
-            "ok": self.ok,
-            "wallets_checked": self.wallets_checked,
-            "supply_register": self.supply_register,
-            "supply_chain": self.supply_chain,
-            "breaks": [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in self.breaks],
-        }
+        return ReconciliationReport(
+            isin=self.isin,
+            block=self.block,
+            ok=self.ok,
+            wallets_checked=self.wallets_checked,
+            supply_register=self.supply_register,
+            supply_chain=self.supply_chain,
+            breaks=[BreakRow(kind=b.kind, subject=b.subject, register=b.register, chain=b.chain) for b in self.breaks],
+        )
+
+    def as_json(self) -> dict:
+        return self.report().as_json()
 
 
 def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
@@ -124,20 +126,20 @@ def _check_coupons(register: Register, chain: Chain, inst, block: int, result: "
     with register.session() as s:
         declared = {r.coupon_id: r for r in s.exec(select(c).where(c.bond == inst.address))}
     for row in coupons(register, inst.isin):
-        if date.fromisoformat(row["payment_date"]) > today:
+        if row.payment_date > today:
             continue
-        subject = f"coupon {row['coupon']} ({row['payment_date']})"
-        expected = int(Decimal(row["amount_per_denomination"]).scaleb(minor_exponent(inst.currency)) * AMOUNT_SCALE)
-        if row["status"] != "paid":
-            result.breaks.append(Break("coupon_unpaid", subject, to_minor(Decimal(row["paid"]), inst.currency), None))
+        subject = f"coupon {row.coupon} ({row.payment_date})"
+        expected = int(row.amount_per_denomination.scaleb(minor_exponent(inst.currency)) * AMOUNT_SCALE)
+        if row.status != "paid":
+            result.breaks.append(Break("coupon_unpaid", subject, to_minor(row.paid, inst.currency), None))
             continue
-        if row["declared_per_token"] != expected:
-            result.breaks.append(Break("coupon_rate", subject, expected, row["declared_per_token"]))
-        record = declared[row["coupon"]]  # a paid coupon was declared
-        if record.paid_quantity != row["quantity_of_record"]:
-            result.breaks.append(Break("coupon_quantity", subject, row["quantity_of_record"], record.paid_quantity))
-        if to_minor(Decimal(row["paid"]), inst.currency) != record.paid_amount:
-            result.breaks.append(Break("coupon_payments", subject, to_minor(Decimal(row["paid"]), inst.currency), record.paid_amount))
+        if row.declared_per_token != expected:
+            result.breaks.append(Break("coupon_rate", subject, expected, row.declared_per_token))
+        record = declared[row.coupon]  # a paid coupon was declared
+        if record.paid_quantity != row.quantity_of_record:
+            result.breaks.append(Break("coupon_quantity", subject, row.quantity_of_record, record.paid_quantity))
+        if to_minor(row.paid, inst.currency) != record.paid_amount:
+            result.breaks.append(Break("coupon_payments", subject, to_minor(row.paid, inst.currency), record.paid_amount))
 
 
 def _check_payments(register: Register, chain: Chain, inst, block: int, result: "Reconciliation") -> None:

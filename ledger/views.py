@@ -1,7 +1,9 @@
 """What auditors read: holders at a block, transfers with their proofs.
 
 Every view reads the register only (what the indexer wrote), never the chain; a view as of a
-block beyond the indexed one is refused rather than silently incomplete.
+block beyond the indexed one is refused rather than silently incomplete. Each returns rows of
+its model in ledger.rows (typed values; text only at the edge), a page of them (ledger.paging)
+when given a Page.
 """
 
 import json
@@ -9,100 +11,40 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal, or_, union_all
+from sqlalchemy import func, literal, union_all
 from sqlmodel import Session, select
 
 from ledger import models
+from ledger.clock import end_of_day, hk_date
 from ledger.db import Register
 from ledger.errors import InputError, NotFound
-from ledger.clock import end_of_day, hk_date
 from ledger.money import from_minor, nav_from_e6
+from ledger.paging import Page, Rows, chain_key, chain_order, fetch, page_like
+from ledger.rows import (
+    CouponRow,
+    DutyRow,
+    FlowRow,
+    HolderRow,
+    InstrumentRow,
+    IssuanceRow,
+    MovementRow,
+    NavRow,
+    PaymentRow,
+    ReconciliationRecordRow,
+    SettlementRow,
+    TransferRow,
+)
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
-@dataclass
-class Holder:
-    investor_id: str | None
-    wallet: str
-    quantity: int
-    principal: Decimal | None  # bonds: quantity x denomination; funds: None (see the NAV)
-
-    def as_json(self) -> dict:
-        """What `register holders --format json` prints (and the web view and export give)."""
-        principal = None if self.principal is None else str(self.principal)
-        return {"investor_id": self.investor_id, "wallet": self.wallet, "quantity": self.quantity, "principal": principal}
-
-
-# ---------------------------------------------------------------------- pages
-
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list in the list's own order: `limit` rows after the row whose sort key is
-    `key` (None: from the first row), or before it when `backward` (None: up to the last row).
-    Keyset paging: the database seeks to the key, so a page costs the same wherever it is."""
-
-    limit: int = DEFAULT_LIMIT
-    key: tuple | None = None
-    backward: bool = False
-
-
-class Rows(list):
-    """A page of rows, with the sort keys that continue it: `next` (its last row's, None on the
-    last page) and `previous` (its first row's, None on the first page)."""
-
-    next: tuple | None = None
-    previous: tuple | None = None
-
-
-def _beyond(order: list, key: tuple, backward: bool):
-    """Rows after `key` in `order` ((column, descending) pairs), or before it when `backward`:
-    (a, b) > (x, y) spelled out, with a bound on the first column the database can seek by."""
-    terms = []
-    for i, (column, descending) in enumerate(order):
-        after = descending == backward
-        equal = [c == v for (c, _), v in zip(order[:i], key[:i])]
-        terms.append(and_(*equal, column > key[i] if after else column < key[i]))
-    first, descending = order[0]
-    bound = first >= key[0] if descending == backward else first <= key[0]
-    return and_(bound, or_(*terms))
-
-
-def _fetch(session: Session, query, page: Page | None, order: list, key) -> list:
-    """`query`'s rows (it is already in `order`), or one page of them as Rows; `key(row)` is a
-    row's sort key, the values of `order`'s columns."""
-    if page is None:
-        return session.exec(query).all()
-    query = query.order_by(None)
-    if page.key is not None:
-        query = query.where(_beyond(order, page.key, page.backward))
-    ordering = [column.desc() if descending != page.backward else column.asc() for column, descending in order]
-    found = list(session.exec(query.order_by(*ordering).limit(page.limit + 1)).all())
-    more = len(found) > page.limit
-    out = Rows(found[: page.limit])
-    if page.backward:
-        out.reverse()
-    if out:
-        came_from = page.key is not None
-        out.previous = key(out[0]) if (more if page.backward else came_from) else None
-        out.next = key(out[-1]) if (came_from if page.backward else more) else None
-    return out
-
-
-def page_like(rows: list, out: list) -> list:
-    """`out` (rows made from `rows`) as a page like `rows` when `rows` is one."""
-    if not isinstance(rows, Rows):
-        return out
-    page = Rows(out)
-    page.next, page.previous = rows.next, rows.previous
-    return page
-
-
-def as_of(register: Register, block: int | None) -> int:
-    """The block a view is taken at: the indexed block, or an earlier one asked for."""
+def as_of(register: Register, block: int | None, day: date | None = None) -> int:
+    """The block a view is taken at: the indexed block, or an earlier one asked for, or the last
+    one of a day (`day`, Hong Kong; not both)."""
+    if day is not None:
+        if block is not None:
+            raise InputError("--as-of-date: give --as-of-block or --as-of-date, not both")
+        block = block_at(register, day)
     indexed = register.indexed_block()
     if indexed < 0:
         raise InputError("register is empty: run `bondledger sync` first")
@@ -152,13 +94,13 @@ def investor_ids_at(session: Session, wallets: list[str], block: int) -> dict[st
 
 
 def holders(
-    register: Register, isin: str, as_of_block: int | None = None, page: Page | None = None
-) -> tuple[int, list[Holder]]:
-    """Holders of an instrument after a block: (block, rows by quantity, largest first, then by
-    wallet). With `page`, one page of them (keys: (quantity, wallet)), summed and sorted by the
-    database rather than here."""
+    register: Register, isin: str, as_of_block: int | None = None, page: Page | None = None, as_of_date: date | None = None
+) -> tuple[int, list[HolderRow]]:
+    """Holders of an instrument after a block (or at the end of a day, see `as_of`): (block, rows
+    by quantity, largest first, then by wallet). With `page`, one page of them (keys: (quantity,
+    wallet)), summed and sorted by the database rather than here."""
     inst = register.instrument(isin)
-    block = as_of(register, as_of_block)
+    block = as_of(register, as_of_block, as_of_date)
     with register.session() as s:
         if page is None:
             bal = sorted(balances(s, inst.address, block).items(), key=lambda kv: (-kv[1], kv[0]))
@@ -166,7 +108,10 @@ def holders(
             bal = _holders_page(s, inst.address, block, page)
         ids = investor_ids_at(s, [w for w, _ in bal], block)
     rows = [
-        Holder(ids[w], w, q, from_minor(q * inst.denomination, inst.currency) if inst.denomination else None)
+        HolderRow(
+            investor_id=ids[w], wallet=w, quantity=q,
+            principal=from_minor(q * inst.denomination, inst.currency) if inst.denomination else None,
+        )
         for w, q in bal
     ]
     return block, page_like(bal, rows)
@@ -188,7 +133,7 @@ def _holders_page(session: Session, token: str, block: int, page: Page) -> Rows:
     summed = select(legs.c.wallet, func.sum(legs.c.amount).label("quantity")).group_by(legs.c.wallet).subquery()
     wallet = summed.c.wallet.collate("C") if session.get_bind().dialect.name == "postgresql" else summed.c.wallet
     query = select(summed.c.wallet, summed.c.quantity).where(summed.c.quantity != 0, summed.c.wallet != ZERO_ADDRESS)
-    rows = _fetch(session, query, page, [(summed.c.quantity, True), (wallet, False)], lambda r: (int(r[1]), r[0]))
+    rows = fetch(session, query, page, [(summed.c.quantity, True), (wallet, False)], lambda r: (int(r[1]), r[0]))
     return page_like(rows, [(w, int(q)) for w, q in rows])
 
 
@@ -198,28 +143,21 @@ def transfers(register: Register, isin: str, page: Page | None = None) -> list[m
     t = models.Transfer
     with register.session() as s:
         q = select(t).where(t.token == inst.address).order_by(t.block_number, t.log_index)
-        return _fetch(s, q, page, _chain_order(t), _chain_key)
-
-
-def _chain_order(model) -> list:
-    return [(model.block_number, False), (model.log_index, False)]
-
-
-def _chain_key(row) -> tuple:
-    return (row.block_number, row.log_index)
+        return fetch(s, q, page, chain_order(t), chain_key)
 
 
 def check_period(date_from: date | None, date_to: date | None) -> None:
-    """A period whose end comes before its start is a mistake, not an empty answer."""
+    """A period whose end comes before its start is a mistake, not an empty answer (the web
+    names its query parameters instead: ledger.web.app.web_message)."""
     if date_from and date_to and date_from > date_to:
         raise InputError(f"--from: {date_from} is after --to {date_to}")
 
 
 def stamp_duty(
     register: Register, date_from: date | None = None, date_to: date | None = None, page: Page | None = None
-) -> list[dict]:
-    """Every duty assessment, by trade date; amounts in currency units as decimal strings (page
-    keys: (trade date, block, log index))."""
+) -> list[DutyRow]:
+    """Every duty assessment, by trade date; amounts in currency units (page keys: (trade date,
+    block, log index))."""
     d = models.DutyAssessment
     q = select(d).order_by(d.trade_date, d.block_number, d.log_index)
     if date_from:
@@ -227,31 +165,31 @@ def stamp_duty(
     if date_to:
         q = q.where(d.trade_date <= date_to)
     check_period(date_from, date_to)
-    order = [(d.trade_date, False), *_chain_order(d)]
+    order = [(d.trade_date, False), *chain_order(d)]
     with register.session() as s:
-        rows = _fetch(s, q, page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
+        rows = fetch(s, q, page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
     return page_like(rows, [
-        {
-            "instruction_id": r.instruction_id,
-            "isin": r.isin,
-            "instrument_class": r.instrument_class,
-            "treatment": r.treatment,
-            "currency": r.currency,
-            "consideration": str(from_minor(r.consideration, r.currency)),
-            "duty_without_relief": str(from_minor(r.duty_without_relief, r.currency)),
-            "duty_buyer": str(from_minor(r.duty_buyer, r.currency)),
-            "duty_seller": str(from_minor(r.duty_seller, r.currency)),
-            "basis": r.basis,
-            "rule_version": r.rule_version,
-            "trade_date": r.trade_date.isoformat(),
-            "tx_hash": r.tx_hash,
-            "block_number": r.block_number,
-        }
+        DutyRow(
+            instruction_id=r.instruction_id,
+            isin=r.isin,
+            instrument_class=r.instrument_class,
+            treatment=r.treatment,
+            currency=r.currency,
+            consideration=from_minor(r.consideration, r.currency),
+            duty_without_relief=from_minor(r.duty_without_relief, r.currency),
+            duty_buyer=from_minor(r.duty_buyer, r.currency),
+            duty_seller=from_minor(r.duty_seller, r.currency),
+            basis=r.basis,
+            rule_version=r.rule_version,
+            trade_date=r.trade_date,
+            tx_hash=r.tx_hash,
+            block_number=r.block_number,
+        )
         for r in rows
     ])
 
 
-def instruments(register: Register) -> list[dict]:
+def instruments(register: Register) -> list[InstrumentRow]:
     """Every instrument with its units outstanding at the indexed block."""
     block = register.indexed_block()
     with register.session() as s:
@@ -259,28 +197,28 @@ def instruments(register: Register) -> list[dict]:
         return [_instrument_row(s, inst, block) for inst in rows]
 
 
-def instrument_row(register: Register, isin: str) -> dict:
+def instrument_row(register: Register, isin: str) -> InstrumentRow:
     """One instrument as `instruments` lists it (without working out every other's units)."""
     inst = register.instrument(isin)
     with register.session() as s:
         return _instrument_row(s, inst, register.indexed_block())
 
 
-def _instrument_row(session: Session, inst: models.Instrument, block: int) -> dict:
-    return {
-        "isin": inst.isin,
-        "kind": inst.kind,
-        "name": inst.name,
-        "symbol": inst.symbol,
-        "currency": inst.currency,
-        "address": inst.address,
-        "outstanding": outstanding(session, inst.address, block) if block >= 0 else 0,
-        "issuer": inst.issuer,
-        "maturity_date": inst.maturity_date.isoformat() if inst.maturity_date else None,
-        "settlement_asset": inst.settlement_asset,
-        "dti": inst.dti,
-        "issuer_lei": inst.issuer_lei,
-    }
+def _instrument_row(session: Session, inst: models.Instrument, block: int) -> InstrumentRow:
+    return InstrumentRow(
+        isin=inst.isin,
+        kind=inst.kind,
+        name=inst.name,
+        symbol=inst.symbol,
+        currency=inst.currency,
+        address=inst.address,
+        outstanding=outstanding(session, inst.address, block) if block >= 0 else 0,
+        issuer=inst.issuer,
+        maturity_date=inst.maturity_date,
+        settlement_asset=inst.settlement_asset,
+        dti=inst.dti,
+        issuer_lei=inst.issuer_lei,
+    )
 
 
 def outstanding(session: Session, token: str, block: int) -> int:
@@ -293,21 +231,21 @@ def outstanding(session: Session, token: str, block: int) -> int:
     return total
 
 
-def last_reconciliations(register: Register) -> dict[str, dict]:
+def last_reconciliations(register: Register) -> dict[str, ReconciliationRecordRow]:
     """isin -> the last reconciliation `bondledger reconcile` recorded of it: block, time (UTC,
-    ISO 8601), ok, number of breaks and the report as `reconcile --format json` printed it."""
+    to the second), ok, number of breaks and the report as `reconcile --format json` printed it."""
     r = models.ReconciliationRecord
     last = select(func.max(r.id)).group_by(r.isin).scalar_subquery()
     with register.session() as s:
         rows = s.exec(select(r).where(r.id.in_(last))).all()
     return {
-        row.isin: {
-            "block": row.block_number,
-            "reconciled_at": _utc(row.reconciled_at).isoformat(timespec="seconds"),
-            "ok": row.ok,
-            "breaks": row.breaks,
-            "report": json.loads(row.summary),
-        }
+        row.isin: ReconciliationRecordRow(
+            block=row.block_number,
+            reconciled_at=_utc(row.reconciled_at).replace(microsecond=0),
+            ok=row.ok,
+            breaks=row.breaks,
+            report=json.loads(row.summary),
+        )
         for row in rows
     }
 
@@ -328,7 +266,7 @@ def balances_before_time(session: Session, token: str, timestamp: int) -> dict[s
 AMOUNT_SCALE = 10**10  # PayingAgent.AMOUNT_SCALE
 
 
-def coupons(register: Register, isin: str) -> list[dict]:
+def coupons(register: Register, isin: str) -> list[CouponRow]:
     """Each scheduled coupon: what was due (exactly, on the register's holdings at the record
     date) against what the paying agent declared and paid, and the rounding residue."""
     inst = register.instrument(isin)
@@ -350,18 +288,18 @@ def coupons(register: Register, isin: str) -> list[dict]:
             record = declared.get(c.coupon_id)
             paid_amount = from_minor(int(paid.get(c.coupon_id) or 0), inst.currency)
             rows.append(
-                {
-                    "coupon": c.coupon_id,
-                    "record_date": c.record_date.isoformat(),
-                    "payment_date": c.payment_date.isoformat(),
-                    "amount_per_denomination": c.amount_per_denomination,
-                    "quantity_of_record": quantity,
-                    "due": str(due.quantize(Decimal("1e-10")).normalize()),
-                    "paid": str(paid_amount),
-                    "residue": str((due - paid_amount).quantize(Decimal("1e-10")).normalize()) if record and record.completed else None,
-                    "status": "paid" if record and record.completed else "paying" if record else "not declared",
-                    "declared_per_token": record.amount_per_token if record else None,
-                }
+                CouponRow(
+                    coupon=c.coupon_id,
+                    record_date=c.record_date,
+                    payment_date=c.payment_date,
+                    amount_per_denomination=per_denomination,
+                    quantity_of_record=quantity,
+                    due=due.quantize(Decimal("1e-10")).normalize(),
+                    paid=paid_amount,
+                    residue=(due - paid_amount).quantize(Decimal("1e-10")).normalize() if record and record.completed else None,
+                    status="paid" if record and record.completed else "paying" if record else "not declared",
+                    declared_per_token=record.amount_per_token if record else None,
+                )
             )
     return rows
 
@@ -387,7 +325,7 @@ def settlements(
     date_from: date | None = None,
     date_to: date | None = None,
     page: Page | None = None,
-) -> list[dict]:
+) -> list[SettlementRow]:
     """Every settlement instruction (of one instrument; traded within dates), with its status,
     in the order they were captured (page keys: (nonce, instruction id))."""
     check_period(date_from, date_to)
@@ -401,27 +339,27 @@ def settlements(
     if date_to:
         q = q.where(i.trade_date <= date_to)
     with register.session() as s:
-        rows = _fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
+        rows = fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
         assets = _assets(s)
     return page_like(rows, [
-        {
-            "instruction_id": r.instruction_id,
-            "isin": r.isin,
-            "status": r.status,
-            "reason": r.reason,
-            "seller": r.seller_investor_id,
-            "buyer": r.buyer_investor_id,
-            "quantity": r.quantity,
-            "price": r.price,
-            "cash_amount": str(from_minor(r.cash_amount, r.currency)),
-            "currency": r.currency,
-            "settlement_asset": assets.get(r.cash_token, (None, None))[0],
-            "asset_kind": assets.get(r.cash_token, (None, None))[1],
-            "trade_date": r.trade_date.isoformat(),
-            "settlement_date": r.settlement_date.isoformat(),
-            "tx_hash": r.tx_hash,
-            "block_number": r.block_number,
-        }
+        SettlementRow(
+            instruction_id=r.instruction_id,
+            isin=r.isin,
+            status=r.status,
+            reason=r.reason,
+            seller=r.seller_investor_id,
+            buyer=r.buyer_investor_id,
+            quantity=r.quantity,
+            price=Decimal(r.price),
+            cash_amount=from_minor(r.cash_amount, r.currency),
+            currency=r.currency,
+            settlement_asset=assets.get(r.cash_token, (None, None))[0],
+            asset_kind=assets.get(r.cash_token, (None, None))[1],
+            trade_date=r.trade_date,
+            settlement_date=r.settlement_date,
+            tx_hash=r.tx_hash,
+            block_number=r.block_number,
+        )
         for r in rows
     ])
 
@@ -432,7 +370,7 @@ def _assets(session: Session) -> dict[str, tuple[str, str]]:
     return {address: (label, kind) for address, label, kind in session.exec(select(a.address, a.label, a.kind)).all()}
 
 
-def issuances(register: Register, isin: str | None = None, kind: str | None = None) -> list[dict]:
+def issuances(register: Register, isin: str | None = None, kind: str | None = None) -> list[IssuanceRow]:
     """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
     with the asset it settled in and that asset's legal kind: "which primary settlements were in
     central bank money" is `--kind tokenised_central_bank_money`."""
@@ -452,20 +390,20 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
         rows = s.exec(q).all()
         wallets, names = _names(s)
     return [
-        {
-            "isin": code,
-            "allocation_id": r.allocation_id,
-            "investor_id": names.get(wallets.get(r.investor)),
-            "wallet": r.investor,
-            "quantity": r.quantity,
-            "cash_amount": str(from_minor(r.cash_amount, currency)),
-            "currency": currency,
-            "settlement_asset": label,
-            "asset_kind": asset_kind,
-            "date": hk_date(r.block_timestamp).isoformat(),
-            "block_number": r.block_number,
-            "tx_hash": r.tx_hash,
-        }
+        IssuanceRow(
+            isin=code,
+            allocation_id=r.allocation_id,
+            investor_id=names.get(wallets.get(r.investor)),
+            wallet=r.investor,
+            quantity=r.quantity,
+            cash_amount=from_minor(r.cash_amount, currency),
+            currency=currency,
+            settlement_asset=label,
+            asset_kind=asset_kind,
+            date=hk_date(r.block_timestamp),
+            block_number=r.block_number,
+            tx_hash=r.tx_hash,
+        )
         for r, label, asset_kind, code, currency in rows
     ]
 
@@ -477,57 +415,57 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
     return inst
 
 
-def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[dict]:
+def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[NavRow]:
     inst = fund(register, fund_code)
     n = models.NavRecord
     with register.session() as s:
         q = select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)
-        rows = _fetch(s, q, page, _chain_order(n), _chain_key)
+        rows = fetch(s, q, page, chain_order(n), chain_key)
     return page_like(rows, [
-        {
-            "fund_code": fund_code,
-            "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
-            "currency": inst.currency,
-            "published_at": datetime.fromtimestamp(r.published_at, timezone.utc).isoformat(),
-            "block_number": r.block_number,
-            "tx_hash": r.tx_hash,
-        }
+        NavRow(
+            fund_code=fund_code,
+            nav=nav_from_e6(r.nav_e6, inst.currency),
+            currency=inst.currency,
+            published_at=datetime.fromtimestamp(r.published_at, timezone.utc),
+            block_number=r.block_number,
+            tx_hash=r.tx_hash,
+        )
         for r in rows
     ])
 
 
-def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[dict]:
+def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[FlowRow]:
     inst = fund(register, fund_code)
     f = models.FundFlow
     with register.session() as s:
         q = select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
-        rows = _fetch(s, q, page, _chain_order(f), _chain_key)
+        rows = fetch(s, q, page, chain_order(f), chain_key)
         wallets, names = _names(s)
     return page_like(rows, [
-        {
-            "kind": r.kind,
-            "fund_code": fund_code,
-            "participant": names.get(wallets.get(r.participant), r.participant),
-            "units": r.units,
-            "creation_units": r.creation_units,
-            "cash_amount": str(from_minor(r.cash_amount, inst.currency)),
-            "currency": inst.currency,
-            "nav": str(nav_from_e6(r.nav_e6, inst.currency)),
-            "date": hk_date(r.block_timestamp).isoformat(),
-            "block_number": r.block_number,
-            "tx_hash": r.tx_hash,
-        }
+        FlowRow(
+            kind=r.kind,
+            fund_code=fund_code,
+            participant=names.get(wallets.get(r.participant), r.participant),
+            units=r.units,
+            creation_units=r.creation_units,
+            cash_amount=from_minor(r.cash_amount, inst.currency),
+            currency=inst.currency,
+            nav=nav_from_e6(r.nav_e6, inst.currency),
+            date=hk_date(r.block_timestamp),
+            block_number=r.block_number,
+            tx_hash=r.tx_hash,
+        )
         for r in rows
     ])
 
 
-def payments(register: Register, isin: str, page: Page | None = None) -> list[dict]:
+def payments(register: Register, isin: str, page: Page | None = None) -> list[PaymentRow]:
     """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
     inst = register.instrument(isin)
     p = models.Payment
     with register.session() as s:
         q = select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)
-        rows = _fetch(s, q, page, _chain_order(p), _chain_key)
+        rows = fetch(s, q, page, chain_order(p), chain_key)
         wallets, names = _names(s, None if page is None else [r.holder for r in rows])
         declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
         # A bond pays in its settlement asset (the cash token it is wired to).
@@ -538,20 +476,20 @@ def payments(register: Register, isin: str, page: Page | None = None) -> list[di
         c = declared.get(r.coupon_id)
         when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
         out.append(
-            {
-                "kind": r.kind,
-                "coupon": r.coupon_id or None,
-                "payment_date": hk_date(when).isoformat(),
-                "investor_id": names.get(wallets.get(r.holder)),
-                "wallet": r.holder,
-                "quantity": r.quantity,
-                "amount": str(from_minor(r.amount, inst.currency)),
-                "currency": inst.currency,
-                "settlement_asset": asset.label if asset else None,
-                "asset_kind": asset.kind if asset else None,
-                "tx_hash": r.tx_hash,
-                "block_number": r.block_number,
-            }
+            PaymentRow(
+                kind=r.kind,
+                coupon=r.coupon_id or None,
+                payment_date=hk_date(when),
+                investor_id=names.get(wallets.get(r.holder)),
+                wallet=r.holder,
+                quantity=r.quantity,
+                amount=from_minor(r.amount, inst.currency),
+                currency=inst.currency,
+                settlement_asset=asset.label if asset else None,
+                asset_kind=asset.kind if asset else None,
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+            )
         )
     return page_like(rows, out)
 
@@ -611,7 +549,7 @@ def movements(
     date_to: date | None = None,
     directory: Directory | None = None,
     page: Page | None = None,
-) -> list[dict]:
+) -> list[MovementRow]:
     """Every transfer into or out of an investor's wallets (securities and cash), in chain order
     (page keys: (block, log index)).
     `directory`: names and labels already loaded (export passes one for every investor)."""
@@ -626,7 +564,7 @@ def movements(
             q = q.where(t.block_timestamp >= end_of_day(date_from - timedelta(days=1)))
         if date_to:
             q = q.where(t.block_timestamp < end_of_day(date_to))
-        rows = _fetch(s, q, page, _chain_order(t), _chain_key)
+        rows = fetch(s, q, page, chain_order(t), chain_key)
         if directory is None and page is not None:  # a page names only its own counterparties
             wallets, names = _names(s, [a for row in rows for a in (row.from_address, row.to_address)])
             directory = Directory(wallets, names, _labels(s))
@@ -636,40 +574,40 @@ def movements(
         label, kind, _ = directory.labels.get(row.token, (row.token, "token", None))
         incoming = row.to_address in own
         other = row.from_address if incoming else row.to_address
-        quantity = row.quantity if kind in ("bond", "fund") else str(from_minor(row.quantity, label))
+        quantity = row.quantity if kind in ("bond", "fund") else from_minor(row.quantity, label)
         out.append(
-            {
-                "time": datetime.fromtimestamp(row.block_timestamp, timezone.utc).isoformat(),
-                "instrument": label,
-                "kind": kind,
-                "direction": "in" if incoming else "out",
-                "quantity": quantity,
-                "wallet": row.to_address if incoming else row.from_address,
-                "counterparty": directory.names.get(directory.wallets.get(other))
+            MovementRow(
+                time=datetime.fromtimestamp(row.block_timestamp, timezone.utc),
+                instrument=label,
+                kind=kind,
+                direction="in" if incoming else "out",
+                quantity=quantity,
+                wallet=row.to_address if incoming else row.from_address,
+                counterparty=directory.names.get(directory.wallets.get(other))
                 or ("issue/redemption" if other == ZERO_ADDRESS else other),
-                "block_number": row.block_number,
-                "block_hash": row.block_hash,
-                "tx_hash": row.tx_hash,
-                "log_index": row.log_index,
-            }
+                block_number=row.block_number,
+                block_hash=row.block_hash,
+                tx_hash=row.tx_hash,
+                log_index=row.log_index,
+            )
         )
     return page_like(rows, out)
 
 
-def transfer_rows(register: Register, isin: str, page: Page | None = None) -> list[dict]:
+def transfer_rows(register: Register, isin: str, page: Page | None = None) -> list[TransferRow]:
     """Every transfer of an instrument with its chain proof, as auditors export it."""
     rows = transfers(register, isin, page)
     return page_like(rows, [
-        {
-            "block_number": t.block_number,
-            "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
-            "from": t.from_address,
-            "to": t.to_address,
-            "quantity": t.quantity,
-            "tx_hash": t.tx_hash,
-            "log_index": t.log_index,
-            "block_hash": t.block_hash,
-            "chain_id": t.chain_id,
-        }
+        TransferRow(
+            block_number=t.block_number,
+            time=datetime.fromtimestamp(t.block_timestamp, timezone.utc),
+            from_=t.from_address,
+            to=t.to_address,
+            quantity=t.quantity,
+            tx_hash=t.tx_hash,
+            log_index=t.log_index,
+            block_hash=t.block_hash,
+            chain_id=t.chain_id,
+        )
         for t in rows
     ])

@@ -32,6 +32,9 @@ from issuance.context import Context
 from ledger import devnet
 from ledger.chain import connect
 
+# The web tests' shared module (fixtures, a server, a browser) asserts as tests do: rewrite it too.
+pytest.register_assert_rewrite("web_helpers")
+
 ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z, the sample bond's issue day
 SAMPLE_FUNDING = ((1, "600000000"), (2, "500000000"), (3, "400000000"), (4, "350000000"), (5, "150000000"))
 

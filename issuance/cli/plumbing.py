@@ -114,8 +114,13 @@ class Options:
 pass_options = click.make_pass_decorator(Options)
 
 
-def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
-    """Rows as a table (default), JSON (a list of objects) or CSV, on stdout."""
+def emit(rows: list, fmt: str, title: str | None = None) -> None:
+    """Rows (a view's models, ledger.rows, or dicts) as a table (default), JSON (a list of
+    objects) or CSV, on stdout: each row's fields in order, as its JSON values."""
+    if rows and not isinstance(rows[0], dict):
+        from ledger.rows import as_json  # loaded already: the rows are its models
+
+        rows = as_json(rows)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
     elif fmt == "csv":

@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, emit, emit_check, pass_options, view
-from ledger.errors import InputError
 
 # The register, the chain client and the web stack are imported inside each command: reading
 # the register never loads web3, and `--help` loads neither.
@@ -39,17 +38,8 @@ def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
     from ledger import views
 
-    register = opts.register()
-    if as_of_date is not None:
-        if as_of_block is not None:
-            raise InputError("--as-of-date: give --as-of-block or --as-of-date, not both")
-        as_of_block = views.block_at(register, as_of_date)
-    block, rows = views.holders(register, isin.upper(), as_of_block)
-    emit(
-        [h.as_json() for h in rows],
-        fmt,
-        title=f"{isin.upper()} holders as of block {block}",
-    )
+    block, rows = views.holders(opts.register(), isin.upper(), as_of_block, as_of_date=as_of_date)
+    emit(rows, fmt, title=f"{isin.upper()} holders as of block {block}")
 
 
 # The rest read one view each: `view` opens the register read-only and prints the rows.

@@ -19,9 +19,9 @@ unreachable, and 409 when the node is not the register's chain (or it reorganise
 Run it with `python -m ledger.web [--db URL] [--rpc-url URL] [--host H] [--port N]`.
 
 The package: `app` builds the application (the read-only guard, errors as one line), `api` holds
-the JSON routes, `pages` the HTML pages, `schemas` the row shapes the OpenAPI document shows, and
-`lookups` what routes and pages both read (parameters, cursors, holders, reconciliation), `charts` the
-pictures.
+the JSON routes (each row's model, ledger.rows, is its `response_model`), `pages` the HTML pages,
+`schemas` how the OpenAPI document shows pages and errors, `lookups` what routes and pages both read
+(parameters, reconciliation), `charts` the pictures. Paging and cursors are ledger.paging.
 """
 
 from ledger.web.app import create_app, main

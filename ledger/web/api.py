@@ -1,6 +1,9 @@
-"""The JSON routes: the rows of `bondledger register ... --format json`, from the same views."""
+"""The JSON routes: the rows of `bondledger register ... --format json`, from the same views.
 
-import json
+Each route's `response_model` is the view's row model (ledger.rows); the route answers the rows
+serialized by that model (RowsResponse), so the document and the body cannot differ.
+"""
+
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -9,44 +12,36 @@ from fastapi.responses import JSONResponse
 
 from ledger import views
 from ledger.db import Register
-from ledger.web.lookups import check_period, cursor_block, cursors, holder_rows, page_of, parse_day, reconciliation_report
-from ledger.web.schemas import (
-    ERROR_DESCRIPTIONS,
-    CouponRow,
-    DutyRow,
-    FlowRow,
-    HolderRow,
-    InstrumentRow,
-    MovementRow,
-    NavRow,
-    PaymentRow,
-    Problem,
-    ReconciliationReport,
-    SettlementRow,
-    TransferRow,
-    rows_responses,
-)
+from ledger.paging import DEFAULT_LIMIT, MAX_LIMIT, cursor_block, cursors, page_of
+from ledger.rows import ReconciliationReport, json_bytes
+from ledger.web.lookups import parse_day, reconciliation_report
+from ledger.web.schemas import DOCUMENTED, ERROR_DESCRIPTIONS, Problem, rows_responses
 
 
 class RowsResponse(JSONResponse):
-    """JSON exactly as the CLI's `--format json` serializes rows (`default=str`)."""
+    """Rows (or one report) as their models serialize them: what the CLI's `--format json` prints."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+        return json_bytes(content)
 
 
 PAGING = (
-    f"One page of rows: `limit` of them (default {views.DEFAULT_LIMIT}, at most {views.MAX_LIMIT}); the `Link` header "
+    f"One page of rows: `limit` of them (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); the `Link` header "
     "(rel=\"next\", rel=\"prev\") and `X-Next-Cursor` / `X-Previous-Cursor` give the pages around it."
 )
 
 
 def _limit():
-    return Query(views.DEFAULT_LIMIT, ge=1, le=views.MAX_LIMIT, description=f"Rows per page (default {views.DEFAULT_LIMIT}, at most {views.MAX_LIMIT})")
+    return Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Rows per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})")
 
 
 def _cursor():
     return Query(None, description="Where the page starts: an `X-Next-Cursor` or `X-Previous-Cursor` a page gave; none for the first page")
+
+
+def _rows_of(name: str) -> type:
+    """A list's `response_model`: a list of its row model."""
+    return list[DOCUMENTED[name]]
 
 
 def paged(request: Request, name: str, rows: list, headers: dict | None = None, block: int | None = None) -> RowsResponse:
@@ -73,7 +68,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="Every bond and fund, with units outstanding",
         description="`bondledger register instruments --format json`: units outstanding at the indexed block.",
         response_class=RowsResponse,
-        responses=rows_responses(InstrumentRow, "Instruments, bonds first"),
+        response_model=_rows_of("instruments"),
+        responses=rows_responses("Instruments, bonds first"),
     )
     def api_instruments():
         return RowsResponse(views.instruments(register))
@@ -89,7 +85,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
             "block of its first page (the cursor carries it)."
         ),
         response_class=RowsResponse,
-        responses=rows_responses(HolderRow, "Holders, largest first, then by wallet", 400, 404, paged=True),
+        response_model=_rows_of("holders"),
+        responses=rows_responses("Holders, largest first, then by wallet", 400, 404, paged=True),
     )
     def api_holders(
         request: Request,
@@ -102,7 +99,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         page = page_of("holders", limit, cursor)
         if cursor:  # the walk stays at its first page's block
             as_of_block, as_of_date = cursor_block(cursor), None
-        block, rows = holder_rows(register, isin.upper(), as_of_block, parse_day(as_of_date, "as_of_date"), page)
+        block, rows = views.holders(register, isin.upper(), as_of_block, page, parse_day(as_of_date, "as_of_date"))
         return paged(request, "holders", rows, {"X-As-Of-Block": str(block)}, block)
 
     @app.get(
@@ -111,7 +108,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="Every transfer of an instrument with its chain proof",
         description="`bondledger register transfers ISIN --format json`: in chain order; mints are from 0x0…0. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(TransferRow, "Transfers in chain order", 400, 404, paged=True),
+        response_model=_rows_of("transfers"),
+        responses=rows_responses("Transfers in chain order", 400, 404, paged=True),
     )
     def api_transfers(
         request: Request,
@@ -128,7 +126,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="A bond's coupons: due on the holdings of record vs declared and paid",
         description="`bondledger register coupons ISIN --format json`, with the rounding residue of each paid coupon.",
         response_class=RowsResponse,
-        responses=rows_responses(CouponRow, "Scheduled coupons", 404),
+        response_model=_rows_of("coupons"),
+        responses=rows_responses("Scheduled coupons", 404),
     )
     def api_coupons(isin: str = PathParam(description="ISIN of a bond")):
         return RowsResponse(views.coupons(register, isin.upper()))
@@ -139,7 +138,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="Every coupon and principal payment of a bond to each holder",
         description="`bondledger register payments ISIN --format json`, with the proof of each payment. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(PaymentRow, "Payments in chain order", 400, 404, paged=True),
+        response_model=_rows_of("payments"),
+        responses=rows_responses("Payments in chain order", 400, 404, paged=True),
     )
     def api_payments(
         request: Request, isin: str = PathParam(description="ISIN of a bond"), limit: int = _limit(), cursor: str | None = _cursor()
@@ -153,7 +153,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="A fund's NAV history as published on chain",
         description="`bondledger register nav FUND --format json`. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(NavRow, "NAVs in chain order", 400, 404, paged=True),
+        response_model=_rows_of("nav"),
+        responses=rows_responses("NAVs in chain order", 400, 404, paged=True),
     )
     def api_nav(
         request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
@@ -167,7 +168,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="A fund's creations and redemptions by authorized participants",
         description="`bondledger register flows FUND --format json`. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(FlowRow, "Creations and redemptions in chain order", 400, 404, paged=True),
+        response_model=_rows_of("flows"),
+        responses=rows_responses("Creations and redemptions in chain order", 400, 404, paged=True),
     )
     def api_flows(
         request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
@@ -183,7 +185,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
             "`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument. " + PAGING
         ),
         response_class=RowsResponse,
-        responses=rows_responses(SettlementRow, "Instructions in the order they were captured", 400, 404, paged=True),
+        response_model=_rows_of("settlements"),
+        responses=rows_responses("Instructions in the order they were captured", 400, 404, paged=True),
     )
     def api_settlements(
         request: Request,
@@ -196,7 +199,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         if isin:
             register.instrument(isin.upper())  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
-        check_period(start, end)
+        views.check_period(start, end)
         page = page_of("settlements", limit, cursor)
         return paged(request, "settlements", views.settlements(register, isin.upper() if isin else None, start, end, page))
 
@@ -206,7 +209,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         summary="The Hong Kong stamp duty treatment of every settled transfer",
         description="`bondledger register stamp-duty [--from] [--to] --format json`: amounts in currency units. " + PAGING,
         response_class=RowsResponse,
-        responses=rows_responses(DutyRow, "Assessments by trade date", 400, paged=True),
+        response_model=_rows_of("stamp-duty"),
+        responses=rows_responses("Assessments by trade date", 400, paged=True),
     )
     def api_stamp_duty(
         request: Request,
@@ -216,7 +220,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         cursor: str | None = _cursor(),
     ):
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
-        check_period(start, end)
+        views.check_period(start, end)
         page = page_of("stamp-duty", limit, cursor)
         return paged(request, "stamp-duty", views.stamp_duty(register, start, end, page))
 
@@ -229,7 +233,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
             + PAGING
         ),
         response_class=RowsResponse,
-        responses=rows_responses(MovementRow, "Movements in chain order", 400, 404, paged=True),
+        response_model=_rows_of("movements"),
+        responses=rows_responses("Movements in chain order", 400, 404, paged=True),
     )
     def api_movements(
         request: Request,
@@ -241,7 +246,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
     ):
         views.investor(register, investor_id)  # 404 before any complaint about the dates
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
-        check_period(start, end)
+        views.check_period(start, end)
         page = page_of("movements", limit, cursor)
         return paged(request, "movements", views.movements(register, investor_id, start, end, page=page))
 
@@ -254,8 +259,9 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
             "NAV (funds) or coupons paid (bonds); `ok` is true when there are no breaks."
         ),
         response_class=RowsResponse,
+        response_model=ReconciliationReport,
         responses={
-            200: {"model": ReconciliationReport, "description": "The reconciliation, with every break"},
+            200: {"description": "The reconciliation, with every break"},
             **{s: {"model": Problem, "description": ERROR_DESCRIPTIONS[s]} for s in (404, 409, 503)},
         },
     )

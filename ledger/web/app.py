@@ -20,6 +20,11 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALLOW = ", ".join(SAFE_METHODS)
 # The views name the CLI's options in their messages; the web names its query parameters.
 CLI_OPTIONS = {"--as-of-block": "as_of_block", "--as-of-date": "as_of_date", "--from": "from", "--to": "to"}
+# ... and where a message names another option in its text (views.as_of, views.check_period).
+CLI_PHRASES = {
+    "give --as-of-block or --as-of-date, not both": "give as_of_block or as_of_date, not both",
+    " is after --to ": " is after the `to` date ",
+}
 
 
 def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
@@ -94,7 +99,10 @@ def web_message(exc: Exception) -> str:
     message = str(exc)
     for option, param in CLI_OPTIONS.items():
         if message.startswith(option + ":"):
-            return param + message[len(option) :]
+            message = param + message[len(option) :]
+            for phrase, web in CLI_PHRASES.items():
+                message = message.replace(phrase, web)
+            return message
     return message
 
 

@@ -22,6 +22,7 @@ from sqlmodel import select
 from ledger import models
 from ledger.db import Register
 from ledger.money import from_minor
+from ledger.rows import CouponRow, FlowRow, HolderRow, NavRow
 
 WIDTH = 720
 LABEL = 270  # room for the category labels left of horizontal bars
@@ -71,18 +72,18 @@ def _hbars(ident: str, bars: list[tuple[str, Decimal, str]], scale_max: Decimal,
     return body
 
 
-def concentration(code: str, holders: list[dict], outstanding: int, block: int) -> Markup | None:
+def concentration(code: str, holders: list[HolderRow], outstanding: int, block: int) -> Markup | None:
     """The largest holders' share of the units outstanding after `block`, one bar each."""
     top = holders[:TOP_HOLDERS]
     if not top or not outstanding:
         return None
-    held = sum(h["quantity"] for h in top)
+    held = sum(h.quantity for h in top)
     bars = [
-        (h["investor_id"] or f"{h['wallet'][:10]}…", Decimal(h["quantity"]), f"{h['investor_id'] or 'unregistered'} {h['wallet']}: {_share(h['quantity'], outstanding)}%")
+        (h.investor_id or f"{h.wallet[:10]}…", Decimal(h.quantity), f"{h.investor_id or 'unregistered'} {h.wallet}: {_share(h.quantity, outstanding)}%")
         for h in top
     ]
     # The scale runs from 0 to a round share just above the largest holder's, marked on the axis.
-    largest = Decimal(top[0]["quantity"] * 100) / outstanding
+    largest = Decimal(top[0].quantity * 100) / outstanding
     ceiling = next(c for c in (1, 2, 5, 10, 20, 25, 50, 100) if c >= largest)
     body = _hbars("concentration", bars, Decimal(outstanding) * ceiling / 100)
     end = WIDTH - 70
@@ -94,16 +95,16 @@ def concentration(code: str, holders: list[dict], outstanding: int, block: int) 
     who = "the largest holder holds" if len(top) == 1 else f"the largest {len(top)} holders hold"
     title = f"{code}: {who} {_share(held, outstanding)}% of {outstanding:,} units"
     desc = f"Each bar is one holder's share of the units outstanding at block {block}, largest first."
-    rows = [[i + 1, h["investor_id"] or "unregistered", h["wallet"], f"{h['quantity']:,}", f"{_share(h['quantity'], outstanding)}%"] for i, h in enumerate(top)]
+    rows = [[i + 1, h.investor_id or "unregistered", h.wallet, f"{h.quantity:,}", f"{_share(h.quantity, outstanding)}%"] for i, h in enumerate(top)]
     return _figure("concentration", title, desc, WIDTH, 26 + len(bars) * ROW, body, ["Rank", "Investor", "Wallet", "Units", "Share"], rows)
 
 
-def coupons(code: str, currency: str, rows: list[dict]) -> Markup | None:
+def coupons(code: str, currency: str, rows: list[CouponRow]) -> Markup | None:
     """Each coupon's amount due beside the amount paid, by payment date (vertical bars in pairs)."""
     if not rows:
         return None
     height, base, left = 240, 200, 80
-    top = max(max(Decimal(r["due"]), Decimal(r["paid"])) for r in rows) or Decimal(1)
+    top = max(max(r.due, r.paid) for r in rows) or Decimal(1)
     slot = Decimal(WIDTH - left - 10) / len(rows)
     bar = min(slot * 2 / 5, Decimal(60))
     body = [
@@ -115,26 +116,26 @@ def coupons(code: str, currency: str, rows: list[dict]) -> Markup | None:
     ]
     for i, r in enumerate(rows):
         x = Decimal(left) + slot * i + (slot - 2 * bar) / 2
-        for j, (kind, value) in enumerate((("due", Decimal(r["due"])), ("paid", Decimal(r["paid"])))):
+        for j, (kind, value) in enumerate((("due", r.due), ("paid", r.paid))):
             h = Decimal(base - 24) * value / top
             body.append(
                 f'<rect class="bar {kind}" x="{_px(x + j * bar)}" y="{_px(base - h)}" width="{_px(bar - 2)}" height="{_px(h)}">'
-                f"<title>coupon {r['coupon']} ({r['payment_date']}) {kind}: {escape(value)} {escape(currency)}</title></rect>"
+                f"<title>coupon {r.coupon} ({r.payment_date}) {kind}: {escape(value)} {escape(currency)}</title></rect>"
             )
-        body.append(f'<text x="{_px(x + bar)}" y="{base + 16}" text-anchor="middle" class="label">{escape(r["payment_date"])}</text>')
+        body.append(f'<text x="{_px(x + bar)}" y="{base + 16}" text-anchor="middle" class="label">{escape(r.payment_date)}</text>')
     title = f"{code}: coupons due vs paid ({currency})"
     desc = "For each coupon by payment date: the amount due on the holdings of record (left) and the amount paid (right)."
-    table = [[r["coupon"], r["payment_date"], r["due"], r["paid"], r["status"]] for r in rows]
+    table = [[r.coupon, r.payment_date, r.due, r.paid, r.status] for r in rows]
     return _figure("coupons", title, desc, WIDTH, height, body, ["Coupon", "Payment date", "Due", "Paid", "Status"], table)
 
 
-def nav(code: str, currency: str, history: list[dict], flows: list[dict]) -> Markup | None:
+def nav(code: str, currency: str, history: list[NavRow], flows: list[FlowRow]) -> Markup | None:
     """The NAV per unit through each published NAV, and beneath it each creation and redemption."""
     if not history and not flows:
         return None
     height, left, line_top, line_base, flow_mid, flow_half = 300, 80, 24, 170, 240, 48
     # Time runs left to right by block: NAVs and flows share the axis.
-    blocks = [n["block_number"] for n in history] + [f["block_number"] for f in flows]
+    blocks = [n.block_number for n in history] + [f.block_number for f in flows]
     first, last = min(blocks), max(blocks)
     span = Decimal(WIDTH - left - 20)
 
@@ -147,7 +148,7 @@ def nav(code: str, currency: str, history: list[dict], flows: list[dict]) -> Mar
         f'<text x="{left - 6}" y="{flow_mid + 4}" text-anchor="end" class="label">units</text>',
     ]
     if history:
-        values = [Decimal(n["nav"]) for n in history]
+        values = [n.nav for n in history]
         low, high = min(values), max(values)
         pad = (high - low) / 10 or max(high / 100, Decimal("0.01"))
         low, high = low - pad, high + pad
@@ -155,7 +156,7 @@ def nav(code: str, currency: str, history: list[dict], flows: list[dict]) -> Mar
         def y_of(value: Decimal) -> Decimal:
             return Decimal(line_base) - Decimal(line_base - line_top) * (value - low) / (high - low)
 
-        points = [(x_of(n["block_number"]), y_of(v)) for n, v in zip(history, values)]
+        points = [(x_of(n.block_number), y_of(v)) for n, v in zip(history, values)]
         # The exact highest and lowest NAV mark the scale.
         top_nav, bottom_nav = max(values), min(values)
         body.append(f'<text x="{left - 6}" y="{_px(y_of(top_nav) + 4)}" text-anchor="end" class="label">{escape(top_nav)}</text>')
@@ -166,21 +167,21 @@ def nav(code: str, currency: str, history: list[dict], flows: list[dict]) -> Mar
         for (x, y), n in zip(points, history):
             body.append(
                 f'<circle class="point nav" cx="{_px(x)}" cy="{_px(y)}" r="3.5">'
-                f"<title>NAV {escape(n['nav'])} {escape(currency)} published {escape(n['published_at'])} (block {n['block_number']})</title></circle>"
+                f"<title>NAV {escape(n.nav)} {escape(currency)} published {escape(n.published_at.isoformat())} (block {n.block_number})</title></circle>"
             )
-    most = max((f["units"] for f in flows), default=0) or 1
+    most = max((f.units for f in flows), default=0) or 1
     for f in flows:
-        h = Decimal(flow_half) * f["units"] / most
-        up = f["kind"] == "creation"
+        h = Decimal(flow_half) * f.units / most
+        up = f.kind == "creation"
         body.append(
-            f'<rect class="bar flow {escape(f["kind"])}" x="{_px(x_of(f["block_number"]) - 3)}" y="{_px(flow_mid - h if up else flow_mid)}" '
-            f'width="6" height="{_px(h)}"><title>{escape(f["kind"])} of {f["units"]:,} units by {escape(f["participant"])} '
-            f"on {escape(f['date'])} at NAV {escape(f['nav'])} (block {f['block_number']})</title></rect>"
+            f'<rect class="bar flow {escape(f.kind)}" x="{_px(x_of(f.block_number) - 3)}" y="{_px(flow_mid - h if up else flow_mid)}" '
+            f'width="6" height="{_px(h)}"><title>{escape(f.kind)} of {f.units:,} units by {escape(f.participant)} '
+            f"on {escape(f.date)} at NAV {escape(f.nav)} (block {f.block_number})</title></rect>"
         )
     title = f"{code}: NAV per unit ({currency}) with creations and redemptions"
     desc = "The line joins each NAV published, by block; beneath, creations (up) and redemptions (down) in units."
-    rows = [["NAV", n["published_at"], n["block_number"], f"{n['nav']} {currency}"] for n in history]
-    rows += [[f["kind"], f["date"], f["block_number"], f"{f['units']:,} units"] for f in flows]
+    rows = [["NAV", n.published_at.isoformat(), n.block_number, f"{n.nav} {currency}"] for n in history]
+    rows += [[f.kind, f.date, f.block_number, f"{f.units:,} units"] for f in flows]
     return _figure("nav", title, desc, WIDTH, height, body, ["What", "When", "Block", "Value"], rows)
 
 

@@ -1,6 +1,6 @@
 """The server-rendered pages: the register at a glance, and one instrument in full."""
 
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
@@ -12,8 +12,10 @@ from sqlmodel import select
 from ledger import models, views
 from ledger.db import Register
 from ledger.money import from_minor
+from ledger.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_block, cursors, page_of
+from ledger.rows import ReconciliationRecordRow
 from ledger.web import charts
-from ledger.web.lookups import WebError, cursors, decode_cursor, holder_rows, int_param, page_of, parse_day
+from ledger.web.lookups import WebError, int_param, parse_day
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -39,16 +41,15 @@ def wallet_names(register: Register, wallets: list[str]) -> dict[str, str]:
         return dict(s.exec(select(w.address, i.investor_id).join(i, i.id_hash == w.id_hash).where(w.address.in_(set(wallets)))).all())
 
 
-def status_of(last: dict | None) -> dict:
+def status_of(last: ReconciliationRecordRow | None) -> dict:
     """A badge for an instrument's last recorded reconciliation (`bondledger reconcile`): the
     page never reconciles itself (that is `/api/reconciliation/{isin}`, on demand)."""
     if last is None:
         return {"state": "never", "label": "never reconciled", "detail": "run `bondledger reconcile ISIN`, or see /api/reconciliation/ISIN"}
-    when = f"block {last['block']}, {last['reconciled_at'].replace('T', ' ').removesuffix('+00:00')} UTC"
-    if last["ok"]:
-        report = last["report"]
-        return {"state": "ok", "label": "OK", "detail": f"{report['wallets_checked']} wallets at {when}"}
-    n = last["breaks"]
+    when = f"block {last.block}, {_when(last.reconciled_at)} UTC"
+    if last.ok:
+        return {"state": "ok", "label": "OK", "detail": f"{last.report.wallets_checked} wallets at {when}"}
+    n = last.breaks
     return {"state": "breaks", "label": f"{n} break" + ("s" if n != 1 else ""), "detail": f"at {when}"}
 
 
@@ -59,18 +60,17 @@ class Pager:
     def __init__(self, request: Request):
         self.request = request
         limit = int_param(request.query_params.get("limit"), "limit")
-        if limit is not None and not 1 <= limit <= views.MAX_LIMIT:
-            raise WebError(400, f"limit: {limit} is not between 1 and {views.MAX_LIMIT}")
-        self.limit = limit or views.DEFAULT_LIMIT
+        if limit is not None and not 1 <= limit <= MAX_LIMIT:
+            raise WebError(400, f"limit: {limit} is not between 1 and {MAX_LIMIT}")
+        self.limit = limit or DEFAULT_LIMIT
         self.links: dict[str, dict] = {}
 
-    def page(self, table: str, name: str) -> views.Page:
+    def page(self, table: str, name: str) -> Page:
         return page_of(name, self.limit, self.request.query_params.get(table), table)
 
     def block(self, table: str) -> int | None:
         """The block a holders table's cursor was taken at (None on its first page)."""
-        cursor = self.request.query_params.get(table)
-        return decode_cursor("holders", cursor, table)[0][0] if cursor else None
+        return cursor_block(self.request.query_params.get(table), table)
 
     def done(self, table: str, name: str, rows: list, block: int | None = None) -> list:
         """Records the links around `rows` (one page of table `table`) and gives the rows back."""
@@ -88,13 +88,18 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["qty"] = lambda v: "" if v is None else f"{v:,}" if isinstance(v, int) else v
     env.filters["amount"] = _amount
-    env.filters["when"] = lambda v: v.replace("T", " ").removesuffix("+00:00") if isinstance(v, str) else v
+    env.filters["when"] = _when
     env.filters["short"] = lambda v: "" if not v else v if len(v) <= 14 else f"{v[:8]}…{v[-4:]}"
     return env
 
 
+def _when(moment: datetime) -> str:
+    """A UTC time on a page: '2024-02-07 01:02:03'."""
+    return moment.isoformat().replace("T", " ").removesuffix("+00:00")
+
+
 def _amount(value) -> str:
-    """'2000000000.00' -> '2,000,000,000.00' (decimal strings from the views, never floats)."""
+    """2000000000.00 -> '2,000,000,000.00' (Decimals from the views, never floats)."""
     if value is None:
         return ""
     text = str(value)
@@ -116,12 +121,12 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
         block = register.indexed_block()
         holders = {}
         for i in instruments:
-            table = f"holders-{i['isin']}"
+            table = f"holders-{i.isin}"
             if block < 0:
-                holders[i["isin"]] = []
+                holders[i.isin] = []
                 continue
-            at, rows = holder_rows(register, i["isin"], pager.block(table), None, pager.page(table, "holders"))
-            holders[i["isin"]] = pager.done(table, "holders", rows, at)
+            at, rows = views.holders(register, i.isin, pager.block(table), pager.page(table, "holders"))
+            holders[i.isin] = pager.done(table, "holders", rows, at)
         return templates.TemplateResponse(
             request,
             "index.html",
@@ -130,7 +135,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
                 "rpc_url": rpc_url,
                 "instruments": instruments,
                 "holders": holders,
-                "status": {i["isin"]: status_of(last.get(i["isin"])) for i in instruments},
+                "status": {i.isin: status_of(last.get(i.isin)) for i in instruments},
                 "settlements": pager.done("settlements", "settlements", views.settlements(register, page=pager.page("settlements", "settlements"))),
                 "duty": pager.done("stamp-duty", "stamp-duty", views.stamp_duty(register, page=pager.page("stamp-duty", "stamp-duty"))),
                 "links": pager.links,
@@ -146,9 +151,9 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
         pager = Pager(request)
         walk = pager.block("holders")  # a page after the first stays at the first one's block
         holders_page = pager.page("holders", "holders")
-        block, holders = holder_rows(register, code, block_param if walk is None else walk, day if walk is None else None, holders_page)
+        block, holders = views.holders(register, code, block_param if walk is None else walk, holders_page, day if walk is None else None)
         last = views.last_reconciliations(register).get(code)
-        report = last["report"] if last else None
+        report = last.report if last else None
         page = pager.page
         context = {
             "net": network(register),
@@ -170,7 +175,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
         if holders_page.key is None and pager.limit >= charts.TOP_HOLDERS:
             top = holders  # the first page is largest first: the chart's holders are its first rows
         else:
-            top = holder_rows(register, code, block, None, views.Page(charts.TOP_HOLDERS))[1]
+            top = views.holders(register, code, block, Page(charts.TOP_HOLDERS))[1]
         with register.session() as s:
             outstanding = views.outstanding(s, inst.address, block)
         pictures = [charts.concentration(code, top, outstanding, block)]
@@ -179,7 +184,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
                 "nav": pager.done("nav", "nav", views.nav_history(register, code, page("nav", "nav"))),
                 "flows": pager.done("flows", "flows", views.fund_flows(register, code, page("flows", "flows"))),
             }
-            latest = views.Page(charts.NAV_POINTS, backward=True)  # the latest NAVs and flows, in chain order
+            latest = Page(charts.NAV_POINTS, backward=True)  # the latest NAVs and flows, in chain order
             pictures.append(
                 charts.nav(code, inst.currency, views.nav_history(register, code, latest), views.fund_flows(register, code, latest))
             )
@@ -190,7 +195,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             }
             pictures += [charts.coupons(code, inst.currency, context["coupons"]), charts.green(register, inst)]
         context["charts"] = [p for p in pictures if p is not None]
-        context |= {"names": wallet_names(register, [a for t in transfers for a in (t["from"], t["to"])]), "links": pager.links}
+        context |= {"names": wallet_names(register, [a for t in transfers for a in (t.from_, t.to)]), "links": pager.links}
         return templates.TemplateResponse(request, "instrument.html", context)
 
     return app
