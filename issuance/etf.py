@@ -19,6 +19,7 @@ from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.termsheet import EtfTermSheet
 from ledger import create2, indexer, models
+from ledger.codec import struct
 from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
@@ -51,7 +52,10 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         raise InputError(f"etf.fund_code: {etf.fund_code} is already an instrument in this register")
     # No paying agent and no record dates: the fund pays no coupons.
     config = token_config(ctx, etf.name, etf.token_symbol, etf.currency, ts.restrictions, False, [])
-    terms = (etf.fund_code, etf.creation_unit, etf.nav_max_age, nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"))
+    terms = struct("FundToken.FundTerms")(
+        fundCode=etf.fund_code, creationUnit=etf.creation_unit, navMaxAge=etf.nav_max_age,
+        initialNav=nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"),
+    )
     # At an address fixed by the fund code and the term sheet (ledger.create2): a re-run after an
     # interruption finds it instead of deploying a second fund.
     create2.prepare(ctx.signer)

@@ -17,7 +17,8 @@ from sqlmodel import select
 from issuance.context import Context
 from issuance.inputs import MAX_WALLETS_PER_INVESTOR, InvestorRow
 from ledger import indexer, models
-from ledger.chain import calldata, read_many
+from ledger.chain import read_many
+from ledger.codec import calldata
 from ledger.errors import InputError
 
 MULTICALL_BATCH = 100  # registry writes per multicall: about 6M gas, a fifth of a 30M block
