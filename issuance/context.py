@@ -1,6 +1,5 @@
 """What every issuer workflow works with: the register, the chain, and the operator's signer."""
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -10,6 +9,7 @@ from ledger.chain import Chain, Signer, connect
 from ledger.db import Register
 from ledger.clock import hk_date
 from ledger.indexer import check_checkpoint
+from ledger.settings import settings
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
@@ -18,8 +18,8 @@ def resolve_rpc_url(value: str | None) -> str:
     """--rpc-url, then BONDLEDGER_RPC_URL, then the devnet `devnet up` started, then :8545."""
     if value:
         return value
-    if os.environ.get("BONDLEDGER_RPC_URL"):
-        return os.environ["BONDLEDGER_RPC_URL"]
+    if configured := settings().rpc_url:
+        return configured
     running = devnet.recorded()
     return running.rpc_url if running else DEFAULT_RPC_URL
 
