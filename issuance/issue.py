@@ -365,13 +365,10 @@ def execute_issue(
     if settles_on is not None and ctx.chain_date() < settles_on and pending:
         # Fixed on the pricing date, settled T+n: the bond exists and the allocations are checked;
         # running the same issue again on the settlement date settles them.
-        with ctx.register.session() as s:
-            ctx.register.audit(s, ctx.signer.address, "allocations fixed", {
-                "isin": ts.bond.isin, "allocations": len(pending), "settles_on": settles_on.isoformat(),
-                "allocation_ids": ["0x" + a.allocation_id.hex() for a in pending],
-            })
-            s.commit()
-        indexer.sync(ctx.register, ctx.chain)
+        ctx.record("allocations fixed", {
+            "isin": ts.bond.isin, "allocations": len(pending), "settles_on": settles_on.isoformat(),
+            "allocation_ids": ["0x" + a.allocation_id.hex() for a in pending],
+        })  # fmt: skip
         return IssueResult(ts.bond.isin, address, 0, len(allocations) - len(pending), existing is None, settles_on, len(pending))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     # Batches are independent (distinct allocations, investors and cash), so they are estimated
@@ -383,10 +380,5 @@ def execute_issue(
         ],
         progress=(lambda done, _: progress(sum(len(b) for b in batches[:done]), len(pending))) if progress else None,
     )
-    with ctx.register.session() as s:
-        ctx.register.audit(
-            s, ctx.signer.address, "issue", {"isin": ts.bond.isin, "allocations_settled": len(pending), "address": address}
-        )
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("issue", {"isin": ts.bond.isin, "allocations_settled": len(pending), "address": address})
     return IssueResult(ts.bond.isin, address, len(pending), len(allocations) - len(pending), existing is None, settles_on)

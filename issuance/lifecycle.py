@@ -200,10 +200,7 @@ def pay_coupon(
     after = _coupon_state(ctx, agent, inst, coupon_id)
     exact = period.amount_per_denomination * sum(holdings.values())
     paid_total = from_minor(after.paidAmount, inst.currency)
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, "coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
     return PaymentRun(
         isin, "coupon", coupon_id, period.payment_date, len(unpaid), from_minor(after.paidAmount - paid_before, inst.currency),
         paid_total, after.complete, (exact - paid_total).normalize() if after.complete else Decimal(0), inst.currency,
@@ -272,10 +269,7 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
         ctx.signer.transact(agent.functions.declareRedemption(inst.address, amount), f"declare the redemption of {isin}")
     _pay_in_batches(ctx, agent.address, "redeem", [inst.address], list(holdings), f"redeem {isin}", progress)
     after = _redemption_state(ctx, agent, inst)
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, "redeem", {"isin": isin, "call": call, "holders": len(holdings)})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("redeem", {"isin": isin, "call": call, "holders": len(holdings)})
     return PaymentRun(
         isin, "redemption", 0, today, len(holdings), from_minor(after.paidAmount - state.paidAmount, inst.currency),
         from_minor(after.paidAmount, inst.currency), after.complete, Decimal(0), inst.currency, coupon_runs,

@@ -208,10 +208,8 @@ def capture_trade(
         nonce=data.nonce,
         status="pending",
     )
-    with ctx.register.session() as s:
-        s.add(row)
-        ctx.register.audit(s, ctx.signer.address, "trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)})
-        s.commit()
+    ctx.record("trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)},
+               write=lambda s: s.add(row), sync=False)  # fmt: skip
     return row
 
 
