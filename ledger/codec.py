@@ -77,8 +77,10 @@ def _struct_abis() -> dict[str, dict]:
 
 def struct(name: str) -> type:
     """The named tuple of a Solidity struct, its fields in the ABI's order: `struct("PayingAgent.Payment")`.
-    Being a tuple, it is passed as is wherever the struct is an argument, and results of that type
-    decode to it (`decode_result`, `read_many`), so callers use field names, never positions."""
+    Being a tuple, the codec encodes it as is where the struct is an argument (`calldata`,
+    `init_code`; web3's contract functions rebuild tuples by their type and need `tuple(value)`),
+    and results of that type decode to it (`decode_result`, `read_many`): callers use field names,
+    never positions."""
     try:
         item = _struct_abis()[name]
     except KeyError:
