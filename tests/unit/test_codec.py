@@ -214,3 +214,12 @@ def test_fast_checksum_equals_eth_utils_on_random_and_edge_addresses():
     for address in addresses:
         codec.checksum.cache_clear()
         assert codec.checksum(address) == to_checksum_address(address)
+
+
+def test_the_signed_instruction_type_is_the_venues_struct():
+    # EIP-712 needs the type spelled out (its hash is in the contract); it must be the ABI's struct
+    from ledger.instructions import INSTRUCTION_FIELDS
+
+    item = codec._struct_abis()["DvPSettlement.Instruction"]
+    assert INSTRUCTION_FIELDS == [(c["name"], c["type"]) for c in item["components"]]
+    assert codec.struct("DvPSettlement.Instruction")._fields == tuple(InstructionData.__dataclass_fields__)
