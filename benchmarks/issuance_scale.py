@@ -49,7 +49,8 @@ from issuance.lifecycle import pay_coupon
 from issuance.schedule import coupon_schedule
 from issuance.termsheet import load_termsheet
 from ledger import artifacts, devnet, indexer, keys
-from ledger.chain import Signer, calldata
+from ledger.chain import Signer
+from ledger.codec import calldata
 from ledger.codes import Category
 
 ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z

@@ -99,13 +99,14 @@ def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | 
     if not dvp.functions.isCashListed(address).call():
         ctx.signer.transact(dvp.functions.setCashListed(address, True), f"list {label} on the settlement venue")
     row = models.SettlementAsset(label=label, address=address, currency=currency, kind=kind, issuer=issuer, licence=licence)
-    with ctx.register.session() as s:
+
+    def write(s):
         if found is not None:
             indexer.follow(s, ctx.chain, "cash", label, address, found.receipt())
         s.add(row)
-        ctx.register.audit(s, operator, "cash add", {"label": label, "address": address, "currency": currency, "kind": kind,
-                                                   "issuer": issuer, "licence": licence})
-        s.commit()
+
+    detail = {"label": label, "address": address, "currency": currency, "kind": kind, "issuer": issuer, "licence": licence}
+    ctx.record("cash add", detail, actor=operator, write=write, sync=False)
     return row
 
 
@@ -133,8 +134,7 @@ def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:
             f"{ctx.register.engine.dialect.name} register stores exactly; use PostgreSQL"
         )
     receipt = ctx.signer.transact(token.functions.mint(wallet, minor), f"mint {amount} {currency} to {wallet}")
-    _audit(ctx, "cash mint", {"currency": currency, **({"asset": label} if label != currency else {}), "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("cash mint", {"currency": currency, **({"asset": label} if label != currency else {}), "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
     return receipt
 
 
@@ -146,8 +146,8 @@ def allow(ctx: Context, currency: str, amount: Decimal, holder: LocalAccount) ->
     token = cash_contract(ctx, currency)
     dvp = ctx.register.require_contract("dvp").address
     receipt = ctx.signer_for(holder).transact(token.functions.approve(dvp, minor), f"authorize {amount} {currency}")
-    _audit(ctx, "cash allow", {"currency": currency, "holder": holder.address, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("cash allow", {"currency": currency, "holder": holder.address, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()},
+               actor=holder.address)  # fmt: skip
     return receipt
 
 
@@ -221,15 +221,8 @@ def allow_by_permit(ctx: Context, currency: str, amount: Decimal, owner: str, de
         token.functions.permit(owner, doc["message"]["spender"], minor, deadline, v, r, s), f"permit {amount} {currency} of {owner}"
     )
     detail = {"currency": currency, "holder": owner, "amount": str(amount), "permit": True, "tx": receipt["transactionHash"].to_0x_hex()}
-    _audit(ctx, "cash allow", detail)
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("cash allow", detail, actor=owner)
     return receipt
-
-
-def _audit(ctx: Context, action: str, detail: dict) -> None:
-    with ctx.register.session() as s:
-        ctx.register.audit(s, detail.get("holder", ctx.signer.address), action, detail)
-        s.commit()
 
 
 def position(ctx: Context, currency: str, wallet: str) -> tuple[Decimal, Decimal]:

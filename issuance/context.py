@@ -1,15 +1,17 @@
 """What every issuer workflow works with: the register, the chain, and the operator's signer."""
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ledger import devnet, keys
+from sqlmodel import Session
+
+from ledger import devnet, indexer, keys
 from ledger.chain import Chain, Signer, connect
 from ledger.db import Register
 from ledger.clock import hk_date
-from ledger.indexer import check_checkpoint
+from ledger.settings import settings
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
@@ -18,8 +20,8 @@ def resolve_rpc_url(value: str | None) -> str:
     """--rpc-url, then BONDLEDGER_RPC_URL, then the devnet `devnet up` started, then :8545."""
     if value:
         return value
-    if os.environ.get("BONDLEDGER_RPC_URL"):
-        return os.environ["BONDLEDGER_RPC_URL"]
+    if configured := settings().rpc_url:
+        return configured
     running = devnet.recorded()
     return running.rpc_url if running else DEFAULT_RPC_URL
 
@@ -39,7 +41,7 @@ class Context:
         register.bind_chain(chain.chain_id, chain.genesis_hash)
         # Same genesis is not enough (two anvils started at one --timestamp share it): the
         # indexed block must still be on this chain before anything is sent to it.
-        check_checkpoint(register, chain)
+        indexer.check_checkpoint(register, chain)
         return cls(register, chain, **kw)
 
     @property
@@ -48,6 +50,21 @@ class Context:
         if self._signer is None:
             self._signer = Signer(self.chain, keys.operator(self.chain.chain_id, self.private_key, self.keystore))
         return self._signer
+
+    def record(
+        self, action: str, detail: dict, actor: str | None = None, write: Callable[[Session], None] | None = None, sync: bool = True
+    ) -> None:
+        """How a workflow records what it did: its audit log entry (by `actor`, default the
+        operator), in one register transaction with whatever `write(session)` adds, committed;
+        then, with `sync`, the register indexed up to the chain's head, so that what the
+        workflow sent is in it when the command returns."""
+        with self.register.session() as s:
+            if write is not None:
+                write(s)
+            self.register.audit(s, actor or self.signer.address, action, detail)
+            s.commit()
+        if sync:
+            indexer.sync(self.register, self.chain)
 
     def signer_for(self, account) -> Signer:
         return Signer(self.chain, account)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from issuance.context import Context
 from issuance.termsheet import Restrictions
 from ledger import create2, models
+from ledger.codec import struct
 from ledger.codes import category_mask
 from ledger.indexer import follow
 from ledger.money import CURRENCIES
@@ -70,21 +71,21 @@ def dvp_contract(ctx: Context):
 def token_config(
     ctx: Context, name: str, symbol: str, currency: str, restrictions: Restrictions, paying_agent: bool, record_times: list[int]
 ) -> tuple:
-    """SecurityToken's TokenConfig for a bond or a fund on the shared contracts: the operator is
+    """SecurityToken's TokenConfig (a named tuple, ledger.codec.struct) for a bond or a fund on the shared contracts: the operator is
     admin and treasury (the issuer's or fund's cash account), cash is the `currency` token (a
     currency's platform token, or a settlement asset's label), and
     only the term sheet's investor categories and jurisdictions may receive."""
     operator = ctx.signer.address
-    return (
-        name,
-        symbol,
-        operator,
-        ctx.register.require_contract("registry").address,
-        ctx.register.require_contract("cash", currency).address,
-        operator,  # treasury
-        ctx.register.require_contract("dvp").address,
-        ctx.register.require_contract("paying_agent").address if paying_agent else NO_ADDRESS,
-        category_mask(restrictions.professional_investors_only),
-        [c.encode() for c in restrictions.allowed_jurisdictions],
-        record_times,
+    return struct("SecurityToken.TokenConfig")(
+        name=name,
+        symbol=symbol,
+        admin=operator,
+        registry=ctx.register.require_contract("registry").address,
+        currency=ctx.register.require_contract("cash", currency).address,
+        treasury=operator,  # the issuer's or fund's cash account
+        settlement=ctx.register.require_contract("dvp").address,
+        payingAgent=ctx.register.require_contract("paying_agent").address if paying_agent else NO_ADDRESS,
+        categoryMask=category_mask(restrictions.professional_investors_only),
+        allowedJurisdictions=[c.encode() for c in restrictions.allowed_jurisdictions],
+        recordTimes=record_times,
     )

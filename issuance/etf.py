@@ -19,6 +19,7 @@ from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.termsheet import EtfTermSheet
 from ledger import create2, indexer, models
+from ledger.codec import struct
 from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
@@ -51,7 +52,10 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         raise InputError(f"etf.fund_code: {etf.fund_code} is already an instrument in this register")
     # No paying agent and no record dates: the fund pays no coupons.
     config = token_config(ctx, etf.name, etf.token_symbol, etf.currency, ts.restrictions, False, [])
-    terms = (etf.fund_code, etf.creation_unit, etf.nav_max_age, nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"))
+    terms = struct("FundToken.FundTerms")(
+        fundCode=etf.fund_code, creationUnit=etf.creation_unit, navMaxAge=etf.nav_max_age,
+        initialNav=nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"),
+    )
     # At an address fixed by the fund code and the term sheet (ledger.create2): a re-run after an
     # interruption finds it instead of deploying a second fund.
     create2.prepare(ctx.signer)
@@ -70,11 +74,13 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         termsheet=ts.canonical_json(),
         termsheet_sha256=ts.sha256(),
     )
-    with ctx.register.session() as s:
+
+    def write(s):
         s.add(instrument)
         indexer.follow(s, ctx.chain, "fund", etf.fund_code, contract.address, contract.receipt())
-        ctx.register.audit(s, operator, "etf launch", {"fund_code": etf.fund_code, "address": contract.address})
-        s.commit()
+
+    # synced below, once the venue lists the fund
+    ctx.record("etf launch", {"fund_code": etf.fund_code, "address": contract.address}, actor=operator, write=write, sync=False)
     dvp, cash_token = dvp_contract(ctx), cash_contract(ctx, etf.currency)
     ctx.signer.transact_many(
         [
@@ -92,10 +98,7 @@ def publish_nav(ctx: Context, fund_code: str, value: Decimal) -> int:
     if value <= 0:
         raise InputError(f"VALUE: {value} must be positive")
     receipt = ctx.signer.transact(fund.functions.publishNav(nav_to_e6(value, inst.currency, "VALUE")), f"publish NAV of {fund_code}")
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, "etf nav", {"fund_code": fund_code, "nav": str(value)})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("etf nav", {"fund_code": fund_code, "nav": str(value)})
     return receipt["blockNumber"]
 
 
@@ -170,10 +173,7 @@ def redeem(ctx: Context, fund_code: str, ap_id: str, units: int) -> FlowResult:
 
 
 def _flow(ctx, kind, inst, ap_id, wallet, units, cash_due, nav_e6, receipt) -> FlowResult:
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, f"etf {kind}", {"fund_code": inst.isin, "participant": ap_id, "units": units})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record(f"etf {kind}", {"fund_code": inst.isin, "participant": ap_id, "units": units})
     return FlowResult(
         inst.isin, wallet, units, from_minor(cash_due, inst.currency), inst.currency, nav_from_e6(nav_e6, inst.currency),
         receipt["transactionHash"].to_0x_hex(),

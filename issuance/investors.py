@@ -16,8 +16,9 @@ from sqlmodel import select
 
 from issuance.context import Context
 from issuance.inputs import MAX_WALLETS_PER_INVESTOR, InvestorRow
-from ledger import indexer, models
-from ledger.chain import calldata, read_many
+from ledger import models
+from ledger.chain import read_many
+from ledger.codec import calldata
 from ledger.errors import InputError
 
 MULTICALL_BATCH = 100  # registry writes per multicall: about 6M gas, a fifth of a 30M block
@@ -107,7 +108,8 @@ def import_investors(
         progress=progress,
     )
 
-    with ctx.register.session() as s:
+
+    def write(s):
         # the investors already in the register, in one query rather than one each
         present = {
             i.investor_id: i
@@ -120,9 +122,6 @@ def import_investors(
             record.name, record.country, record.category = first.name, first.country, first.category.name
             record.kyc_expiry, record.updated_at = first.kyc_expiry, models.utcnow()
             s.add(record)
-        ctx.register.audit(
-            s, ctx.signer.address, "investors import", {"investors": sorted(by_investor), "chain_writes": len(calls)}
-        )
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+
+    ctx.record("investors import", {"investors": sorted(by_investor), "chain_writes": len(calls)}, write=write)
     return ImportResult(len(by_investor), len(rows), investor_writes, wallet_writes)

@@ -33,7 +33,8 @@ from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger import create2, indexer, models
-from ledger.chain import calldata, read_many
+from ledger.chain import read_many
+from ledger.codec import calldata, struct
 from ledger.db import writes_register
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
@@ -52,7 +53,10 @@ class Allocation:
     cash: int  # minor units the investor pays
 
     def as_tuple(self) -> tuple:
-        return (self.allocation_id, self.row.wallet, self.quantity, self.cash)
+        """DvPSettlement.Allocation."""
+        return struct("DvPSettlement.Allocation")(
+            allocationId=self.allocation_id, investor=self.row.wallet, quantity=self.quantity, cashAmount=self.cash
+        )
 
 
 @dataclass
@@ -189,18 +193,22 @@ def _bond_constructor(ctx: Context, ts: TermSheet) -> tuple:
     # Coupon record dates: the bond keeps its holders of record on chain for each.
     record_times = [record_time(p.record_date) for p in coupon_schedule(bond)]
     config = token_config(ctx, bond.name, bond.token_symbol, ts.settlement_asset, ts.restrictions, True, record_times)
-    terms = (
-        bond.isin,
-        to_minor(bond.denomination, bond.currency),
-        to_minor(bond.issue_size, bond.currency),
-        bond.coupon_rate_e6,
-        0 if bond.coupon_frequency == 0 else 1,
-        bond.coupon_frequency,
-        unix_midnight(bond.issue_date),
-        unix_midnight(bond.maturity_date),
-        DAY_COUNT_BASIS[bond.day_count],
+    terms = struct("BondToken.BondTerms")(
+        isin=bond.isin,
+        denomination=to_minor(bond.denomination, bond.currency),
+        issueVolume=to_minor(bond.issue_size, bond.currency),
+        couponRate=bond.coupon_rate_e6,
+        couponType=0 if bond.coupon_frequency == 0 else 1,
+        couponFrequency=bond.coupon_frequency,
+        issueDate=unix_midnight(bond.issue_date),
+        maturityDate=unix_midnight(bond.maturity_date),
+        dayCountBasis=DAY_COUNT_BASIS[bond.day_count],
     )
-    green_terms = (green.framework_uri, bytes.fromhex(green.framework_sha256), list(green.use_of_proceeds)) if green else ("", b"\0" * 32, [])
+    green_terms = struct("BondToken.GreenTerms")(
+        frameworkUri=green.framework_uri if green else "",
+        frameworkSha256=bytes.fromhex(green.framework_sha256) if green else b"\0" * 32,
+        useOfProceeds=list(green.use_of_proceeds) if green else [],
+    )
     return config, terms, green_terms
 
 
@@ -357,13 +365,10 @@ def execute_issue(
     if settles_on is not None and ctx.chain_date() < settles_on and pending:
         # Fixed on the pricing date, settled T+n: the bond exists and the allocations are checked;
         # running the same issue again on the settlement date settles them.
-        with ctx.register.session() as s:
-            ctx.register.audit(s, ctx.signer.address, "allocations fixed", {
-                "isin": ts.bond.isin, "allocations": len(pending), "settles_on": settles_on.isoformat(),
-                "allocation_ids": ["0x" + a.allocation_id.hex() for a in pending],
-            })
-            s.commit()
-        indexer.sync(ctx.register, ctx.chain)
+        ctx.record("allocations fixed", {
+            "isin": ts.bond.isin, "allocations": len(pending), "settles_on": settles_on.isoformat(),
+            "allocation_ids": ["0x" + a.allocation_id.hex() for a in pending],
+        })  # fmt: skip
         return IssueResult(ts.bond.isin, address, 0, len(allocations) - len(pending), existing is None, settles_on, len(pending))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     # Batches are independent (distinct allocations, investors and cash), so they are estimated
@@ -375,10 +380,5 @@ def execute_issue(
         ],
         progress=(lambda done, _: progress(sum(len(b) for b in batches[:done]), len(pending))) if progress else None,
     )
-    with ctx.register.session() as s:
-        ctx.register.audit(
-            s, ctx.signer.address, "issue", {"isin": ts.bond.isin, "allocations_settled": len(pending), "address": address}
-        )
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    ctx.record("issue", {"isin": ts.bond.isin, "allocations_settled": len(pending), "address": address})
     return IssueResult(ts.bond.isin, address, len(pending), len(allocations) - len(pending), existing is None, settles_on)

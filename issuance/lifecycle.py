@@ -31,7 +31,8 @@ from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
 from issuance.termsheet import TermSheet
 from ledger import indexer, models
-from ledger.chain import calldata, read_many
+from ledger.chain import read, read_many
+from ledger.codec import calldata
 from ledger.db import writes_register
 from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, minor_exponent
@@ -72,6 +73,16 @@ def per_token(amount_per_denomination: Decimal, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise InputError(f"amount per denomination {amount_per_denomination} is finer than the paying agent's scale")
     return int(scaled)
+
+
+def _coupon_state(ctx: Context, agent, inst, coupon_id: int):
+    """The paying agent's record of one coupon of the bond: a PayingAgent.Payment (codec.struct)."""
+    return read(ctx.chain, "PayingAgent", agent.address, "coupon", [inst.address, coupon_id])
+
+
+def _redemption_state(ctx: Context, agent, inst):
+    """The paying agent's record of the bond's redemption: a PayingAgent.Payment."""
+    return read(ctx.chain, "PayingAgent", agent.address, "redemption", [inst.address])
 
 
 def _uint_calls(ctx: Context, artifact: str, address: str, calls: list[tuple[str, list]]) -> list[int]:
@@ -152,7 +163,7 @@ def _coupon_to_pay(ctx: Context, inst, ts: TermSheet, agent, on: date | None) ->
         index = matches[0]
     else:
         # The first coupon not yet complete: asking stops there.
-        index = next((i for i in range(len(periods)) if not agent.functions.coupon(inst.address, i + 1).call()[5]), None)
+        index = next((i for i in range(len(periods)) if not _coupon_state(ctx, agent, inst, i + 1).complete), None)
         if index is None:
             raise InputError(f"ISIN: every coupon of {inst.isin} is paid")
     period = periods[index]
@@ -169,33 +180,30 @@ def pay_coupon(
     inst, ts, bond = _bond(ctx, isin)
     agent = _agent(ctx)
     coupon_id, period = _coupon_to_pay(ctx, inst, ts, agent, on)
-    state = agent.functions.coupon(inst.address, coupon_id).call()
-    if state[5]:
+    state = _coupon_state(ctx, agent, inst, coupon_id)
+    if state.complete:
         raise InputError(f"coupon {coupon_id} of {isin} ({period.payment_date}) is already paid")
-    amount = state[0] if state[4] else per_token(period.amount_per_denomination, inst.currency)
+    amount = state.amountPerToken if state.declared else per_token(period.amount_per_denomination, inst.currency)
     # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
     holdings = _holders_of_record(ctx, inst, bond, coupon_id)
     paid = _uint_calls(ctx, "PayingAgent", agent.address, [("isCouponPaid", [inst.address, coupon_id, w]) for w in holdings])
     unpaid = [w for w, done in zip(holdings, paid) if not done]
     due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
     _prepare_agent(ctx, inst, bond, agent, due)
-    if not state[4]:  # declare it to the paying agent
+    if not state.declared:  # declare it to the paying agent
         ctx.signer.transact(
             agent.functions.declareCoupon(inst.address, coupon_id, amount, unix_midnight(period.payment_date)),
             f"declare coupon {coupon_id} of {isin}",
         )
-    paid_before = state[3]
+    paid_before = state.paidAmount
     _pay_in_batches(ctx, agent.address, "payCoupon", [inst.address, coupon_id], unpaid, f"pay coupon {coupon_id} of {isin}", progress)
-    after = agent.functions.coupon(inst.address, coupon_id).call()
+    after = _coupon_state(ctx, agent, inst, coupon_id)
     exact = period.amount_per_denomination * sum(holdings.values())
-    paid_total = from_minor(after[3], inst.currency)
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, "coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    paid_total = from_minor(after.paidAmount, inst.currency)
+    ctx.record("coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
     return PaymentRun(
-        isin, "coupon", coupon_id, period.payment_date, len(unpaid), from_minor(after[3] - paid_before, inst.currency),
-        paid_total, after[5], (exact - paid_total).normalize() if after[5] else Decimal(0), inst.currency,
+        isin, "coupon", coupon_id, period.payment_date, len(unpaid), from_minor(after.paidAmount - paid_before, inst.currency),
+        paid_total, after.complete, (exact - paid_total).normalize() if after.complete else Decimal(0), inst.currency,
     )
 
 
@@ -208,15 +216,15 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     inst, ts, bond = _bond(ctx, isin)
     agent = _agent(ctx)
     today, bond_terms = ctx.chain_date(), ts.bond
-    state = agent.functions.redemption(inst.address).call()
-    if state[5]:
+    state = _redemption_state(ctx, agent, inst)
+    if state.complete:
         raise InputError(f"ISIN: {isin} is already redeemed")
     # Every coupon whose record date has passed is owed before principal: those already payable
     # (the final one at maturity) are paid here first, as coupons to their holders of record.
     now = ctx.chain.now()
     owed = [
         (i + 1, p) for i, p in enumerate(coupon_schedule(bond_terms))
-        if now >= record_time(p.record_date) and not agent.functions.coupon(inst.address, i + 1).call()[5]
+        if now >= record_time(p.record_date) and not _coupon_state(ctx, agent, inst, i + 1).complete
     ]
     not_yet = [(n, p) for n, p in owed if p.payment_date > today]
     if not_yet:
@@ -236,7 +244,7 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
         if today < bond_terms.maturity_date:
             raise InputError(f"ISIN: {isin} matures on {bond_terms.maturity_date}; the chain's date is {today} (use --call to redeem early)")
         price = denomination
-    amount = per_token(price, inst.currency) if not state[4] else state[0]
+    amount = per_token(price, inst.currency) if not state.declared else state.amountPerToken
     if owed:
         # The coupons and the principal together, before any of them is paid: at most what each
         # coupon's record-date supply is due (rounding down only lowers it).
@@ -257,15 +265,12 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     holdings = _holders_of_record(ctx, inst, bond, None)
     due = sum(q * amount // AMOUNT_SCALE for q in holdings.values())
     _prepare_agent(ctx, inst, bond, agent, due)
-    if not state[4]:  # declaring closes the bond to transfers
+    if not state.declared:  # declaring closes the bond to transfers
         ctx.signer.transact(agent.functions.declareRedemption(inst.address, amount), f"declare the redemption of {isin}")
     _pay_in_batches(ctx, agent.address, "redeem", [inst.address], list(holdings), f"redeem {isin}", progress)
-    after = agent.functions.redemption(inst.address).call()
-    with ctx.register.session() as s:
-        ctx.register.audit(s, ctx.signer.address, "redeem", {"isin": isin, "call": call, "holders": len(holdings)})
-        s.commit()
-    indexer.sync(ctx.register, ctx.chain)
+    after = _redemption_state(ctx, agent, inst)
+    ctx.record("redeem", {"isin": isin, "call": call, "holders": len(holdings)})
     return PaymentRun(
-        isin, "redemption", 0, today, len(holdings), from_minor(after[3] - state[3], inst.currency),
-        from_minor(after[3], inst.currency), after[5], Decimal(0), inst.currency, coupon_runs,
+        isin, "redemption", 0, today, len(holdings), from_minor(after.paidAmount - state.paidAmount, inst.currency),
+        from_minor(after.paidAmount, inst.currency), after.complete, Decimal(0), inst.currency, coupon_runs,
     )

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import QuantLib as ql
-from eth_abi import decode as abi_decode
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -23,7 +22,8 @@ from issuance.issue import unix_midnight
 from issuance.schedule import _py, _ql, accrued_per_denomination, calendar
 from issuance.termsheet import TermSheet
 from ledger import eip712, indexer, models, views
-from ledger.chain import describe_revert
+from ledger.chain import read_many
+from ledger.codec import decode_error, describe_revert
 from ledger.codes import Reason, SettlementFailure
 from ledger.db import Register, writes_register
 from ledger.errors import ChainError, InputError
@@ -208,10 +208,8 @@ def capture_trade(
         nonce=data.nonce,
         status="pending",
     )
-    with ctx.register.session() as s:
-        s.add(row)
-        ctx.register.audit(s, ctx.signer.address, "trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)})
-        s.commit()
+    ctx.record("trade", {"instruction_id": row.instruction_id, "isin": isin, "quantity": quantity, "price": str(price)},
+               write=lambda s: s.add(row), sync=False)  # fmt: skip
     return row
 
 
@@ -444,10 +442,14 @@ PERMANENT_FAILURES = (SettlementFailure.EXPIRED, SettlementFailure.NONCE_USED, S
 
 def _permanent_culprit(data: str | None) -> str | None:
     """The instruction that refused an all-or-nothing batch for a reason no retry cures, if so."""
-    if not data or not describe_revert(data).startswith("SettlementRefused("):
-        return None
-    iid, reason, _ = abi_decode(["bytes32", "uint8", "uint8"], bytes.fromhex(data[10:]))
-    return "0x" + iid.hex() if reason in PERMANENT_FAILURES else None
+    refusal = _refused_by(data)
+    return "0x" + refusal["instructionId"].hex() if refusal and refusal["reason"] in PERMANENT_FAILURES else None
+
+
+def _refused_by(data: str | None) -> dict | None:
+    """The arguments of the venue's SettlementRefused error, if that is what `data` is."""
+    decoded = decode_error(data) if data else None
+    return decoded[1] if decoded and decoded[0] == "SettlementRefused" else None
 
 
 def _settleable(ctx: Context, work: list, refused: dict) -> list:
@@ -455,12 +457,12 @@ def _settleable(ctx: Context, work: list, refused: dict) -> list:
     they cancelled); those whose nonce some other instruction used go to `refused`. An instruction
     whose own settlement used its nonce is not one of them: the register, synced under the writer
     lock, already has it settled, and a sync now would give it its status from the event."""
-    dvp = ctx.chain.contract("DvPSettlement", venue(ctx).address)
+    dvp = venue(ctx).address
     calls = []
     for row, _, _ in work:
-        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isNonceUsed", [row.nonce])}, "latest"]))
-        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isCancelled", [bytes.fromhex(row.instruction_id[2:])])}, "latest"]))
-    answers = [int(a, 16) for a in ctx.chain.rpc_batch(calls)] if calls else []
+        calls.append((dvp, "isNonceUsed", [row.nonce]))
+        calls.append((dvp, "isCancelled", [bytes.fromhex(row.instruction_id[2:])]))
+    answers = read_many(ctx.chain, "DvPSettlement", calls)
     used = {row.instruction_id for n, (row, _, _) in enumerate(work) if answers[2 * n]}
     cancelled = {row.instruction_id for n, (row, _, _) in enumerate(work) if answers[2 * n + 1]}
     if used or cancelled:
@@ -487,11 +489,10 @@ def _gas_limit(instructions: int) -> int:
 def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dict]]:
     """Which instruction refused an all-or-nothing batch, and why; the rest were held back by it.
     Each gets the reverted transaction as the proof of the attempt."""
-    decoded = describe_revert(data)
-    culprit, why = None, decoded
-    if data and decoded.startswith("SettlementRefused("):
-        iid, reason, token_reason = abi_decode(["bytes32", "uint8", "uint8"], bytes.fromhex(data[10:]))
-        culprit, why = "0x" + iid.hex(), SettlementFailure(reason).describe(token_reason)
+    culprit, why = None, describe_revert(data)
+    refusal = _refused_by(data)
+    if refusal:
+        culprit, why = "0x" + refusal["instructionId"].hex(), SettlementFailure(refusal["reason"]).describe(refusal["tokenReason"])
     proof = {"tx_hash": receipt["transactionHash"], "block_number": int(receipt["blockNumber"], 16), "block_hash": receipt["blockHash"]}
     result = {}
     for row, _, _ in batch:

@@ -15,13 +15,13 @@ are compiled (or taken from the cache), so an edited contract is never deployed 
 
 import hashlib
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from ledger.errors import BondledgerError
+from ledger.settings import settings as environment  # `settings` here is the compiler's
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"
@@ -123,7 +123,7 @@ def load_all(directory: Path = CONTRACTS) -> dict[str, Artifact]:
         packaged = _packaged()
         if packaged is not None and packaged.get("source_hash") == key:
             return _from_json(packaged["contracts"])
-    cache_dir = Path(os.environ.get("BONDLEDGER_CACHE", ROOT / ".cache")) / "artifacts"
+    cache_dir = (environment().cache or ROOT / ".cache") / "artifacts"
     cache_file = cache_dir / f"{key}.json"
     if cache_file.exists():
         return _from_json(json.loads(cache_file.read_text()))

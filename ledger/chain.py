@@ -4,20 +4,18 @@ turns reverts into one readable line (custom errors decoded against our ABIs).""
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from ledger import artifacts
-from ledger.codes import Reason
+from ledger.codec import calldata, decode_result, describe_revert
 from ledger.errors import ChainError
 from ledger.keys import DEVNET_CHAIN_ID
 
@@ -100,94 +98,32 @@ class Chain:
 # ---------------------------------------------------------------------- raw calls (the fast path)
 
 
-@cache
-def _function(artifact: str, name: str) -> tuple[bytes, tuple[str, ...]]:
-    for item in artifacts.load(artifact).abi:
-        if item["type"] == "function" and item["name"] == name:
-            types = tuple(_abi_type(i) for i in item["inputs"])
-            return function_signature_to_4byte_selector(f"{name}({','.join(types)})"), types
-    raise KeyError(f"{artifact} has no function {name}")
-
-
-def calldata(artifact: str, name: str, args: list) -> str:
-    """ABI-encoded call data, straight through eth_abi: web3's contract layer formats every
-    value recursively, which costs seconds on a batch of a hundred settlement instructions."""
-    selector, types = _function(artifact, name)
-    fast = _encode_static(types, args)
-    return "0x" + (selector + (fast if fast is not None else abi_encode(types, args))).hex()
-
-
-def _encode_static(types: tuple[str, ...], args: list) -> bytes | None:
-    """Arguments that are all addresses, unsigned integers, booleans or fixed bytes, encoded
-    directly (eth_abi takes about half a millisecond a call, which a batch of thousands of reads
-    feels); None for anything else or anything out of range, which eth_abi then encodes or refuses."""
-    if len(types) != len(args):
-        return None
-    out = bytearray()
-    for t, v in zip(types, args):
-        if t == "address":
-            if isinstance(v, str) and len(v) == 42 and v[:2] in ("0x", "0X"):
-                try:
-                    out += bytes(12) + bytes.fromhex(v[2:])
-                except ValueError:
-                    return None
-            else:
-                return None
-        elif t.startswith("uint") and type(v) is int:
-            bits = int(t[4:] or 256)
-            if not 0 <= v < 1 << bits:
-                return None
-            out += v.to_bytes(32, "big")
-        elif t == "bool" and type(v) is bool:
-            out += int(v).to_bytes(32, "big")
-        elif t.startswith("bytes") and t != "bytes" and isinstance(v, (bytes, bytearray)) and len(v) == int(t[5:]):
-            out += bytes(v) + bytes(32 - len(v))
-        else:
-            return None
-    return bytes(out)
-
-
-@cache
-def _outputs(artifact: str, name: str) -> tuple[str, ...]:
-    for item in artifacts.load(artifact).abi:
-        if item["type"] == "function" and item["name"] == name:
-            return tuple(_abi_type(o) for o in item["outputs"])
-    raise KeyError(f"{artifact} has no function {name}")
-
-
 READ_BATCH = 500  # eth_calls per HTTP request: large enough to amortize it, small enough for any node
 
 
-def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], block: str = "latest") -> list:
+def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], block: str | int = "latest") -> list:
     """Many view calls (address, function name, arguments) of contracts built from `artifact`,
     in JSON-RPC batches of READ_BATCH: about 0.1 ms a call against 6-7 ms for a web3 `.call()`
-    (which formats every value and asks the node its chain id). A function returning one value
-    gives that value, else a tuple; a reverted call raises ChainError with the decoded reason."""
+    (which formats every value and asks the node its chain id). Results as `codec.decode_result`
+    gives them (structs as named tuples); a reverted call raises ChainError with the decoded reason."""
+    tag = hex(block) if isinstance(block, int) else block
     results = []
     for i in range(0, len(calls), READ_BATCH):
         part = calls[i : i + READ_BATCH]
-        batch = [("eth_call", [{"to": to, "data": calldata(artifact, fn, args)}, block]) for to, fn, args in part]
+        batch = [("eth_call", [{"to": to, "data": calldata(artifact, fn, args)}, tag]) for to, fn, args in part]
         responses = chain.w3.provider.make_batch_request(batch)
         if isinstance(responses, dict):
             raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
         for (to, fn, _), response in zip(part, responses):
             if "error" in response:
                 raise ChainError(f"{fn} at {to}: {describe_revert(revert_data_of(response['error']))}")
-            results.append(_decode_result(_outputs(artifact, fn), response["result"]))
+            results.append(decode_result(artifact, fn, response["result"]))
     return results
 
 
-def _decode_result(types: tuple[str, ...], result: str):
-    """One call's return value: a single word decoded directly (uint, bool, bytes32), the rest by eth_abi."""
-    if len(types) == 1 and len(result) == 66:
-        t = types[0]
-        if t.startswith("uint") or t == "bool":
-            value = int(result, 16)
-            return bool(value) if t == "bool" else value
-        if t == "bytes32":
-            return bytes.fromhex(result[2:])
-    values = abi_decode(types, HexBytes(result))
-    return values[0] if len(values) == 1 else values
+def read(chain: Chain, artifact: str, address: str, fn: str, args: list, block: str | int = "latest"):
+    """One view call, as `read_many` reads them: `read(chain, "PayingAgent", agent, "coupon", [bond, 1]).complete`."""
+    return read_many(chain, artifact, [(address, fn, args)], block)[0]
 
 
 BATCH_BYTES = 1_000_000  # a JSON-RPC batch's payload at most: nodes refuse large requests (anvil: "Invalid request")
@@ -212,49 +148,6 @@ def revert_data_of(error: dict) -> str | None:
     if isinstance(data, dict):
         data = data.get("data")
     return data if isinstance(data, str) and data.startswith("0x") else None
-
-
-@cache
-def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
-    table = {}
-    for art in artifacts.load_all().values():
-        for item in art.abi:
-            if item["type"] == "error":
-                types = [_abi_type(i) for i in item["inputs"]]
-                selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
-                table[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
-    table[bytes.fromhex("08c379a0")] = ("Error", ["string"], ["message"])
-    table[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"], ["code"])
-    return table
-
-
-def _abi_type(item: dict) -> str:
-    if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
-
-
-def describe_revert(data: str | bytes | None) -> str:
-    """`TransferRestricted(from=0x.., to=0x.., amount=1, reason=8 category not allowed)`."""
-    if not data:
-        return "reverted without a reason"
-    raw = HexBytes(data)
-    entry = _error_table().get(bytes(raw[:4]))
-    if entry is None:
-        return f"reverted with unknown error 0x{raw.hex()}"
-    name, types, names = entry
-    try:
-        values = abi_decode(types, bytes(raw[4:]))
-    except Exception:
-        return f"{name}(undecodable arguments)"
-    parts = []
-    for n, t, v in zip(names, types, values):
-        if n == "reason" and t == "uint8":
-            v = f"{v} {Reason(v).describe()}" if v in Reason._value2member_map_ else v
-        elif isinstance(v, bytes):
-            v = "0x" + v.hex()
-        parts.append(f"{n}={v}" if n else str(v))
-    return f"{name}({', '.join(parts)})"
 
 
 def revert_data(exc: Exception) -> str | None:

@@ -42,8 +42,9 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from ledger import artifacts
-from ledger.chain import Chain, Signer, describe_revert, explain
+from ledger import codec
+from ledger.chain import Chain, Signer, explain
+from ledger.codec import describe_revert
 from ledger.errors import ChainError
 from ledger.evm import UnsupportedNode, require_cancun
 
@@ -82,9 +83,9 @@ def salt(kind: str, label: str, document_sha256: str = "") -> bytes:
 
 
 def init_code(chain: Chain, name: str, *args) -> str:
-    """The creation code of contract `name` with its constructor arguments (hex)."""
-    art = artifacts.load(name)
-    return chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).data_in_transaction
+    """The creation code of contract `name` with its constructor arguments (hex); `chain` is kept
+    for callers, the encoding needs none."""
+    return codec.init_code(name, args)
 
 
 def address_of(salt_: bytes, code: str) -> str:

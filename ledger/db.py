@@ -16,7 +16,6 @@ import fcntl
 import functools
 import hashlib
 import json
-import os
 import sys
 import threading
 import time
@@ -35,15 +34,17 @@ from sqlmodel import Session, create_engine, select
 
 from ledger import models
 from ledger.errors import NotFound, RegisterError
+from ledger.settings import settings
 
 GENESIS_AUDIT_HASH = "0" * 64
 
 
 def resolve_url(value: str | None) -> str:
-    """--db / BONDLEDGER_DB as a URL: a plain path means a SQLite file."""
-    value = value or os.environ.get("BONDLEDGER_DB")
+    """--db / BONDLEDGER_DB (ledger.settings) as a URL: a plain path means a SQLite file."""
+    env = settings()
+    value = value or env.db
     if not value:
-        value = str(Path(os.environ.get("BONDLEDGER_HOME", ".bondledger")) / "register.db")
+        value = str(env.home / "register.db")
     if "://" in value:
         return value
     path = Path(value).expanduser().resolve()
@@ -89,8 +90,6 @@ _migrating = threading.Lock()
 _PG_WRITER_LOCK = zlib.crc32(b"bondledger register writer")
 #: PostgreSQL advisory lock key held while appending to the audit log (until the transaction ends)
 _PG_AUDIT_LOCK = zlib.crc32(b"bondledger audit log append")
-#: how long a writer waits for another to finish before giving up (seconds)
-WRITER_WAIT = float(os.environ.get("BONDLEDGER_LOCK_WAIT", "900"))
 #: how often a waiting writer tries the lock again (seconds)
 _WRITER_POLL = 0.2
 
@@ -251,12 +250,13 @@ class Register:
         if take():
             return
         print(f"{what}: another bondledger command is writing register {_display(self.url)}; waiting for it to end", file=sys.stderr)
-        deadline = time.monotonic() + WRITER_WAIT
+        wait = settings().lock_wait  # how long a writer waits for another to finish before giving up
+        deadline = time.monotonic() + wait
         while not take():
             if time.monotonic() > deadline:
                 raise RegisterError(
                     f"{what}: another bondledger command has been writing register {_display(self.url)} "
-                    f"for over {WRITER_WAIT:g} s; nothing was done (BONDLEDGER_LOCK_WAIT sets how long to wait)"
+                    f"for over {wait:g} s; nothing was done (BONDLEDGER_LOCK_WAIT sets how long to wait)"
                 )
             time.sleep(_WRITER_POLL)
 

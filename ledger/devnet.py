@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ledger.errors import BondledgerError, InputError
 from ledger.keys import DEVNET_CHAIN_ID
+from ledger.settings import settings
 
 if TYPE_CHECKING:  # the chain client (web3) loads only when a devnet is used
     from ledger.chain import Chain
@@ -28,12 +29,12 @@ STATE_FILE = "devnet.json"
 
 
 def home() -> Path:
-    return Path(os.environ.get("BONDLEDGER_HOME", ".bondledger"))
+    return settings().home
 
 
 def anvil_binary() -> Path:
     """anvil from $BONDLEDGER_ANVIL, else (in a checkout) the npm package in node_modules, else PATH."""
-    configured = os.environ.get("BONDLEDGER_ANVIL")
+    configured = settings().anvil
     if configured:
         path = Path(configured)
         if not (path.is_file() and os.access(path, os.X_OK)):

@@ -31,8 +31,10 @@ class Record:
 
     @classmethod
     def from_chain(cls, value: tuple) -> "Record":
-        expiry, country, category = value
-        return cls(expiry, bytes(country).decode("ascii", errors="replace"), category)
+        from ledger.codec import struct
+
+        e = struct("IInvestorRegistry.Eligibility")(*value)  # by name, from a named or a plain tuple
+        return cls(e.kycExpiry, bytes(e.country).decode("ascii", errors="replace"), e.category)
 
 
 def receiver_reason(record: Record, policy: Policy, now: int, frozen: bool = False) -> Reason:

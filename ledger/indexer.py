@@ -13,17 +13,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache
 
-from eth_abi import decode as abi_decode
-from eth_hash.auto import keccak
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils import to_checksum_address
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from ledger import artifacts, models, stampduty
+from ledger import models, stampduty
 from ledger.chain import Chain
 from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
+from ledger.codec import KIND_ARTIFACT, bytes2_text, checksum, decode_event  # noqa: F401 (KIND_ARTIFACT: kept importable from here)
 from ledger.codes import SettlementFailure
 from ledger.db import Register, writes_register
 from ledger.errors import RegisterError
@@ -31,16 +29,6 @@ from ledger.money import CURRENCIES
 
 CHUNK_BLOCKS = 5_000  # the widest block range asked of eth_getLogs at once
 CHUNK_LOGS = 5_000  # ranges shrink so that a chunk holds about this many logs: memory stays flat
-
-#: contract kind -> the artifact whose ABI decodes its events
-KIND_ARTIFACT = {
-    "registry": "InvestorRegistry",
-    "dvp": "DvPSettlement",
-    "cash": "CashToken",
-    "bond": "BondToken",
-    "fund": "FundToken",
-    "paying_agent": "PayingAgent",
-}
 
 
 @dataclass
@@ -57,85 +45,6 @@ class SyncResult:
     from_block: int
     to_block: int
     events: int
-
-
-@dataclass(frozen=True)
-class _EventShape:
-    name: str
-    indexed: tuple[tuple[str, str], ...]  # (name, type) from topics 1..3
-    data: tuple[tuple[str, str], ...]  # (name, type) from data
-    static_words: bool  # every data field is one 32-byte word: decode by slicing
-
-
-_WORD_TYPES = ("address", "bool", "bytes32", "bytes2") + tuple(f"uint{n}" for n in range(8, 257, 8))
-
-
-@cache
-def _events(kind: str) -> dict[str, _EventShape]:
-    """topic0 (hex) -> how to decode that event, for a contract kind."""
-    shapes = {}
-    for e in artifacts.load(KIND_ARTIFACT[kind]).abi:
-        if e["type"] != "event" or e.get("anonymous"):
-            continue
-        indexed = tuple((i["name"], i["type"]) for i in e["inputs"] if i["indexed"])
-        data = tuple((i["name"], i["type"]) for i in e["inputs"] if not i["indexed"])
-        static = all(t in _WORD_TYPES for _, t in data)
-        shapes["0x" + event_abi_to_log_topic(e).hex()] = _EventShape(e["name"], indexed, data, static)
-    return shapes
-
-
-def _word(word: str, abi_type: str):
-    """One 32-byte ABI word (64 hex digits) as a Python value."""
-    if abi_type == "address":
-        return _checksum("0x" + word[24:])
-    if abi_type == "bool":
-        return int(word, 16) != 0
-    if abi_type == "bytes32":
-        return "0x" + word
-    if abi_type.startswith("bytes"):
-        return "0x" + word[: 2 * int(abi_type[5:])]
-    return int(word, 16)
-
-
-def _decode(kind: str, log: dict) -> tuple[str, dict] | None:
-    topics = log["topics"]
-    shape = _events(kind).get(topics[0]) if topics else None
-    if shape is None:
-        return None
-    args = {name: _word(topic[2:], t) for (name, t), topic in zip(shape.indexed, topics[1:])}
-    if shape.static_words:
-        data = log["data"][2:]
-        for n, (name, t) in enumerate(shape.data):
-            args[name] = _word(data[64 * n : 64 * n + 64], t)
-    elif shape.data:
-        values = abi_decode([t for _, t in shape.data], bytes.fromhex(log["data"][2:]))
-        for (name, t), value in zip(shape.data, values):
-            args[name] = _scalar(value, t)
-    return shape.name, args
-
-
-@lru_cache(maxsize=65_536)
-def _checksum(address: str) -> str:
-    """EIP-55 mixed case of a 0x-prefixed 40-hex-digit address. eth_utils' to_checksum_address
-    gives the same answer at ~100x the cost (validation layers around one keccak), which a sync
-    of many distinct holders pays per event; tests hold the two equal."""
-    lower = address[2:].lower()
-    digest = keccak(lower.encode()).hex()
-    return "0x" + "".join(c.upper() if d >= "8" else c for c, d in zip(lower, digest))
-
-
-def _scalar(value, abi_type: str):
-    if abi_type == "address":
-        return _checksum(value)
-    if abi_type.startswith("bytes") and isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, (list, tuple)):
-        return [_scalar(v, abi_type.rstrip("[]")) for v in value]
-    return value
-
-
-def _bytes2_text(hex_value: str) -> str:
-    return bytes.fromhex(hex_value[2:]).decode("ascii", errors="replace")
 
 
 # ---------------------------------------------------------------------- applying events
@@ -376,7 +285,7 @@ def _registration(log: DecodedLog, wallets: dict[str, dict]) -> dict:
     a = log.args
     row = {**log.proof, "id_hash": a["investorId"], "wallet": a.get("wallet"), "country": None, "category": None, "kyc_expiry": None}
     if log.event == "InvestorUpdated":
-        row.update(event="investor_updated", country=_bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
+        row.update(event="investor_updated", country=bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
     elif log.event == "InvestorRemoved":
         row["event"] = "investor_removed"
     else:
@@ -417,7 +326,7 @@ def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: i
         if log.get("removed"):
             continue
         kind = kinds[log["address"].lower()]
-        result = _decode(kind, log)
+        result = decode_event(kind, log)
         if result is None:
             continue  # an event from a base contract we do not follow
         number = int(log["blockNumber"], 16)
@@ -429,7 +338,7 @@ def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: i
             "tx_hash": log["transactionHash"],
             "log_index": int(log["logIndex"], 16),
         }
-        decoded.append(DecodedLog(_checksum(log["address"]), kind, result[0], result[1], proof))
+        decoded.append(DecodedLog(checksum(log["address"]), kind, result[0], result[1], proof))
     decoded.sort(key=lambda d: (d.proof["block_number"], d.proof["log_index"]))
     return decoded
 

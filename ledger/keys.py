@@ -4,13 +4,13 @@ local devnet (chain id 31337) only, the well-known anvil development accounts.""
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger.errors import InputError
+from ledger.settings import settings
 
 if TYPE_CHECKING:  # eth_account loads when a key is first used, not when the CLI starts
     from eth_account.signers.local import LocalAccount
@@ -69,7 +69,7 @@ def from_keystore(path: Path, password: str | None, chain_id: int) -> "LocalAcco
     except (OSError, ValueError) as exc:
         raise InputError(f"keystore: cannot read {path}: {exc}") from None
     if password is None:
-        password = os.environ.get("BONDLEDGER_KEYSTORE_PASSWORD")
+        password = settings().keystore_password
     if password is None:
         import click
 
@@ -91,8 +91,9 @@ def dev_account_for(index: int, chain_id: int) -> "LocalAccount":
 
 def operator(chain_id: int, private_key: str | None = None, keystore: Path | None = None) -> "LocalAccount":
     """The issuer's signing account: explicit key, then keystore, then (devnet only) account 0."""
-    private_key = private_key or os.environ.get("BONDLEDGER_PRIVATE_KEY")
-    keystore = keystore or (Path(os.environ["BONDLEDGER_KEYSTORE"]) if os.environ.get("BONDLEDGER_KEYSTORE") else None)
+    env = settings()
+    private_key = private_key or env.private_key
+    keystore = keystore or env.keystore
     if private_key:
         return from_private_key(private_key, chain_id, "BONDLEDGER_PRIVATE_KEY")
     if keystore:

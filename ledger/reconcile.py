@@ -12,11 +12,11 @@ names what differs.
 
 from dataclasses import dataclass, field
 
-from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
 
 from ledger import models, statuses
-from ledger.chain import Chain
+from ledger.chain import Chain, read, read_many
+from ledger.codec import decode_log
 from ledger.db import Register
 from ledger.clock import hk_date
 from ledger.indexer import check_checkpoint
@@ -66,7 +66,7 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     inst = register.instrument(isin)
     check_checkpoint(register, chain)
     block = as_of(register, None)
-    token = chain.contract("BondToken" if inst.kind == "bond" else "FundToken", inst.address)
+    artifact = "BondToken" if inst.kind == "bond" else "FundToken"
     t = models.Transfer
     with register.session() as s:
         reg = balances(s, inst.address, block)
@@ -77,9 +77,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     seen.discard(ZERO_ADDRESS)
     wallets = sorted(seen)
 
-    calls = [("eth_call", [{"to": inst.address, "data": token.encode_abi("balanceOf", [w])}, hex(block)]) for w in wallets]
-    calls.append(("eth_call", [{"to": inst.address, "data": token.encode_abi("totalSupply", [])}, hex(block)]))
-    results = [int(r, 16) for r in chain.rpc_batch(calls)]
+    calls = [(inst.address, "balanceOf", [w]) for w in wallets] + [(inst.address, "totalSupply", [])]
+    results = read_many(chain, artifact, calls, block)
     on_chain, supply_chain = dict(zip(wallets, results[:-1])), results[-1]
 
     result = Reconciliation(isin, block, len(wallets), sum(reg.values()), supply_chain)
@@ -89,7 +88,7 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     if result.supply_register != supply_chain:
         result.breaks.append(Break("supply", isin, result.supply_register, supply_chain))
     if inst.kind == "fund":
-        _check_nav(register, chain, inst, token, block, result)
+        _check_nav(register, chain, inst, block, result)
     else:
         _check_coupons(register, chain, inst, block, result)
     minted = _chain_mints(chain, inst.address, sorted({row.tx_hash for row in issuances}))
@@ -104,14 +103,14 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     return result
 
 
-def _check_nav(register: Register, chain: Chain, inst, token, block: int, result: "Reconciliation") -> None:
+def _check_nav(register: Register, chain: Chain, inst, block: int, result: "Reconciliation") -> None:
     """A fund's latest NAV in the register must be the one on chain at the indexed block."""
     n = models.NavRecord
     with register.session() as s:
         last = s.exec(
             select(n).where(n.fund == inst.address, n.block_number <= block).order_by(n.block_number.desc(), n.log_index.desc()).limit(1)
         ).first()
-    on_chain, _ = token.functions.nav().call(block_identifier=block)
+    on_chain = read(chain, "FundToken", inst.address, "nav", [], block).navPerUnit
     registered = last.nav_e6 if last else None
     if registered != on_chain:
         result.breaks.append(Break("nav", inst.isin, registered, on_chain))
@@ -158,21 +157,18 @@ def _check_payments(register: Register, chain: Chain, inst, block: int, result: 
             total[0] += quantity
             total[1] += amount
         declared = {(r.kind, r.coupon_id) for r in s.exec(select(c).where(c.bond == inst.address, c.declared_block <= block))}
-    agent = chain.contract("PayingAgent", agent_record.address)
-    for kind, coupon_id in sorted(set(paid) | declared):
-        if kind == "coupon":
-            state = agent.functions.coupon(inst.address, coupon_id).call(block_identifier=block)
-        else:
-            state = agent.functions.redemption(inst.address).call(block_identifier=block)
+    keys = sorted(set(paid) | declared)
+    calls = [(agent_record.address, "coupon", [inst.address, n]) if kind == "coupon" else (agent_record.address, "redemption", [inst.address])
+             for kind, n in keys]  # fmt: skip
+    for (kind, coupon_id), state in zip(keys, read_many(chain, "PayingAgent", calls, block)):
         quantity, amount = paid.get((kind, coupon_id), [0, 0])
         subject = f"{kind} {coupon_id}" if kind == "coupon" else "redemption"
-        if quantity != state[2]:
-            result.breaks.append(Break("paid_quantity", subject, quantity, state[2]))
-        if amount != state[3]:
-            result.breaks.append(Break("paid_amount", subject, amount, state[3]))
+        if quantity != state.paidQuantity:
+            result.breaks.append(Break("paid_quantity", subject, quantity, state.paidQuantity))
+        if amount != state.paidAmount:
+            result.breaks.append(Break("paid_amount", subject, amount, state.paidAmount))
 
 
-_TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 _ZERO_TOPIC = "0x" + "00" * 32
 
 
@@ -182,10 +178,12 @@ def _chain_mints(chain: Chain, token: str, tx_hashes: list[str]) -> dict[tuple[s
     mints = {}
     for receipt in receipts:
         for log in receipt["logs"]:
-            topics = log["topics"]
-            if log["address"].lower() == token.lower() and topics[:2] == [_TRANSFER_TOPIC, _ZERO_TOPIC]:
-                key = (receipt["transactionHash"], to_checksum_address("0x" + topics[2][-40:]))
-                mints[key] = mints.get(key, 0) + int(log["data"], 16)
+            if log["address"].lower() != token.lower() or log["topics"][1:2] != [_ZERO_TOPIC]:
+                continue
+            decoded = decode_log("BondToken", log)
+            if decoded and decoded[0] == "Transfer":
+                key = (receipt["transactionHash"], decoded[1]["to"])
+                mints[key] = mints.get(key, 0) + decoded[1]["value"]
     return mints
 
 

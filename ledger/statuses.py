@@ -10,15 +10,13 @@ worst case (an operator would book the trade again).
 
 from dataclasses import dataclass
 
-from eth_utils import event_abi_to_log_topic
 from sqlmodel import select
 
-from ledger import artifacts, models
-from ledger.chain import Chain
+from ledger import codec, models
+from ledger.chain import Chain, read_many
 from ledger.db import Register
 
 LOG_CHUNK = 5_000
-CALL_BATCH = 500
 OPEN = ("pending", "failed")
 
 
@@ -33,11 +31,7 @@ class StatusBreak:
 def _topics() -> dict[str, str]:
     """topic0 -> settled | cancelled for the venue's final events."""
     names = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled"}
-    return {
-        "0x" + event_abi_to_log_topic(e).hex(): names[e["name"]]
-        for e in artifacts.load("DvPSettlement").abi
-        if e["type"] == "event" and e["name"] in names
-    }
+    return {topic: names[shape.name] for topic, shape in codec.events("DvPSettlement").items() if shape.name in names}
 
 
 def final_events(chain: Chain, dvp: str, from_block: int, to_block: int) -> dict[str, tuple[str, str]]:
@@ -66,14 +60,12 @@ def instruction_breaks(register: Register, chain: Chain, block: int, isin: str |
     if not rows or dvp_record is None:
         return len(rows), []
     events = final_events(chain, dvp_record.address, dvp_record.deploy_block, block)
-    dvp = chain.contract("DvPSettlement", dvp_record.address)
+    dvp = dvp_record.address
     calls = []
     for iid, _, nonce, _, _ in rows:
-        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isNonceUsed", [nonce])}, hex(block)]))
-        calls.append(("eth_call", [{"to": dvp.address, "data": dvp.encode_abi("isCancelled", [bytes.fromhex(iid[2:])])}, hex(block)]))
-    answers = []
-    for n in range(0, len(calls), CALL_BATCH):
-        answers += [int(a, 16) != 0 for a in chain.rpc_batch(calls[n : n + CALL_BATCH])]
+        calls.append((dvp, "isNonceUsed", [nonce]))
+        calls.append((dvp, "isCancelled", [bytes.fromhex(iid[2:])]))
+    answers = read_many(chain, "DvPSettlement", calls, block)
     chain_time = int(chain.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
 
     breaks = []

@@ -23,7 +23,8 @@ from ledger import models, statuses
 from ledger.chain import Chain
 from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
 from ledger.errors import RegisterError
-from ledger.indexer import _checksum, _decode, check_checkpoint, table_of
+from ledger.codec import checksum, decode_event
+from ledger.indexer import check_checkpoint, table_of
 
 RECEIPT_BATCH = 100
 LOG_CHUNK = 5_000
@@ -122,12 +123,12 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
             if log["blockHash"] != row.block_hash or int(log["blockNumber"], 16) != row.block_number:
                 result.problems.append(Problem("integrity", table, where, f"the log is in block {int(log['blockNumber'], 16)} {log['blockHash'][:10]}…, not the row's"))
                 continue
-            kind = kinds.get(_checksum(log["address"]))
-            decoded = _decode(kind, log) if kind else None
+            kind = kinds.get(checksum(log["address"]))
+            decoded = decode_event(kind, log) if kind else None
             if decoded is None:
                 result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
                 continue
-            mismatch = _compare(table, row, _checksum(log["address"]), decoded)
+            mismatch = _compare(table, row, checksum(log["address"]), decoded)
             if mismatch:
                 result.problems.append(Problem("integrity", table, where, mismatch))
     return seen
@@ -169,8 +170,8 @@ def _completeness(
         high = min(low + LOG_CHUNK - 1, block)
         raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(high), "address": list(kinds)}])
         for log in raw:
-            kind = kinds[_checksum(log["address"])]
-            decoded = _decode(kind, log)
+            kind = kinds[checksum(log["address"])]
+            decoded = decode_event(kind, log)
             if decoded is None:
                 continue
             result.logs_checked += 1

@@ -1,6 +1,6 @@
 """The `bondledger` command line.
 
-Global options (also from the environment): --rpc-url (BONDLEDGER_RPC_URL, else the devnet
+Global options (also from the environment, see ledger/settings.py): --rpc-url (BONDLEDGER_RPC_URL, else the devnet
 `devnet up` started, else http://127.0.0.1:8545), --db (BONDLEDGER_DB, a SQLAlchemy URL or a
 SQLite path; default .bondledger/register.db), --keystore (BONDLEDGER_KEYSTORE) for the
 operator's key unless BONDLEDGER_PRIVATE_KEY is set; on chain id 31337 only, the first anvil
@@ -20,14 +20,16 @@ import click
 
 from issuance.cli import bonds, devnet, etf, register, setup, trading
 from issuance.cli.plumbing import Group, Options
+from ledger.settings import settings
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--rpc-url", envvar="BONDLEDGER_RPC_URL", help="EVM JSON-RPC endpoint [env BONDLEDGER_RPC_URL].")
-@click.option("--db", envvar="BONDLEDGER_DB", help="Register: SQLAlchemy URL or SQLite path [env BONDLEDGER_DB].")
+# Unset flags fall back to the environment through ledger.settings, its one reader.
+@click.option("--rpc-url", default=lambda: settings().rpc_url, help="EVM JSON-RPC endpoint [env BONDLEDGER_RPC_URL].")
+@click.option("--db", default=lambda: settings().db, help="Register: SQLAlchemy URL or SQLite path [env BONDLEDGER_DB].")
 @click.option(
     "--keystore",
-    envvar="BONDLEDGER_KEYSTORE",
+    default=lambda: settings().keystore,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Operator's encrypted keystore (password from BONDLEDGER_KEYSTORE_PASSWORD or a prompt).",
 )

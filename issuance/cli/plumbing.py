@@ -16,6 +16,7 @@ import click
 
 from ledger.errors import BondledgerError, ChainError, InputError
 from ledger.money import parse_amount
+from ledger.settings import settings
 
 # Nothing heavy at import time: `bondledger --help` must start at once. The chain (web3), the
 # register (SQLAlchemy) and the workflows are imported where a command first needs them.
@@ -220,7 +221,9 @@ def amount_arg(value: str) -> Decimal:
 def holder_key_options(f):
     """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
     f = click.option("--dev-account", type=WHOLE, help="On a devnet (chain id 31337): anvil account N.")(f)
-    f = click.option("--private-key", envvar="BONDLEDGER_HOLDER_PRIVATE_KEY", help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].")(f)
+    f = click.option(
+        "--private-key", default=lambda: settings().holder_private_key, help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY]."
+    )(f)
     return f
 
 

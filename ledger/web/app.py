@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import os
 from importlib import metadata
 
 from fastapi import Depends, FastAPI, Request
@@ -12,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from ledger.db import Register
 from ledger.errors import InputError, NotFound
+from ledger.settings import settings
 from ledger.web import api, pages
 from ledger.web.lookups import WebError, refuse_nul
 from ledger.web.schemas import document_errors_as_400
@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser(prog="python -m ledger.web", description="Serve the register's read-only web view.")
-    parser.add_argument("--db", default=os.environ.get("BONDLEDGER_DB"), help="register URL or SQLite path [env BONDLEDGER_DB]")
-    parser.add_argument("--rpc-url", default=os.environ.get("BONDLEDGER_RPC_URL"), help="chain, for reconciliation [env BONDLEDGER_RPC_URL]")
+    env = settings()
+    parser.add_argument("--db", default=env.db, help="register URL or SQLite path [env BONDLEDGER_DB]")
+    parser.add_argument("--rpc-url", default=env.rpc_url, help="chain, for reconciliation [env BONDLEDGER_RPC_URL]")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)

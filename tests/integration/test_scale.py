@@ -14,7 +14,7 @@ from helpers import EXAMPLES
 from issuance.cash import PERMIT_FIELDS
 from issuance.context import Context
 from ledger import eip712
-from ledger.chain import calldata
+from ledger.codec import calldata
 
 pytestmark = pytest.mark.scale
 

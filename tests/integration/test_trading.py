@@ -12,7 +12,8 @@ from sqlmodel import select
 from helpers import chain_state, dev_address, fund, register_counts
 from issuance.trading import data_of
 from ledger import keys
-from ledger.chain import Signer, describe_revert
+from ledger.chain import Signer
+from ledger.codec import describe_revert
 from ledger.db import Register
 from ledger.instructions import Venue, instruction_id
 
