@@ -91,35 +91,71 @@ def start(world: World, *args, home: Path) -> subprocess.Popen:
     )
 
 
-def kill_after(proc: subprocess.Popen, delay: float) -> str:
-    """SIGKILL after `delay` seconds, unless the process ended first; what happened, in words."""
-    try:
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reach(proc: subprocess.Popen, chain, blocks: int, cpu: float) -> str | None:
+    """Waits until the process has had `blocks` blocks mined (its transactions: automine) and
+    then used `cpu` more seconds of CPU; where it is then, in words, or None if it ended first.
+    Points in the process's own work, not on the wall clock, so that a busy machine moves them
+    little and the seed gives about the same point again."""
+    deadline, first = time.monotonic() + TIMEOUT, chain.block_number()
+    mined, used_at_block = 0, None
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, f"{proc.args} still running after {TIMEOUT} s"
+        try:
+            used = cpu_seconds(proc.pid)
+        except (FileNotFoundError, ProcessLookupError):  # ended between poll and read
+            continue
+        if used_at_block is None:
+            mined = chain.block_number() - first
+            if mined < blocks:
+                time.sleep(0.005)
+                continue
+            used_at_block = used
+        if used - used_at_block >= cpu:
+            return f"after {mined} block(s) and {used - used_at_block:.2f} s of CPU more ({used:.2f} s in all)"
+        time.sleep(0.002)
+    return None
+
+
+def kill_after(proc: subprocess.Popen, chain, blocks: int, cpu: float) -> str:
+    """SIGKILL at that point (`reach`), unless the process ended first; what happened, in words."""
+    where = reach(proc, chain, blocks, cpu)
+    if where is not None:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=TIMEOUT)
-        return f"killed at {delay} s"
+        return f"killed {where}"
     out, err = proc.communicate()
     assert "Traceback" not in err, err
-    return f"ended before {delay} s with exit {proc.returncode}"
+    return f"ended (exit {proc.returncode}) before {blocks} block(s) and {cpu} s of CPU more"
 
 
-def kill_repeatedly(world: World, args, faults: Faults, home: Path, kills: int, window: tuple[float, float]) -> None:
-    """Runs `bondledger ARGS` `kills` times, each killed at a random point within `window`
-    seconds of its start (a run that ends first just ends: the next one starts from there)."""
+def kill_repeatedly(world: World, args, faults: Faults, home: Path, kills: int, blocks: int) -> None:
+    """Runs `bondledger ARGS` `kills` times, each killed at a random point: after 0 to `blocks`
+    blocks of its transactions (about what a whole run sends), then a little more CPU (at 0
+    blocks: 1 to 3 s of CPU, which is start-up, reading and checking before anything is sent).
+    A run that ends first just ends; the next one starts from where the last one left off."""
     chain = world.chain()
     for n in range(kills):
-        delay, block = faults.delay(*window), chain.block_number()
-        what = kill_after(start(world, *args, home=home), delay)
-        faults.note(f"{args[0]} run {n + 1}: {what}, {chain.block_number() - block} block(s) mined by it")
+        k = faults.rng.randint(0, blocks)
+        cpu = faults.delay(0, 0.4) if k else faults.delay(1.0, 3.0)
+        block = chain.block_number()
+        what = kill_after(start(world, *args, home=home), chain, k, cpu)
+        faults.note(f"{args[0]} run {n + 1}: {what}; {chain.block_number() - block} block(s) mined by it")
 
 
 def finish(world: World, *args, already: str | None = None):
-    """The last run, to the end: exit 0, or (when a killed run had done all of it) exit 2 saying
-    so in one line containing `already`."""
+    """The last run, to the end: exit 0, or (when a killed run had done all of it on chain) exit 2
+    saying so in one line containing `already`. That refusal writes nothing, so what the killed
+    run had not recorded yet comes with `sync`, as a node fault's message tells the operator."""
     r = world.run(*args)
     if r.exit_code == 2 and already and already in r.stderr:
         assert len(r.stderr.splitlines()) == 1, r.stderr
+        assert world.run("sync").exit_code == 0
         return None
     assert r.exit_code == 0, r.stderr
     return r
@@ -231,7 +267,7 @@ def assert_each_instruction_settled_once(world: World, ids: list[str]) -> None:
 
 def test_a_killed_issue_rerun_settles_every_allocation_once(funded, faults, tmp_path):
     args = (*ISSUE, "--batch-size", "1")
-    kill_repeatedly(funded, args, faults, tmp_path, kills=3, window=(0.5, 4.0))
+    kill_repeatedly(funded, args, faults, tmp_path, kills=3, blocks=6)
     finish(funded, *args)
     assert_each_allocation_settled_once(funded)
     bond, _, _ = addresses(funded)
@@ -243,9 +279,9 @@ def test_a_killed_issue_rerun_settles_every_allocation_once(funded, faults, tmp_
 
 def test_a_killed_settle_rerun_settles_every_instruction_once(issued, faults, tmp_path):
     world, _ = issued
-    ids = market(world, 24)
+    ids = market(world, 16)
     args = ("settle", "--batch-size", "2")
-    kill_repeatedly(world, args, faults, tmp_path, kills=4, window=(0.5, 3.5))
+    kill_repeatedly(world, args, faults, tmp_path, kills=3, blocks=8)
     finish(world, *args)
     assert_each_instruction_settled_once(world, ids)
     assert_clean(world)
@@ -256,7 +292,7 @@ def test_a_killed_coupon_payment_rerun_pays_each_holder_once(issued, faults, tmp
     warp_to(world, "2024-08-07")
     args = ("coupon", "pay", ISIN, "--date", "2024-08-07")
     before = {i: balance(world, "CashToken", hkd(world), i) for i in ALLOTTED}
-    kill_repeatedly(world, args, faults, tmp_path, kills=3, window=(0.5, 3.0))
+    kill_repeatedly(world, args, faults, tmp_path, kills=3, blocks=4)
     finish(world, *args, already="is already paid")
     total = assert_each_holder_paid_once(world, "coupon", 1, ALLOTTED)
     after = {i: balance(world, "CashToken", hkd(world), i) for i in ALLOTTED}
@@ -268,7 +304,7 @@ def test_a_killed_redemption_rerun_pays_each_holder_once(issued, faults, tmp_pat
     world, out = issued
     warp_to(world, "2026-02-09")
     assert world.run("cash", "mint", "HKD", dev_address(0), "400000000").exit_code == 0  # the issuer funds the principal
-    kill_repeatedly(world, ("redeem", ISIN), faults, tmp_path, kills=3, window=(0.5, 4.0))
+    kill_repeatedly(world, ("redeem", ISIN), faults, tmp_path, kills=3, blocks=16)
     finish(world, "redeem", ISIN, already="is already redeemed")
     for coupon in (1, 2, 3, 4):
         assert_each_holder_paid_once(world, "coupon", coupon, ALLOTTED)
@@ -305,7 +341,7 @@ def assert_register_has_every_transfer_once(world: World, token: str) -> None:
 def test_a_killed_sync_rerun_records_every_transfer_once(issued, faults, tmp_path):
     world, _ = issued
     hkd_transfers(world, 80)
-    kill_repeatedly(world, ("sync",), faults, tmp_path, kills=3, window=(0.3, 2.5))
+    kill_repeatedly(world, ("sync",), faults, tmp_path, kills=3, blocks=0)
     finish(world, "sync")
     assert_register_has_every_transfer_once(world, hkd(world))
     assert_clean(world)
@@ -354,36 +390,38 @@ def restarting(issued, tmp_path):
         node.stop()
 
 
-def restart_under(world: World, node: RestartingNode, args, faults: Faults, home: Path, window: tuple[float, float]) -> None:
-    """Runs `bondledger ARGS` and restarts the node under it at a random point; the command rides
-    the restart out or stops with one line saying what it knows (never a traceback)."""
+def restart_under(world: World, node: RestartingNode, args, faults: Faults, home: Path, blocks: int) -> None:
+    """Runs `bondledger ARGS` and restarts the node under it at a random point (as `kill_repeatedly`
+    picks one); the command rides the restart out or stops with one line saying what it knows
+    (never a traceback)."""
+    k = faults.rng.randint(0, blocks)
+    cpu, down = (faults.delay(0, 0.4) if k else faults.delay(1.0, 3.0)), faults.delay(0.1, 1.5)
     proc = start(world, *args, home=home)
-    delay, down = faults.delay(*window), faults.delay(0.1, 1.5)
-    try:
-        proc.wait(timeout=delay)
-        faults.note(f"{args[0]} ended before the restart at {delay} s")
-    except subprocess.TimeoutExpired:
+    where = reach(proc, world.chain(), k, cpu)
+    if where is None:
+        faults.note(f"{args[0]} ended before {k} block(s) and {cpu} s of CPU more")
+    else:
         node.stop()
         time.sleep(down)  # the node down for a while, as a restart takes
         node.start()
-        faults.note(f"node stopped under {args[0]} at {delay} s, down {down} s")
+        faults.note(f"node stopped under {args[0]} {where}, down {down} s")
     out, err = proc.communicate(timeout=TIMEOUT)
     assert "Traceback" not in err, (faults, err)
+    faults.note(f"{args[0]} exit {proc.returncode}: {err.strip()}")
     if proc.returncode != 0:
         assert proc.returncode == 1 and len(err.splitlines()) == 1, (faults, proc.returncode, err)
-        faults.note(f"{args[0]}: {err.strip()}")
 
 
 def test_a_node_restarted_under_settle_and_coupon_pay_ends_with_each_once(restarting, faults, tmp_path):
     world, node = restarting
-    ids = market(world, 24)
-    restart_under(world, node, ("settle", "--batch-size", "2"), faults, tmp_path, window=(0.5, 3.0))
+    ids = market(world, 16)
+    restart_under(world, node, ("settle", "--batch-size", "2"), faults, tmp_path, blocks=8)
     finish(world, "settle")
     assert_each_instruction_settled_once(world, ids)
 
     warp_to(world, "2024-08-07")
     args = ("coupon", "pay", ISIN, "--date", "2024-08-07")
-    restart_under(world, node, args, faults, tmp_path, window=(0.5, 2.5))
+    restart_under(world, node, args, faults, tmp_path, blocks=4)
     finish(world, *args, already="is already paid")
     moved = Counter(BUYERS[k % len(BUYERS)] for k in range(len(ids)))
     holders = {**ALLOTTED, SELLER: ALLOTTED[SELLER] - len(ids), **{b: ALLOTTED[b] + moved[b] for b in BUYERS}}
@@ -397,10 +435,10 @@ def test_a_node_restarted_under_settle_and_coupon_pay_ends_with_each_once(restar
 @postgres_only
 def test_two_settles_at_once_one_killed_settle_every_instruction_once(issued, faults, tmp_path):
     world, _ = issued
-    ids = market(world, 30)
+    ids = market(world, 16)
     args = ("settle", "--batch-size", "2")
     survivor, victim = start(world, *args, home=tmp_path), start(world, *args, home=tmp_path)
-    faults.note(f"second settle: {kill_after(victim, faults.delay(0.5, 3.5))}")
+    faults.note(f"second settle: {kill_after(victim, world.chain(), faults.rng.randint(0, 8), faults.delay(0, 0.4))}")
     out, err = survivor.communicate(timeout=TIMEOUT)
     assert survivor.returncode == 0 and "Traceback" not in err, (faults, err)
     finish(world, *args)
@@ -413,7 +451,7 @@ def test_two_syncs_at_once_one_killed_record_every_transfer_once(issued, faults,
     world, _ = issued
     hkd_transfers(world, 80)
     survivor, victim = start(world, "sync", home=tmp_path), start(world, "sync", home=tmp_path)
-    faults.note(f"second sync: {kill_after(victim, faults.delay(0.3, 2.5))}")
+    faults.note(f"second sync: {kill_after(victim, world.chain(), 0, faults.delay(1.5, 3.0))}")
     out, err = survivor.communicate(timeout=TIMEOUT)
     assert survivor.returncode == 0 and "Traceback" not in err, (faults, err)
     finish(world, "sync")
