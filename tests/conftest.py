@@ -267,6 +267,12 @@ def pytest_configure(config):
     """The fault suite's seed (tests/integration/test_faults.py): BONDLEDGER_FAULT_SEED, else a new
     one, set in the environment before any pytest-xdist worker starts so that every worker uses it."""
     os.environ.setdefault(FAULT_SEED_ENV, str(secrets.randbits(32)))
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        # pytest-xdist: the contracts compiled (or read from the cache) once, here, before the
+        # workers start, rather than by each worker at once on a fresh clone
+        from ledger import artifacts
+
+        artifacts.load_all()
 
 
 def pytest_report_header(config):
