@@ -11,9 +11,10 @@ Each scenario ends with a run that finishes, `reconcile` and `verify` clean, and
 allocation, instruction and payment exactly once as the chain's events and balances have it,
 not only as the register says.
 
-The delays come from a seed printed in pytest's header (`fault seed: N`) and on each failure;
-`BONDLEDGER_FAULT_SEED=N` runs the same delays again. (The seed fixes the delays, not what the
-machine's scheduler does within them.) No timing is asserted: TIMEOUT only bounds a stuck process.
+The kill and restart points come from a seed printed in pytest's header (`fault seed: N`) and
+with each failure; `BONDLEDGER_FAULT_SEED=N` gives the same points again. A point is a place in
+the command's own progress (blocks its transactions mined, then CPU it used), not on the wall
+clock, so a busy machine moves it little. No timing is asserted: TIMEOUT only bounds a stuck process.
 """
 
 import gzip
@@ -55,7 +56,7 @@ def account(index: int):
 
 
 class Faults:
-    """Seeded random delays, and what was done with them (printed when a test fails)."""
+    """Seeded random fault points, and what was done at them (printed when a test fails)."""
 
     def __init__(self, seed: str, test: str):
         self.seed, self.rng, self.log = seed, random.Random(f"{seed}/{test}"), []
