@@ -57,8 +57,12 @@ slither: $(SLITHER_VENV)/.installed node_modules/.installed
 test-forge: setup
 	$(FORGE) test
 
+# In parallel with pytest-xdist (pinned in the test extra): PYTEST_WORKERS processes (auto: one per
+# CPU; 0 runs everything in this one), each with its own anvils, sample world, PostgreSQL databases
+# and temporary directory; worksteal keeps both busy to the end despite a few minute-long tests.
+PYTEST_WORKERS ?= auto
 test-python: setup browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # Debian's chromium, for the auditor page's headless-browser test (apt as root, else via sudo).
 # Where neither can install it, say so: that one test is then skipped with the same reason.

@@ -129,7 +129,7 @@ def load_all(directory: Path = CONTRACTS) -> dict[str, Artifact]:
         return _from_json(json.loads(cache_file.read_text()))
     artifacts = _compile(sources, settings, remappings)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")  # one per process: test workers may compile at once
     tmp.write_text(json.dumps({n: {"abi": a.abi, "bytecode": a.bytecode} for n, a in artifacts.items()}))
     tmp.replace(cache_file)  # atomic: a concurrent reader never sees half a file
     return artifacts

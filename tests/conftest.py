@@ -16,6 +16,7 @@ skipped with the reason shown in the summary.
 
 import itertools
 import json
+import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -260,6 +261,25 @@ def issued(funded) -> tuple[World, dict]:
     r = funded.run("issue", EXAMPLES / "green_bond_hkd.toml", "--allocations", EXAMPLES / "allocations.csv", "--format", "json")
     assert r.exit_code == 0, r.stderr
     return funded, r.json()
+
+
+FAULT_SEED_ENV = "BONDLEDGER_FAULT_SEED"
+
+
+def pytest_configure(config):
+    """The fault suite's seed (tests/integration/test_faults.py): BONDLEDGER_FAULT_SEED, else a new
+    one, set in the environment before any pytest-xdist worker starts so that every worker uses it."""
+    os.environ.setdefault(FAULT_SEED_ENV, str(secrets.randbits(32)))
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        # pytest-xdist: the contracts compiled (or read from the cache) once, here, before the
+        # workers start, rather than by each worker at once on a fresh clone
+        from ledger import artifacts
+
+        artifacts.load_all()
+
+
+def pytest_report_header(config):
+    return f"fault seed: {os.environ[FAULT_SEED_ENV]} (reproduce with {FAULT_SEED_ENV}={os.environ[FAULT_SEED_ENV]})"
 
 
 def pytest_collection_modifyitems(items):
