@@ -8,6 +8,7 @@ import {BondToken} from "../../contracts/BondToken.sol";
 import {IBondLifecycle} from "../../contracts/interfaces/IBondLifecycle.sol";
 import {TransferReason} from "../../contracts/interfaces/ISecurityToken.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {SnapshotModule} from "../../contracts/modules/SnapshotModule.sol";
 
 /// @dev The paying agent: coupons to the holders of record, redemption in batches, and what
 /// the findings below pin.
@@ -60,7 +61,7 @@ contract LifecycleTest is LifecycleScenario {
         assertFalse(agent.coupon(address(bond), 1).complete, "alice is owed");
         assertTrue(bond.isSnapshotOpen(1), "open while owed");
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotClosed(1);
+        emit SnapshotModule.SnapshotClosed(1);
         pay(1, list(alice));
         assertTrue(agent.coupon(address(bond), 1).complete, "complete");
         assertEq(agent.coupon(address(bond), 1).paidQuantity, SUPPLY, "paid quantity is the record supply");
@@ -385,7 +386,7 @@ contract LifecycleTest is LifecycleScenario {
         for (uint256 i = 0; i < 256; ++i) {
             many[i] = uint64(ISSUE_DATE + 1 days + i * 1 days);
         }
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.TooManyRecordTimes.selector, 256, 255));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.TooManyRecordTimes.selector, 256, 255));
         this.deployWith(many);
 
         assembly ("memory-safe") {

@@ -52,14 +52,14 @@ contract LifecycleInvariantTest is LifecycleBase {
 
     /// No holder is ever paid twice for a coupon; a completed coupon paid exactly the record-date
     /// supply; open snapshots answer the record holdings.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_couponsPayEachHolderOfRecordOnceAndCompleteOnTheRecordSupply() public view {
         checkCouponsAndSnapshots();
     }
 
     /// Cash is conserved and the paying agent never holds cash or bonds.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_cashIsConservedAndThePayingAgentHoldsNothing() public view {
         checkCashIsConserved();
@@ -67,7 +67,7 @@ contract LifecycleInvariantTest is LifecycleBase {
     }
 
     /// Bond supply follows mints and redemptions, and every call went as the rules predict.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_bondSupplyAndTheLifecycleRulesAgree() public view {
         checkBondSupplyFollowsMintsAndRedemptions();
