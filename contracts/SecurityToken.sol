@@ -80,23 +80,19 @@ abstract contract SecurityToken is ValidationModule, AgentModule, SnapshotModule
 
     // ------------------------------------------------------------------ the hook
 
-    /// @dev The one hook every balance change passes. The hot slot is read once, here.
+    /// @dev The one hook every balance change passes. Its configuration is one slot ({TokenBase-HotConfig}).
     function _update(address from, address to, uint256 value) internal virtual override {
-        HotConfig memory h = _hot();
+        HotConfig storage h = _hot();
         uint8 reason;
         if (_isAgentAction()) {
             // Only an agent's move may take frozen tokens: they are unfrozen before they move.
             if (from != to && h.frozenCount != 0) _unfreezeTaken(from, value);
-            // Only the receiver's eligibility counts (the freeze count may have just changed).
-            reason = _checkReceiver(_hot(), to, _recordOf(h, to));
+            reason = _checkReceiver(h, to, _recordOf(h, to)); // only the receiver's eligibility counts
         } else {
             reason = _check(h, from, to, value);
         }
         if (reason != TransferReason.OK) _refuse(from, to, value, reason);
-        if (block.timestamp >= h.nextRecordTime) {
-            _openDueSnapshots();
-            h.openSnapshots = _hot().openSnapshots;
-        }
+        if (block.timestamp >= h.nextRecordTime) _openDueSnapshots();
         if (h.openSnapshots != 0) _recordBeforeChange(from, to);
         super._update(from, to, value);
     }

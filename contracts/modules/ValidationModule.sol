@@ -35,7 +35,7 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     /// @inheritdoc IERC7943Fungible
     /// @dev Registered, KYC current, wallet not frozen, an allowed category and country.
     function canReceive(address account) external view returns (bool) {
-        HotConfig memory h = _hot();
+        HotConfig storage h = _hot();
         return _checkReceiver(h, account, _recordOf(h, account)) == TransferReason.OK;
     }
 
@@ -82,7 +82,7 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     /// @dev The rules for holder transfers, mints, burns and settlements, given the hot slot `h`
     /// (read once by the caller). Reads, never writes. Frozen tokens stay put for all of them,
     /// burns (a redemption) included: only an agent's forced transfer or recovery moves them.
-    function _check(HotConfig memory h, address from, address to, uint256 value) internal view returns (uint8) {
+    function _check(HotConfig storage h, address from, address to, uint256 value) internal view returns (uint8) {
         if (h.paused) return TransferReason.PAUSED;
         // The sender's freezes (one slot), read only while some wallet has a freeze.
         bool senderFrozen = false;
@@ -109,7 +109,7 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     }
 
     /// @dev Instrument-specific rules (a supply cap, a closed bond). Override to add them.
-    function _checkInstrument(HotConfig memory, address, address, uint256) internal view virtual returns (uint8) {
+    function _checkInstrument(HotConfig storage, address, address, uint256) internal view virtual returns (uint8) {
         return TransferReason.OK;
     }
 
@@ -122,13 +122,13 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     }
 
     /// @dev `account`'s packed registry record.
-    function _recordOf(HotConfig memory h, address account) internal view returns (uint256 record) {
+    function _recordOf(HotConfig storage h, address account) internal view returns (uint256 record) {
         // slither-disable-next-line unused-return (only the account's half of the pair is wanted)
         (, record) = h.registry.eligibilityPair(address(0), account);
     }
 
     /// @dev Whether `to`, with packed registry record `r`, may receive this instrument.
-    function _checkReceiver(HotConfig memory h, address to, uint256 r) internal view returns (uint8) {
+    function _checkReceiver(HotConfig storage h, address to, uint256 r) internal view returns (uint8) {
         uint256 expiry = r.kycExpiry();
         if (expiry == 0) return TransferReason.RECEIVER_NOT_REGISTERED;
         if (expiry <= block.timestamp) return TransferReason.RECEIVER_KYC_EXPIRED;
