@@ -138,12 +138,17 @@ def _pay_in_batches(
     batches = [holders[i : i + PAYMENT_BATCH] for i in range(0, len(holders), PAYMENT_BATCH)] or [[]]
     sizes = [len(b) for b in batches]
     if after is None:
-        calls = [[*args, batch] for batch in batches]
+        calls = [(agent, calldata("PayingAgent", fn, [*args, batch]), what) for batch in batches]
     else:
+        # Measured as the plain payCoupon of the same batch: against the state before the run, a
+        # batch that names the one before it would be refused.
         follows = [after] + [b[-1] if b else after for b in batches[:-1]]
-        calls = [[*args, prev, batch] for prev, batch in zip(follows, batches)]
+        calls = [
+            (agent, calldata("PayingAgent", fn, [*args, prev, batch]), what, calldata("PayingAgent", "payCoupon", [*args, batch]))
+            for prev, batch in zip(follows, batches)
+        ]
     ctx.signer.send_many(
-        [(agent, calldata("PayingAgent", fn, call), what) for call in calls],
+        calls,
         progress=(lambda done, _: progress(sum(sizes[:done]), len(holders))) if progress else None,
     )
 
