@@ -316,7 +316,7 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
 
     /// @dev From maturity, or once redemption starts, nothing moves but burns; minting never takes
     /// supply past the issue volume.
-    function _checkInstrument(HotConfig storage h, address from, address to, uint256 value)
+    function _checkInstrument(HotConfig memory h, address from, address to, uint256 value)
         internal
         view
         override

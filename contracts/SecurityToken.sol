@@ -82,17 +82,22 @@ abstract contract SecurityToken is ValidationModule, AgentModule, SnapshotModule
 
     /// @dev The one hook every balance change passes. Its configuration is one slot ({TokenBase-HotConfig}).
     function _update(address from, address to, uint256 value) internal virtual override {
-        HotConfig storage h = _hot();
+        HotConfig memory h = _hot(); // one SLOAD for the whole hook
         uint8 reason;
         if (_isAgentAction()) {
             // Only an agent's move may take frozen tokens: they are unfrozen before they move.
             if (from != to && h.frozenCount != 0) _unfreezeTaken(from, value);
-            reason = _checkReceiver(h, to, _recordOf(h, to)); // only the receiver's eligibility counts
+            // Only the receiver's eligibility counts. (Unfreezing only lowers the freeze count: the copy
+            // at worst reads a receiver's freeze for nothing.)
+            reason = _checkReceiver(h, to, _recordOf(h.registry, to));
         } else {
             reason = _check(h, from, to, value);
         }
         if (reason != TransferReason.OK) _refuse(from, to, value, reason);
-        if (block.timestamp >= h.nextRecordTime) _openDueSnapshots();
+        if (block.timestamp >= h.nextRecordTime) {
+            _openDueSnapshots();
+            h.openSnapshots = _hot().openSnapshots;
+        }
         if (h.openSnapshots != 0) _recordBeforeChange(from, to);
         super._update(from, to, value);
     }

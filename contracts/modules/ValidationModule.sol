@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {EligibilityWord} from "../interfaces/IInvestorRegistry.sol";
+import {IInvestorRegistry, EligibilityWord} from "../interfaces/IInvestorRegistry.sol";
 import {TransferReason} from "../interfaces/ISecurityToken.sol";
 import {IERC7943Fungible} from "../interfaces/IERC7943.sol";
 import {EnforcementModule} from "./EnforcementModule.sol";
@@ -29,14 +29,14 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     /// @dev Registered, KYC current, wallet not frozen. A pause and frozen amounts are transfer
     /// rules ({canTransfer}), not account rules.
     function canSend(address account) external view returns (bool) {
-        return _recordOf(_hot(), account).kycExpiry() > block.timestamp && !_freeze(account).wallet;
+        return _recordOf(_hot().registry, account).kycExpiry() > block.timestamp && !_freeze(account).wallet;
     }
 
     /// @inheritdoc IERC7943Fungible
     /// @dev Registered, KYC current, wallet not frozen, an allowed category and country.
     function canReceive(address account) external view returns (bool) {
-        HotConfig storage h = _hot();
-        return _checkReceiver(h, account, _recordOf(h, account)) == TransferReason.OK;
+        HotConfig memory h = _hot();
+        return _checkReceiver(h, account, _recordOf(h.registry, account)) == TransferReason.OK;
     }
 
     /// @inheritdoc IERC7943Fungible
@@ -51,7 +51,7 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     /// @notice The {TransferReason} code a balance change of `value` from `from` to `to` meets now,
     /// 0 if none (ERC-1404). `from` zero asks about a mint, `to` zero about a burn.
     function detectTransferRestriction(address from, address to, uint256 value) public view returns (uint8) {
-        uint8 reason = _check(_hot(), from, to, value);
+        uint8 reason = _check(_hot(), from, to, value); // a copy of the hot slot
         if (reason == TransferReason.OK && from != address(0) && balanceOf(from) < value) {
             reason = TransferReason.INSUFFICIENT_BALANCE;
         }
@@ -79,10 +79,10 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
         return "Unknown restriction code";
     }
 
-    /// @dev The rules for holder transfers, mints, burns and settlements, given the hot slot `h`
-    /// (read once by the caller). Reads, never writes. Frozen tokens stay put for all of them,
+    /// @dev The rules for holder transfers, mints, burns and settlements, given a copy `h` of the
+    /// hot slot (one SLOAD, where each field read through a storage pointer is one more). Reads, never writes. Frozen tokens stay put for all of them,
     /// burns (a redemption) included: only an agent's forced transfer or recovery moves them.
-    function _check(HotConfig storage h, address from, address to, uint256 value) internal view returns (uint8) {
+    function _check(HotConfig memory h, address from, address to, uint256 value) internal view returns (uint8) {
         if (h.paused) return TransferReason.PAUSED;
         // The sender's freezes (one slot), read only while some wallet has a freeze.
         bool senderFrozen = false;
@@ -109,7 +109,7 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     }
 
     /// @dev Instrument-specific rules (a supply cap, a closed bond). Override to add them.
-    function _checkInstrument(HotConfig storage, address, address, uint256) internal view virtual returns (uint8) {
+    function _checkInstrument(HotConfig memory, address, address, uint256) internal view virtual returns (uint8) {
         return TransferReason.OK;
     }
 
@@ -122,13 +122,13 @@ abstract contract ValidationModule is EnforcementModule, ConfigurationModule {
     }
 
     /// @dev `account`'s packed registry record.
-    function _recordOf(HotConfig storage h, address account) internal view returns (uint256 record) {
+    function _recordOf(IInvestorRegistry registry_, address account) internal view returns (uint256 record) {
         // slither-disable-next-line unused-return (only the account's half of the pair is wanted)
-        (, record) = h.registry.eligibilityPair(address(0), account);
+        (, record) = registry_.eligibilityPair(address(0), account);
     }
 
     /// @dev Whether `to`, with packed registry record `r`, may receive this instrument.
-    function _checkReceiver(HotConfig storage h, address to, uint256 r) internal view returns (uint8) {
+    function _checkReceiver(HotConfig memory h, address to, uint256 r) internal view returns (uint8) {
         uint256 expiry = r.kycExpiry();
         if (expiry == 0) return TransferReason.RECEIVER_NOT_REGISTERED;
         if (expiry <= block.timestamp) return TransferReason.RECEIVER_KYC_EXPIRED;
