@@ -9,7 +9,7 @@ For each N, on a fresh anvil and SQLite register:
   through issuance.issue.issue_bond; every investor's cash is minted and authorized beforehand
   (not timed);
 - coupon_s and gas per holder: `coupon pay` of the first coupon to the N holders, through
-  issuance.lifecycle.pay_coupon (gas: its payCoupon transactions, declaration excluded).
+  issuance.lifecycle.pay_coupon (gas: its payCouponAfter transactions, declaration excluded).
 References, the best this node does with the same amount of work (automine off, pre-signed
 transactions sent in JSON-RPC batches of 100, mined in blocks of 500 by `evm_mine`, as
 benchmarks/settlement.py does):
@@ -146,8 +146,8 @@ def termsheet_for(n: int, tmp: str):
 
 
 def payment_gas(ctx: Context, agent: str, first_block: int) -> tuple[int, int]:
-    """Gas of the payCoupon transactions mined since `first_block`, and their count."""
-    selector = calldata("PayingAgent", "payCoupon", ["0x" + "00" * 20, 0, []])[:10]
+    """Gas of the payCouponAfter transactions mined since `first_block`, and their count."""
+    selector = calldata("PayingAgent", "payCouponAfter", ["0x" + "00" * 20, 0, "0x" + "00" * 20, []])[:10]
     total = count = 0
     for number in range(first_block, ctx.chain.block_number() + 1):
         block = ctx.chain.rpc("eth_getBlockByNumber", [hex(number), True])

@@ -316,8 +316,13 @@ contract BondToken is SecurityToken, IERC7092, IERC7092ESG {
 
     /// @dev From maturity, or once redemption starts, nothing moves but burns; minting never takes
     /// supply past the issue volume.
-    function _checkInstrument(address from, address to, uint256 value) internal view override returns (uint8) {
-        if (to != address(0) && (block.timestamp >= _maturityDate || closed())) return TransferReason.INSTRUMENT_CLOSED;
+    function _checkInstrument(HotConfig memory h, address from, address to, uint256 value)
+        internal
+        view
+        override
+        returns (uint8)
+    {
+        if (to != address(0) && (block.timestamp >= _maturityDate || h.closed)) return TransferReason.INSTRUMENT_CLOSED;
         if (from == address(0) && (totalSupply() + value) * _denomination > _issueVolume) {
             return TransferReason.SUPPLY_CAP_EXCEEDED;
         }

@@ -267,13 +267,10 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         nonReentrant
         onlyRole(SETTLEMENT_AGENT_ROLE)
     {
-        if (!_listed[address(fund)]) revert TokenNotListed(address(fund));
-        IERC20 cash = IERC20(_listedCurrency(fund));
+        (IERC20 cash, uint256 navPerUnit) = _fundSettlement(fund);
         (uint256 units, uint256 cashAmount) = fund.mintCreation(ap, creationUnits);
         // slither-disable-next-line arbitrary-send-erc20 (the fund checked the participant; it authorized the venue)
         cash.safeTransferFrom(ap, fund.treasury(), cashAmount);
-        // slither-disable-next-line unused-return (the NAV's time was checked by the fund; only the price is reported)
-        (uint256 navPerUnit,) = fund.nav();
         emit CreationSettled(address(fund), ap, creationUnits, units, address(cash), cashAmount, navPerUnit);
     }
 
@@ -287,13 +284,10 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         nonReentrant
         onlyRole(SETTLEMENT_AGENT_ROLE)
     {
-        if (!_listed[address(fund)]) revert TokenNotListed(address(fund));
-        IERC20 cash = IERC20(_listedCurrency(fund));
+        (IERC20 cash, uint256 navPerUnit) = _fundSettlement(fund);
         (uint256 units, uint256 cashAmount) = fund.burnRedemption(ap, creationUnits);
         // slither-disable-next-line arbitrary-send-erc20 (a listed fund's cash account, which authorized the venue for payouts)
         cash.safeTransferFrom(fund.treasury(), ap, cashAmount);
-        // slither-disable-next-line unused-return (the NAV's time was checked by the fund; only the price is reported)
-        (uint256 navPerUnit,) = fund.nav();
         emit RedemptionSettled(address(fund), ap, creationUnits, units, address(cash), cashAmount, navPerUnit);
     }
 
@@ -420,6 +414,16 @@ contract DvPSettlement is AccessControl, ReentrancyGuardTransient, EIP712 {
         if (!_validSignature(ins.seller, id, sellerSig)) return SettlementFailure.BAD_SELLER_SIGNATURE;
         if (!_validSignature(ins.buyer, id, buyerSig)) return SettlementFailure.BAD_BUYER_SIGNATURE;
         return SettlementFailure.OK;
+    }
+
+    /// @dev What creation and redemption share: the fund and its cash token must be listed, and
+    /// the NAV per unit they settle at (the fund checks its age when it mints or burns; minting
+    /// and burning leave it unchanged, so it is read first).
+    function _fundSettlement(IFundToken fund) private view returns (IERC20 cash, uint256 navPerUnit) {
+        if (!_listed[address(fund)]) revert TokenNotListed(address(fund));
+        cash = IERC20(_listedCurrency(fund));
+        // slither-disable-next-line unused-return (the NAV's time is checked by the fund; only the price is reported)
+        (navPerUnit,) = fund.nav();
     }
 
     /// @dev The token's currency, which must be a listed cash token: no authorization is spent on other cash.

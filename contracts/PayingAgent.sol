@@ -13,9 +13,12 @@ import {IBondLifecycle} from "./interfaces/IBondLifecycle.sol";
  * this contract) to the holders of record, in batches, each holder at most once.
  * @dev A coupon is declared on its record-date snapshot with an amount per token; holders are paid
  * their snapshot balance times it, rounded down to the cash token's base unit (the issuer keeps the
- * residue). When the quantities paid reach the snapshot's total supply the coupon is complete and
- * the snapshot released: no holder missed, none paid twice, whatever order and however many
- * batches (a re-run after a crash skips who was paid). Redemption closes the bond to transfers,
+ * residue). Holders are paid in ascending address order: each coupon keeps a cursor, the highest
+ * holder passed so far, and a batch pays only holders above it, strictly ascending; so no holder
+ * is paid twice, however many batches and re-runs (a re-run after a crash starts above the cursor),
+ * at one storage write per batch rather than one per holder. When the quantities paid reach the
+ * snapshot's total supply the coupon is complete and the snapshot released: no holder missed. (A
+ * caller that passes over a holder of record leaves the coupon incomplete, for all to see.) Redemption closes the bond to transfers,
  * then pays each holder's tokens at the declared amount and burns them in the same transaction.
  * It acts only for bonds its admin (the issuer) has registered: a paying-agent key alone cannot
  * make it pay out of a treasury through a bond of its own making.
@@ -39,7 +42,8 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     }
 
     mapping(address bond => mapping(uint256 couponId => Payment)) private _coupons;
-    mapping(address bond => mapping(uint256 couponId => mapping(address holder => bool))) private _couponPaid;
+    // The highest holder passed so far, per coupon: holders at or below it were paid (if owed).
+    mapping(address bond => mapping(uint256 couponId => address)) private _couponCursor;
     mapping(address bond => Payment) private _redemptions;
     mapping(address bond => bool) private _registered;
 
@@ -67,6 +71,10 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
     error RecordDateNotPassed(address bond, uint256 couponId);
     error NotYetPayable(uint256 paymentTime);
     error PaymentComplete(address bond, uint256 couponId);
+    /// @notice `holder` is not above `previous` (the cursor, or the holder before it in the batch).
+    error HoldersNotAscending(address holder, address previous);
+    /// @notice The batch was built to follow `expected`, but the coupon's cursor is at `cursor`.
+    error CursorMismatch(address expected, address cursor);
 
     /// @param admin Receives the admin and paying agent roles.
     constructor(address admin) {
@@ -117,38 +125,29 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
         if (!bond.isSnapshotOpen(couponId)) revert RecordDateNotPassed(address(bond), couponId);
     }
 
-    /// @notice Pays coupon `couponId` to `holders` not paid yet; completes it when all are.
+    /// @notice Pays coupon `couponId` to `holders`, strictly ascending and above the coupon's
+    /// cursor ({couponCursor}); completes it when all are paid.
     function payCoupon(IBondLifecycle bond, uint256 couponId, address[] calldata holders)
         external
         nonReentrant
         onlyRole(PAYING_AGENT_ROLE)
         onlyRegistered(bond)
     {
-        Payment storage p = _coupons[address(bond)][couponId];
-        if (!p.declared) revert NotDeclared(address(bond), couponId);
-        if (p.complete) revert PaymentComplete(address(bond), couponId);
-        if (block.timestamp < p.paymentTime) revert NotYetPayable(p.paymentTime);
-        IERC20 cash = IERC20(bond.currency());
-        address treasury = bond.treasury();
-        mapping(address => bool) storage paid = _couponPaid[address(bond)][couponId];
-        for (uint256 i = 0; i < holders.length; ++i) {
-            address holder = holders[i];
-            if (paid[holder]) continue;
-            uint256 quantity = bond.balanceOfAt(holder, couponId);
-            if (quantity == 0) continue;
-            paid[holder] = true;
-            uint256 amount = quantity * p.amountPerToken / AMOUNT_SCALE;
-            p.paidQuantity += quantity;
-            p.paidAmount += amount;
-            // slither-disable-next-line arbitrary-send-erc20 (the registered bond's treasury, which authorized what is due)
-            cash.safeTransferFrom(treasury, holder, amount);
-            emit CouponPaid(address(bond), couponId, holder, quantity, amount);
-        }
-        if (p.paidQuantity == bond.totalSupplyAt(couponId)) {
-            p.complete = true;
-            bond.closeSnapshot(couponId);
-            emit CouponCompleted(address(bond), couponId, p.paidQuantity, p.paidAmount);
-        }
+        _payCoupon(bond, couponId, holders);
+    }
+
+    /// @notice {payCoupon}, for a batch built to follow holder `after` (zero for the first batch):
+    /// refused unless the cursor is there, so when batches are sent back to back and one fails,
+    /// the ones after it fail too rather than pass over its holders.
+    function payCouponAfter(IBondLifecycle bond, uint256 couponId, address after_, address[] calldata holders)
+        external
+        nonReentrant
+        onlyRole(PAYING_AGENT_ROLE)
+        onlyRegistered(bond)
+    {
+        address cursor = _couponCursor[address(bond)][couponId];
+        if (cursor != after_) revert CursorMismatch(after_, cursor);
+        _payCoupon(bond, couponId, holders);
     }
 
     /// @notice The state of coupon `couponId` of `bond`.
@@ -156,9 +155,60 @@ contract PayingAgent is AccessControl, ReentrancyGuardTransient {
         return _coupons[bond][couponId];
     }
 
-    /// @notice Whether `holder` has been paid coupon `couponId` of `bond`.
+    /// @notice Whether `holder` has been passed for coupon `couponId` of `bond`: paid, if it held
+    /// any at the record time. It cannot be paid on this coupon again.
     function isCouponPaid(address bond, uint256 couponId, address holder) external view returns (bool) {
-        return _couponPaid[bond][couponId][holder];
+        return holder != address(0) && holder <= _couponCursor[bond][couponId];
+    }
+
+    /// @notice The highest holder passed so far for coupon `couponId` of `bond` (zero before the
+    /// first batch): the next batch pays holders above it, in ascending order.
+    function couponCursor(address bond, uint256 couponId) external view returns (address) {
+        return _couponCursor[bond][couponId];
+    }
+
+    /// @dev Pays a batch: the cursor moves to its last holder before any call goes out (a
+    /// revert anywhere undoes it), and the running totals are written once per batch.
+    function _payCoupon(IBondLifecycle bond, uint256 couponId, address[] calldata holders) private {
+        Payment storage p = _coupons[address(bond)][couponId];
+        if (!p.declared) revert NotDeclared(address(bond), couponId);
+        if (p.complete) revert PaymentComplete(address(bond), couponId);
+        if (block.timestamp < p.paymentTime) revert NotYetPayable(p.paymentTime);
+        _advanceCursor(address(bond), couponId, holders);
+        IERC20 cash = IERC20(bond.currency());
+        address treasury = bond.treasury();
+        uint256 amountPerToken = p.amountPerToken;
+        uint256 paidQuantity = p.paidQuantity;
+        uint256 paidAmount = p.paidAmount;
+        for (uint256 i = 0; i < holders.length; ++i) {
+            address holder = holders[i];
+            uint256 quantity = bond.balanceOfAt(holder, couponId);
+            if (quantity == 0) continue;
+            uint256 amount = quantity * amountPerToken / AMOUNT_SCALE;
+            paidQuantity += quantity;
+            paidAmount += amount;
+            // slither-disable-next-line arbitrary-send-erc20 (the registered bond's treasury, which authorized what is due)
+            cash.safeTransferFrom(treasury, holder, amount);
+            emit CouponPaid(address(bond), couponId, holder, quantity, amount);
+        }
+        p.paidQuantity = paidQuantity;
+        p.paidAmount = paidAmount;
+        if (paidQuantity == bond.totalSupplyAt(couponId)) {
+            p.complete = true;
+            bond.closeSnapshot(couponId);
+            emit CouponCompleted(address(bond), couponId, paidQuantity, paidAmount);
+        }
+    }
+
+    /// @dev Moves coupon `couponId`'s cursor to the batch's last holder; refuses a batch that is
+    /// not strictly ascending above it (a repeat, a re-run, a holder already passed).
+    function _advanceCursor(address bond, uint256 couponId, address[] calldata holders) private {
+        address previous = _couponCursor[bond][couponId];
+        for (uint256 i = 0; i < holders.length; ++i) {
+            if (holders[i] <= previous) revert HoldersNotAscending(holders[i], previous);
+            previous = holders[i];
+        }
+        _couponCursor[bond][couponId] = previous;
     }
 
     // ------------------------------------------------------------------ redemption

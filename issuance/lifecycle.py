@@ -98,7 +98,9 @@ def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[s
     indexer.sync(ctx.register, ctx.chain)
     t = models.Transfer
     with ctx.register.session() as s:
-        wallets = sorted(set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS})
+        # Ascending by address (as numbers, not as mixed-case text): the paying agent pays a coupon's
+        # holders in that order, above a cursor, so a re-run starts where the last batch ended.
+        wallets = sorted(set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS}, key=lambda w: int(w, 16))
     balance, supply, at = ("balanceOf", "totalSupply", []) if snapshot is None else ("balanceOfAt", "totalSupplyAt", [snapshot])
     results = _uint_calls(ctx, "BondToken", bond.address, [*((balance, [w, *at]) for w in wallets), (supply, at)])
     holdings = {w: q for w, q in zip(wallets, results[:-1]) if q}
@@ -136,14 +138,28 @@ def _prepare_agent(ctx: Context, inst, bond, agent, needed: int) -> None:
         ctx.signer.transact(cash.functions.approve(agent.address, needed), f"authorize the paying agent for {due}")
 
 
-def _pay_in_batches(ctx, agent: str, fn: str, args, holders: list[str], what: str, progress) -> None:
+def _pay_in_batches(
+    ctx, agent: str, fn: str, args, holders: list[str], what: str, progress, after: str | None = None
+) -> None:
     """Pays `holders` through the paying agent's `fn(*args, batch)`: the batches pay distinct
     holders, so they are estimated together and sent back to back (Signer.send_many), not one
-    round trip and receipt wait each."""
+    round trip and receipt wait each. With `after` (coupons: the cursor), each batch names the
+    holder it follows (`fn(*args, previous, batch)`): if one fails, the ones after it fail too
+    instead of passing over its holders."""
     batches = [holders[i : i + PAYMENT_BATCH] for i in range(0, len(holders), PAYMENT_BATCH)] or [[]]
     sizes = [len(b) for b in batches]
+    if after is None:
+        calls = [(agent, calldata("PayingAgent", fn, [*args, batch]), what) for batch in batches]
+    else:
+        # Measured as the plain payCoupon of the same batch: against the state before the run, a
+        # batch that names the one before it would be refused.
+        follows = [after] + [b[-1] if b else after for b in batches[:-1]]
+        calls = [
+            (agent, calldata("PayingAgent", fn, [*args, prev, batch]), what, calldata("PayingAgent", "payCoupon", [*args, batch]))
+            for prev, batch in zip(follows, batches)
+        ]
     ctx.signer.send_many(
-        [(agent, calldata("PayingAgent", fn, [*args, batch]), what) for batch in batches],
+        calls,
         progress=(lambda done, _: progress(sum(sizes[:done]), len(holders))) if progress else None,
     )
 
@@ -186,8 +202,9 @@ def pay_coupon(
     amount = state.amountPerToken if state.declared else per_token(period.amount_per_denomination, inst.currency)
     # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
     holdings = _holders_of_record(ctx, inst, bond, coupon_id)
-    paid = _uint_calls(ctx, "PayingAgent", agent.address, [("isCouponPaid", [inst.address, coupon_id, w]) for w in holdings])
-    unpaid = [w for w, done in zip(holdings, paid) if not done]
+    # Holders are paid in ascending order above the coupon's cursor: those at or below it are paid.
+    cursor = agent.functions.couponCursor(inst.address, coupon_id).call()
+    unpaid = [w for w in holdings if int(w, 16) > int(cursor, 16)]
     due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
     _prepare_agent(ctx, inst, bond, agent, due)
     if not state.declared:  # declare it to the paying agent
@@ -196,7 +213,10 @@ def pay_coupon(
             f"declare coupon {coupon_id} of {isin}",
         )
     paid_before = state.paidAmount
-    _pay_in_batches(ctx, agent.address, "payCoupon", [inst.address, coupon_id], unpaid, f"pay coupon {coupon_id} of {isin}", progress)
+    _pay_in_batches(
+        ctx, agent.address, "payCouponAfter", [inst.address, coupon_id], unpaid, f"pay coupon {coupon_id} of {isin}", progress,
+        after=cursor,
+    )
     after = _coupon_state(ctx, agent, inst, coupon_id)
     exact = period.amount_per_denomination * sum(holdings.values())
     paid_total = from_minor(after.paidAmount, inst.currency)

@@ -271,10 +271,12 @@ class Signer:
         return receipts
 
     def send_many(
-        self, calls: list[tuple[str, str, str]], progress: Callable[[int, int], None] | None = None
+        self, calls: list[tuple[str, str, str] | tuple[str, str, str, str]], progress: Callable[[int, int], None] | None = None
     ) -> list[dict]:
         """Sends raw calls (to, call data, what) as one run: each call's gas measured in JSON-RPC
-        batches against the current state (so the calls must not depend on each other), then the
+        batches against the current state (so the calls must not depend on each other; a call
+        that does, such as a batch naming the one before it, carries a fourth element: the call
+        data to measure instead, one that does the same work against the current state), then the
         transactions signed and sent in batches a block's gas at a time, receipts polled in batches. Any call that
         would revert stops the run before anything is sent (ChainError with the decoded reason).
         Returns the receipts as the node sent them (hex strings), in order."""
@@ -289,7 +291,7 @@ class Signer:
                 {"to": to, "data": data, "gas": gas + gas // 5 + 50_000, "value": 0, "chainId": self.chain.chain_id,
                  "nonce": self._next_nonce(), **fees}
             ).raw_transaction
-            for (to, data, _), gas in zip(calls, estimates)
+            for (to, data, *_), gas in zip(calls, estimates)
         ]
         # Sent a block's gas at a time, each window awaited before the next: a node keeps no more
         # than it can mine at once waiting (anvil's automine leaves what overflows a block pending
@@ -303,18 +305,19 @@ class Signer:
                 budget += estimates[end] + estimates[end] // 5 + 50_000
                 end += 1
             hashes = self._send_raw(signed[start:end])
-            receipts += self._await(hashes, [what for _, _, what in calls[start:end]])
+            receipts += self._await(hashes, [call[2] for call in calls[start:end]])
             start = end
             if progress:
                 progress(len(receipts), len(calls))
         return receipts
 
-    def _gas_used(self, calls: list[tuple[str, str, str]]) -> list[int]:
+    def _gas_used(self, calls: list[tuple[str, str, str] | tuple[str, str, str, str]]) -> list[int]:
         """Each call's gas, run once against the current state: eth_createAccessList executes a
         call once and reports its gas, where eth_estimateGas searches over many runs (most of the
         time of a large batch). The caller adds headroom for refunds and the access list's
         discount. A call that would revert is re-asked of eth_estimateGas for its revert data."""
         used = []
+        calls = [(c[0], c[3] if len(c) > 3 else c[1], c[2]) for c in calls]  # what to measure
         for part in _chunks(calls, lambda c: len(c[1])):
             batch = [("eth_createAccessList", [{"from": self.address, "to": to, "data": data}, "latest"]) for to, data, _ in part]
             responses = self.chain.w3.provider.make_batch_request(batch)

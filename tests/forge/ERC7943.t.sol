@@ -10,6 +10,7 @@ import {IERC1404} from "../../contracts/interfaces/IERC1404.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {TokenBase} from "../../contracts/modules/TokenBase.sol";
 
 /// @dev The bond as other systems see it: ERC-7943 (uRWA) checks, frozen amounts and forced
 /// transfers, and ERC-1404 reason codes with their messages. alice holds 100, bob 50.
@@ -153,7 +154,7 @@ contract ERC7943Test is Fixture {
         );
         bond.forcedTransfer(bob, alice, 1);
         vm.stopPrank();
-        vm.expectRevert(SecurityToken.ZeroAddress.selector);
+        vm.expectRevert(TokenBase.ZeroAddress.selector);
         bond.setFrozenTokens(address(0), 1);
     }
 

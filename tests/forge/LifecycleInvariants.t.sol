@@ -52,14 +52,14 @@ contract LifecycleInvariantTest is LifecycleBase {
 
     /// No holder is ever paid twice for a coupon; a completed coupon paid exactly the record-date
     /// supply; open snapshots answer the record holdings.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_couponsPayEachHolderOfRecordOnceAndCompleteOnTheRecordSupply() public view {
         checkCouponsAndSnapshots();
     }
 
     /// Cash is conserved and the paying agent never holds cash or bonds.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_cashIsConservedAndThePayingAgentHoldsNothing() public view {
         checkCashIsConserved();
@@ -67,7 +67,7 @@ contract LifecycleInvariantTest is LifecycleBase {
     }
 
     /// Bond supply follows mints and redemptions, and every call went as the rules predict.
-    /// forge-config: default.invariant.runs = 32
+    /// forge-config: default.invariant.runs = 168
     /// forge-config: default.invariant.depth = 60
     function invariant_bondSupplyAndTheLifecycleRulesAgree() public view {
         checkBondSupplyFollowsMintsAndRedemptions();
@@ -111,8 +111,11 @@ contract LifecycleInvariantTest is LifecycleBase {
             }
             uint256 paidRecord;
             for (uint256 i = 0; i < actors.length; ++i) {
-                bool paid = c.declared && agent.isCouponPaid(address(lbond), id, actors[i]);
-                same(payments[i], paid ? 1 : 0, "payments per holder");
+                // Passed (at or below the cursor) is not paid: a batch may skip a holder, who
+                // then can never be paid on this coupon (and it never completes).
+                bool paid = payments[i] == 1;
+                atMost(payments[i], 1, "payments per holder");
+                if (paid) same(c.declared && agent.isCouponPaid(address(lbond), id, actors[i]), true, "paid is passed");
                 same(received[i], paid ? held[i] * c.amountPerToken / SCALE : 0, "cash per holder");
                 if (paid) paidRecord += held[i];
             }
@@ -185,14 +188,16 @@ contract LifecycleInvariantTest is LifecycleBase {
         handler.warp(9 days - 1 hours); // day 21: past record times 1 and 2
         handler.transfer(2, 4, 60); // bob sells everything to grace after the record
         handler.declareCoupon(0, 95_000 * SCALE + 3, 0); // a fraction of a cent on top
-        handler.payCoupon(0, seedOf(idx(5, 2, 2))); // heidi (nothing of record), bob twice
-        handler.payCoupon(0, seedOf(idx(2, 0, 1))); // bob again, alice, alice2 (nothing)
+        // In ascending order: frank, grace, heidi, bob, alice, alice2.
+        handler.payCoupon(0, seedOf(idx(5, 2, 2))); // refused: bob twice, and heidi before him is out of order
+        handler.payCouponInOrder(0, 1); // frank
         handler.setAllowance(0, 5); // allowance cut to 5 cents
-        handler.payCoupon(0, seedOf(idx(3, 4, 5))); // refused: frank and grace need more
+        handler.payCouponInOrder(0, 3); // refused: grace and bob need more
         handler.setAllowance(1, 0);
-        handler.payCoupon(0, seedOf(idx(3, 3, 0))); // frank: grace's 10 of record still owed
-        handler.payCoupon(0, seedOf(idx(4, 5, 4))); // grace: complete
-        handler.payCoupon(0, seedOf(idx(0, 0, 0))); // refused: complete
+        handler.payCouponInOrder(0, 3); // grace, heidi (nothing of record), bob
+        handler.payCoupon(0, seedOf(idx(3, 3, 0))); // refused: frank again, below the cursor
+        handler.payCouponInOrder(0, 2); // alice, alice2 (nothing): complete
+        handler.payCouponInOrder(0, 1); // refused: complete
         handler.mint(5, 7);
         handler.declareRedemption(0, 50_000_00 * SCALE); // an early call
         handler.transfer(0, 1, 1); // refused: closed
@@ -203,7 +208,7 @@ contract LifecycleInvariantTest is LifecycleBase {
         handler.redeem(seedOf(idx(2, 2, 2))); // refused: complete
 
         assertEq(handler.succeeded("couponCompleted"), 1, "a coupon completed");
-        assertEq(handler.succeeded("payCoupon"), 4, "four paying batches");
+        assertEq(handler.succeeded("payCoupon"), 3, "three paying batches");
         assertEq(handler.succeeded("declareRedemption"), 1, "redemption declared");
         assertEq(handler.succeeded("redeemed"), 1, "redeemed");
         assertEq(hkd.balanceOf(bob), 60 * 95_000, "bob, seller of record: 60 x HK$950 (the fraction rounds away)");

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {LifecycleScenario} from "./LifecycleFixture.sol";
 import {SecurityToken} from "../../contracts/SecurityToken.sol";
+import {SnapshotModule} from "../../contracts/modules/SnapshotModule.sol";
 
 /// @dev Record-time snapshots: when they open, what they answer, when they close.
 contract LifecycleSnapshotTest is LifecycleScenario {
@@ -28,9 +29,9 @@ contract LifecycleSnapshotTest is LifecycleScenario {
     }
 
     function test_recordTimesMustAscendStrictly() public {
-        vm.expectRevert(SecurityToken.RecordTimesNotAscending.selector);
+        vm.expectRevert(SnapshotModule.RecordTimesNotAscending.selector);
         deployLifecycleBond(times(R1, R3, R2), MATURITY_DATE, address(agent));
-        vm.expectRevert(SecurityToken.RecordTimesNotAscending.selector);
+        vm.expectRevert(SnapshotModule.RecordTimesNotAscending.selector);
         deployLifecycleBond(times(R1, R1, R2), MATURITY_DATE, address(agent));
     }
 
@@ -39,14 +40,14 @@ contract LifecycleSnapshotTest is LifecycleScenario {
     function test_snapshotsAreNotQueryableBeforeTheirRecordTime() public {
         vm.warp(R1 - 1);
         assertFalse(bond.isSnapshotOpen(1), "record time not passed");
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 1));
         bond.balanceOfAt(alice, 1);
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 1));
         bond.totalSupplyAt(1);
         vm.warp(R3 + 365 days);
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 0));
         bond.balanceOfAt(alice, 0);
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 4));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 4));
         bond.balanceOfAt(alice, 4);
     }
 
@@ -56,7 +57,7 @@ contract LifecycleSnapshotTest is LifecycleScenario {
         assertEq(bond.snapshotCount(), 0, "not opened until something happens");
         assertEq(bond.balanceOfAt(alice, 1), 100, "a due snapshot answers the current balance");
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotOpened(1, R1);
+        emit SnapshotModule.SnapshotOpened(1, R1);
         bond.openDueSnapshots();
         assertEq(bond.snapshotCount(), 1, "opened");
         vm.recordLogs();
@@ -121,11 +122,11 @@ contract LifecycleSnapshotTest is LifecycleScenario {
         vm.warp(R3 + 1 days); // three record times pass with nothing moving
         assertEq(bond.snapshotCount(), 0, "none opened yet");
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotOpened(1, R1);
+        emit SnapshotModule.SnapshotOpened(1, R1);
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotOpened(2, R2);
+        emit SnapshotModule.SnapshotOpened(2, R2);
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotOpened(3, R3);
+        emit SnapshotModule.SnapshotOpened(3, R3);
         send(alice, grace, 30); // the first move opens all three, then records
         bond.mint(heidi, 5);
         send(frank, alice, 20);
@@ -171,19 +172,19 @@ contract LifecycleSnapshotTest is LifecycleScenario {
         bond.closeSnapshot(1);
 
         vm.expectEmit(true, true, true, true, address(bond));
-        emit SecurityToken.SnapshotClosed(1);
+        emit SnapshotModule.SnapshotClosed(1);
         vm.prank(address(agent));
         bond.closeSnapshot(1);
         assertFalse(bond.isSnapshotOpen(1), "closed");
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 1));
         bond.balanceOfAt(alice, 1);
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 1));
         bond.totalSupplyAt(1);
         vm.prank(address(agent));
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 1));
         bond.closeSnapshot(1); // not twice
         vm.prank(address(agent));
-        vm.expectRevert(abi.encodeWithSelector(SecurityToken.SnapshotNotOpen.selector, 2));
+        vm.expectRevert(abi.encodeWithSelector(SnapshotModule.SnapshotNotOpen.selector, 2));
         bond.closeSnapshot(2); // nor one not opened yet
     }
 
@@ -245,7 +246,7 @@ contract LifecycleSnapshotTest is LifecycleScenario {
         assertEq(bond.balanceOfAt(alice, 1), 100, "the lost wallet is the holder of record");
         assertEq(bond.balanceOfAt(alice2, 1), 0, "the new wallet held nothing then");
         declare(1, COUPON);
-        pay(1, list(alice, alice2, bob, frank));
+        pay(1, list(frank, bob, alice, alice2)); // ascending
         assertEq(cash(alice), 100 * COUPON / SCALE, "the coupon goes to the wallet of record");
         assertEq(cash(alice2), 0, "not to the recovered wallet");
     }
