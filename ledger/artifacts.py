@@ -15,6 +15,7 @@ are compiled (or taken from the cache), so an edited contract is never deployed 
 
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from functools import cache
