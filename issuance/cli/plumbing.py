@@ -97,11 +97,11 @@ class Options:
         self.rpc_url, self.db, self.keystore = rpc_url, db, keystore
         self._ctx = None
 
-    def context(self) -> "Context":
+    def context(self, unwind: bool = False) -> "Context":
         from issuance.context import Context
 
         if self._ctx is None:
-            self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
+            self._ctx = Context.open(self.rpc_url, self.db, unwind=unwind, keystore=self.keystore)
         return self._ctx
 
     def register(self) -> "Register":

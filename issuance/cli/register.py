@@ -13,15 +13,30 @@ from ledger.errors import InputError
 
 
 @click.command()
+@click.option(
+    "--confirmations", type=WHOLE, default=None,
+    help="Blocks below the head before one counts as final where the node has no finalized block "
+    "(default: BONDLEDGER_CONFIRMATIONS, else 0 on a devnet, 64 elsewhere).",
+)
 @pass_options
-def sync(opts):
-    """Index new chain events into the register."""
+def sync(opts, confirmations):
+    """Index new chain events into the register; unwind a reorganisation above the finalized block."""
     from ledger import indexer
 
-    ctx = opts.context()
+    ctx = opts.context(unwind=True)
     with Progress("indexing blocks") as progress:
-        result = indexer.sync(ctx.register, ctx.chain, progress=progress)
+        result = indexer.sync(ctx.register, ctx.chain, progress=progress, confirmations=confirmations)
+    if result.reorg:
+        r = result.reorg
+        click.echo(
+            f"unwound a reorganisation of {r['depth']} block(s) after block {r['ancestor']} "
+            f"(block {r['block']} was {r['old_hash'][:10]}…, now {(r['new_hash'] or 'gone')[:10]}): "
+            f"{sum(r['removed'].values())} row(s) removed",
+            err=True,
+        )
     click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
+    # on stderr: the line above is what scripts read
+    click.echo(f"final at block {result.finalized} (head {result.head}); rows above it are provisional", err=True)
 
 
 @click.group()
