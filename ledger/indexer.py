@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 from eth_utils import event_abi_to_log_topic, to_checksum_address
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
 from ledger import artifacts, eventmap, finality, models
@@ -240,9 +240,10 @@ def find_fork(register: Register, chain: Chain) -> Fork | None:
             return None
         finalized = finality.finalized_height(s)
         known = {cp.block_number: cp.block_hash}
-        if finalized >= 0 and cp.finalized_hash:
+        if finalized >= 0 and cp.finalized_hash and cp.finalized_block == finalized:
             known[finalized] = cp.finalized_hash
-        for model in eventmap.PROVEN_MODELS:
+        known.update(s.exec(select(models.ProvisionalBlock.number, models.ProvisionalBlock.hash)).all())
+        for model in eventmap.PROVEN_MODELS:  # (a register indexed before it kept provisional blocks)
             q = select(model.block_number, model.block_hash).where(model.block_number > finalized, model.block_number < cp.block_number)
             known.update(s.exec(q.distinct()).all())
     ancestor = -1
@@ -294,6 +295,7 @@ def _unwind(register: Register, chain: Chain, fork: Fork) -> dict:
     header = chain.rpc("eth_getBlockByNumber", [hex(max(fork.ancestor, 0)), False])
     with register.session() as s:
         removed = eventmap.unwind(s, fork.ancestor, int(header["timestamp"], 16) if fork.ancestor >= 0 else 0)
+        s.execute(delete(models.ProvisionalBlock).where(models.ProvisionalBlock.number > fork.ancestor))
         for c in s.exec(select(models.ContractRecord).where(models.ContractRecord.synced_block > fork.ancestor)).all():
             c.synced_block = fork.ancestor
             s.add(c)
@@ -368,6 +370,7 @@ def sync(
             # nothing about density), at most doubling, towards CHUNK_LOGS logs
             span = max(1, min(chunk, 2 * (end - low), (end - low) * CHUNK_LOGS // max(len(logs), 1)))
             _apply(s, logs)
+            _record_blocks(s, chain, low + 1, end, finalized[0])
             for c in lagging:
                 c.synced_block = end
                 s.add(c)
@@ -381,11 +384,25 @@ def sync(
     return SyncResult(max(start, -1) + 1, target, events, final, head, reorg)
 
 
+def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int) -> None:
+    """Keeps the hash of each block from `first` to `last` above the finalized height, and forgets
+    those that became final."""
+    b = models.ProvisionalBlock
+    session.execute(delete(b).where((b.number <= finalized) | ((b.number >= first) & (b.number <= last))))
+    numbers = list(range(max(first, finalized + 1), last + 1))
+    for n in range(0, len(numbers), ANCESTOR_BATCH):
+        headers = chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]])
+        session.execute(insert(b.__table__), [{"number": int(h["number"], 16), "hash": h["hash"]} for h in headers])
+
+
 def _set_checkpoint(session: Session, chain: Chain, block: int, finalized: tuple[int, str | None], head: int) -> None:
     """The checkpoint at `block`, with the finalized height (never above it), and the facts that
     follow from the indexed chain time (instruction expiry)."""
     cp = session.get(models.Checkpoint, 1)
     final_block = min(finalized[0], block)
+    if cp is not None and cp.finalized_block is not None and cp.finalized_block >= final_block:
+        # what was final stays final (a node rolled back reports a lower finalized block)
+        final_block, finalized = cp.finalized_block, (cp.finalized_block, cp.finalized_hash)
     if cp is not None and cp.block_number == block and cp.finalized_block == final_block:
         return
     header = chain.rpc("eth_getBlockByNumber", [hex(block), False])

@@ -96,6 +96,15 @@ class Checkpoint(SQLModel, table=True):
     head_block: int | None = None  # the chain's head when the checkpoint was set
 
 
+class ProvisionalBlock(SQLModel, table=True):
+    """The hash of every indexed block above the finalized height (pruned as blocks become final):
+    what `sync` compares with the chain to find the common ancestor after a reorganisation."""
+
+    __tablename__ = "provisional_blocks"
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str
+
+
 class ContractRecord(SQLModel, table=True):
     """A contract the indexer follows, with how far it has been read."""
 
