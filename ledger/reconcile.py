@@ -17,7 +17,7 @@ from decimal import Decimal
 from eth_utils import keccak, to_checksum_address
 from sqlmodel import select
 
-from ledger import models, statuses
+from ledger import finality, models, statuses
 from ledger.chain import Chain
 from ledger.db import Register
 from ledger.clock import hk_date
@@ -42,6 +42,7 @@ class Reconciliation:
     supply_register: int
     supply_chain: int
     breaks: list[Break] = field(default_factory=list)
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,7 @@ class Reconciliation:
             "supply_register": self.supply_register,
             "supply_chain": self.supply_chain,
             "breaks": [{"kind": b.kind, "subject": b.subject, "register": b.register, "chain": b.chain} for b in self.breaks],
+            "final_block": self.final_block,
         }
 
 
@@ -81,6 +83,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     on_chain, supply_chain = dict(zip(wallets, results[:-1])), results[-1]
 
     result = Reconciliation(isin, block, len(wallets), sum(reg.values()), supply_chain)
+    with register.session() as s:
+        result.final_block = finality.finalized_height(s)
     for w in wallets:
         if reg.get(w, 0) != on_chain[w]:
             result.breaks.append(Break("balance", w, reg.get(w, 0), on_chain[w]))

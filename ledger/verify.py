@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from ledger import eventmap, models, statuses
+from ledger import eventmap, finality, models, statuses
 from ledger.chain import Chain
 from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
 from ledger.errors import RegisterError
@@ -43,6 +43,7 @@ class Verification:
     logs_checked: int = 0
     audit_entries: int = 0
     audit_head: str = ""  # the last entry's hash: note it, and a later truncation of the log shows
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -58,6 +59,7 @@ class Verification:
             "logs_checked": self.logs_checked,
             "audit_entries": self.audit_entries,
             "audit_head": self.audit_head,
+            "final_block": self.final_block,
             "problems": [{"check": p.check, "table": p.table, "where": p.where, "what": p.what} for p in self.problems],
         }
 
@@ -171,6 +173,8 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
     if cp is None:
         raise RegisterError("register is empty: nothing to verify")
     result = Verification(cp.block_number)
+    with register.session() as s:
+        result.final_block = finality.finalized_height(s)
     with register.session() as s:
         kinds = dict(s.execute(sa_select(models.ContractRecord.address, models.ContractRecord.kind)).all())
     seen = _integrity(register, chain, kinds, result)

@@ -170,7 +170,12 @@ def view(f):
     @pass_options
     @functools.wraps(f)
     def command(opts, fmt, **kwargs):
-        emit(f(opts.register(), **kwargs), fmt)
+        register = opts.register()
+        emit(f(register, **kwargs), fmt)
+        if fmt == "table":  # rows above the finalized block may still be taken back (on stderr: the table is stdout's)
+            from ledger.finality import final_note
+
+            click.echo(f"{final_note(register)}: rows of later blocks are provisional", err=True)
 
     return command
 

@@ -52,7 +52,7 @@ def register():
 @pass_options
 def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
-    from ledger import views
+    from ledger import finality, views
 
     register = opts.register()
     if as_of_date is not None:
@@ -63,7 +63,7 @@ def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     emit(
         [h.as_json() for h in rows],
         fmt,
-        title=f"{isin.upper()} holders as of block {block}",
+        title=f"{isin.upper()} holders as of block {block} ({finality.final_note(register)})",
     )
 
 
@@ -175,6 +175,7 @@ def reconcile(opts, isin, fmt):
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
     record(ctx.register, result)
+    click.echo(f"final at block {result.final_block}: rows above it are provisional", err=True)
     emit_check(
         result, fmt, "breaks", "BREAK", result.isin,
         f"{result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain}",
@@ -199,6 +200,7 @@ def verify(opts, fmt):
         f"{result.rows_checked} rows against their logs, {result.logs_checked} logs against the register, "
         f"{result.audit_entries} audit entries",
         f"audit log head {result.audit_head or '(empty)'}: compare it with the one noted at the last audit",
+        f"final at block {result.final_block}: rows above it are provisional (a reorganisation may still take them back)",
     )
 
 
