@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from eth_utils import event_abi_to_log_topic
 from sqlmodel import select
 
-from ledger import artifacts, models
+from ledger import artifacts, eventmap, models
 from ledger.chain import Chain
 from ledger.db import Register
 
@@ -32,7 +32,7 @@ class StatusBreak:
 
 def _topics() -> dict[str, str]:
     """topic0 -> settled | cancelled for the venue's final events."""
-    names = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled"}
+    names = {e: status for e, status in eventmap.InstructionStatus.STATUS.items() if status in eventmap.FINAL_STATUSES}
     return {
         "0x" + event_abi_to_log_topic(e).hex(): names[e["name"]]
         for e in artifacts.load("DvPSettlement").abi
