@@ -14,7 +14,7 @@ import os
 from sqlmodel import Session
 
 from ledger import models
-from ledger.errors import InputError
+from ledger.errors import ChainError, InputError
 
 #: chains on which no confirmations are needed by default (local devnets)
 DEVNET_CHAIN_IDS = (31337, 1337)
@@ -43,7 +43,7 @@ def node_finalized(chain, head: int, confirmations: int) -> tuple[int, str | Non
     for tag in ("finalized", "safe"):
         try:
             block = chain.rpc("eth_getBlockByNumber", [tag, False])
-        except Exception:  # noqa: BLE001 - a node without the tag refuses it in its own way
+        except ChainError:  # a node without the tag answers with an error (a lost node raises on)
             block = None
         if block:
             number = int(block["number"], 16)
