@@ -53,9 +53,6 @@ class SyncResult:
     from_block: int
     to_block: int
     events: int
-    finalized: int = -1  # the register's finalized height after the sync (rows above it are provisional)
-    head: int = -1  # the chain's head when it was read
-    reorg: dict | None = None  # the reorganisation unwound first (as recorded in the audit log), if any
 
 
 @dataclass(frozen=True)
@@ -321,6 +318,15 @@ def _unwind(register: Register, chain: Chain, fork: Fork) -> dict:
 # ---------------------------------------------------------------------- syncing
 
 
+@dataclass
+class SyncReport(SyncResult):
+    """What a sync did, with the heights it leaves the register at."""
+
+    finalized: int = -1  # the register's finalized height after the sync (rows above it are provisional)
+    head: int = -1  # the chain's head when it was read
+    reorg: dict | None = None  # the reorganisation unwound first (as recorded in the audit log), if any
+
+
 @writes_register("sync")
 def sync(
     register: Register,
@@ -329,7 +335,7 @@ def sync(
     progress: Callable[[int, int], None] | None = None,
     chunk: int = CHUNK_BLOCKS,
     confirmations: int | None = None,
-) -> SyncResult:
+) -> SyncReport:
     """Indexes new events of every followed contract up to `to_block` (default: the head), and
     records the chain's finalized height with the checkpoint (ledger/finality.py).
 
@@ -381,7 +387,7 @@ def sync(
                 progress(end, target)
     with register.session() as s:
         final = finality.finalized_height(s)
-    return SyncResult(max(start, -1) + 1, target, events, final, head, reorg)
+    return SyncReport(max(start, -1) + 1, target, events, final, head, reorg)
 
 
 def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int) -> None:
