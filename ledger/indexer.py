@@ -346,23 +346,33 @@ def sync(
     a narrower one (and one far over CHUNK_LOGS is fetched again in halves), a sparse one by a
     wider one up to `chunk` blocks, so each database transaction and the memory it takes stay
     about CHUNK_LOGS events whatever the chain holds."""
-    reorg = None
-    fork = find_fork(register, chain)
-    if fork is not None:
-        _unwindable(register, chain, fork)
-        reorg = _unwind(register, chain, fork)
-    head = chain.block_number()
-    target = head if to_block is None else to_block
-    finalized = finality.node_finalized(chain, head, finality.confirmations(chain.chain_id, confirmations))
+    reorg, moved = None, 0
     start = register.indexed_block()
     events = 0
     span = min(chunk, 16)  # start narrow and widen: one dense first range would be the memory peak
+    fresh = True
     while True:
+        if fresh:  # at the start, and after the chain moved under a chunk: unwind what it took back
+            fork = find_fork(register, chain)
+            if fork is not None:
+                _unwindable(register, chain, fork)
+                reorg = _unwind(register, chain, fork)
+            head = chain.block_number()
+            target = head if to_block is None else min(to_block, head)
+            finalized = finality.node_finalized(chain, head, finality.confirmations(chain.chain_id, confirmations))
+            fresh = False
         with register.session() as s:
             contracts = s.exec(select(models.ContractRecord)).all()
             low = min((c.synced_block for c in contracts), default=target)
             if low >= target:
-                _set_checkpoint(s, chain, target if not contracts else low, finalized, head)
+                try:
+                    _set_checkpoint(s, chain, target if not contracts else low, finalized, head)
+                except _Moved:
+                    s.rollback()
+                    moved, fresh = moved + 1, True
+                    if moved <= MAX_MOVES:
+                        continue
+                    raise RegisterError(f"the chain reorganised {moved} times during one sync: run sync again") from None
                 s.commit()
                 break
             lagging = [c for c in contracts if c.synced_block == low]
@@ -375,12 +385,23 @@ def sync(
             # widen from the range actually read (a range cut short by another contract's level says
             # nothing about density), at most doubling, towards CHUNK_LOGS logs
             span = max(1, min(chunk, 2 * (end - low), (end - low) * CHUNK_LOGS // max(len(logs), 1)))
-            _apply(s, logs)
-            _record_blocks(s, chain, low + 1, end, finalized[0])
-            for c in lagging:
-                c.synced_block = end
-                s.add(c)
-            _set_checkpoint(s, chain, min(end, *(c.synced_block for c in contracts)), finalized, head)
+            try:
+                _record_blocks(s, chain, low + 1, end, finalized[0], logs)
+                _apply(s, logs)
+                for c in lagging:
+                    c.synced_block = end
+                    s.add(c)
+                _set_checkpoint(s, chain, min(end, *(c.synced_block for c in contracts)), finalized, head)
+            except _Moved as exc:
+                s.rollback()
+                moved += 1
+                if moved > MAX_MOVES:
+                    raise RegisterError(
+                        f"the chain reorganised {moved} times while blocks {low + 1}..{end} were read (last at block {exc}); "
+                        "nothing of them was written: run sync again"
+                    ) from None
+                fresh = True
+                continue
             s.commit()
             events += len(logs)
             if progress:
@@ -390,15 +411,38 @@ def sync(
     return SyncReport(max(start, -1) + 1, target, events, final, head, reorg)
 
 
-def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int) -> None:
+class _Moved(Exception):
+    """The chain reorganised while a chunk was being read (the block number it showed at)."""
+
+
+#: reorganisations met in one sync before it gives up
+MAX_MOVES = 10
+
+
+def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int, logs: list[DecodedLog]) -> None:
     """Keeps the hash of each block from `first` to `last` above the finalized height, and forgets
-    those that became final."""
+    those that became final. The chunk must be one view of the chain: each header links to the one
+    before it (and the first to the block already kept below it), a block kept already has the
+    same hash, and every log is in the block of that hash; else `_Moved`, and nothing is written."""
     b = models.ProvisionalBlock
-    session.execute(delete(b).where((b.number <= finalized) | ((b.number >= first) & (b.number <= last))))
     numbers = list(range(max(first, finalized + 1), last + 1))
-    for n in range(0, len(numbers), ANCESTOR_BATCH):
-        headers = chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]])
-        session.execute(insert(b.__table__), [{"number": int(h["number"], 16), "hash": h["hash"]} for h in headers])
+    if numbers:
+        kept = dict(session.exec(select(b.number, b.hash).where(b.number >= numbers[0] - 1, b.number <= last)).all())
+        headers = {}
+        for n in range(0, len(numbers), ANCESTOR_BATCH):
+            for number, header in zip(numbers[n : n + ANCESTOR_BATCH], chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]])):
+                if not header:
+                    raise _Moved(number)  # the chain is shorter now
+                headers[number] = header["hash"]
+                if kept.get(number, header["hash"]) != header["hash"] or kept.get(number - 1, header["parentHash"]) != header["parentHash"]:
+                    raise _Moved(number)
+                kept.setdefault(number, header["hash"])
+        for log in logs:
+            if headers.get(log.proof["block_number"], log.proof["block_hash"]) != log.proof["block_hash"]:
+                raise _Moved(log.proof["block_number"])
+    session.execute(delete(b).where((b.number <= finalized) | ((b.number >= first) & (b.number <= last))))
+    if numbers:
+        session.execute(insert(b.__table__), [{"number": n, "hash": headers[n]} for n in numbers])
 
 
 def _set_checkpoint(session: Session, chain: Chain, block: int, finalized: tuple[int, str | None], head: int) -> None:
@@ -412,6 +456,9 @@ def _set_checkpoint(session: Session, chain: Chain, block: int, finalized: tuple
     if cp is not None and cp.block_number == block and cp.finalized_block == final_block:
         return
     header = chain.rpc("eth_getBlockByNumber", [hex(block), False])
+    kept = session.get(models.ProvisionalBlock, block)
+    if header is None or (kept is not None and kept.hash != header["hash"]):
+        raise _Moved(block)
     final_hash = finalized[1] if final_block == finalized[0] else None
     if final_block >= 0 and final_hash is None:
         final_hash = header["hash"] if final_block == block else _block_hash(chain, final_block)

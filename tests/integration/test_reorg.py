@@ -228,3 +228,33 @@ def test_a_reorg_below_the_finalized_block_is_refused_in_one_line(issued):
     assert r.exit_code == 1
     assert r.stderr.startswith(f"error: block {cp.finalized_block} is final in the register ") and "the chain's head is" in r.stderr
     assert register_counts(world.db_url) == counts
+
+
+def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(issued, registers, monkeypatch):
+    world, out = issued
+    busy_blocks(world, out["address"])
+    chain = world.chain()
+    indexed = Register(world.db_url).indexed_block()
+    token = chain.contract("BondToken", out["address"])
+    for quantity in (10, 20, 30):  # three blocks sync has not read yet
+        move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(4), quantity)
+        Signer(chain, keys.dev_account(3)).transact(move, "holder transfer")
+    assert chain.block_number() == indexed + 3
+
+    real_fetch = indexer._fetch
+
+    def reorganise_while_reading_the_second_block(chain_, addresses, low, high):
+        logs = real_fetch(chain_, addresses, low, high)
+        if low == indexed + 2 and not reorganised:
+            # the first new block is indexed already; all three are replaced while the second is read
+            reorganised.append(chain.rpc("anvil_reorg", [3, orphaned_transactions(chain, 3)]))
+        return logs
+
+    reorganised: list = []
+    monkeypatch.setattr(indexer, "_fetch", reorganise_while_reading_the_second_block)
+    result = indexer.sync(Register(world.db_url), chain, chunk=1)
+    monkeypatch.setattr(indexer, "_fetch", real_fetch)
+    assert reorganised and result.reorg["ancestor"] == indexed and result.reorg["depth"] == 1
+    assert derived(world.db_url) == reindexed(world, registers)
+    clean(world)
+    sync_is_a_no_op(world)
