@@ -35,13 +35,17 @@ class Context:
     _signer: Signer | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, rpc_url: str | None = None, db: str | None = None, **kw) -> "Context":
+    def open(cls, rpc_url: str | None = None, db: str | None = None, unwind: bool = False, **kw) -> "Context":
+        """`unwind`: for `sync`, which unwinds a reorganisation above the finalized height itself
+        (and refuses one below it); every other command refuses to start on a register whose
+        checkpoint is no longer on the chain (`bondledger sync` repairs a reorganisation)."""
         chain = connect(resolve_rpc_url(rpc_url))
         register = Register(db)
         register.bind_chain(chain.chain_id, chain.genesis_hash)
         # Same genesis is not enough (two anvils started at one --timestamp share it): the
         # indexed block must still be on this chain before anything is sent to it.
-        indexer.check_checkpoint(register, chain)
+        if not unwind:
+            indexer.check_checkpoint(register, chain)
         return cls(register, chain, **kw)
 
     @property

@@ -506,14 +506,6 @@ def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dic
 
 
 def _record_refusals(ctx: Context, refused: dict[str, tuple[str, dict | None]]) -> None:
-    """Records why instructions did not settle, over open statuses only: an instruction the
-    register already has settled or cancelled (from the venue's events) keeps that status."""
-    i = models.Instruction
-    with ctx.register.session() as s:
-        for iid, (why, proof) in refused.items():
-            values = {"status": "failed", "reason": why, "updated_at": models.utcnow()}
-            if proof:
-                values.update(tx_hash=proof["tx_hash"], block_number=proof["block_number"], block_hash=proof["block_hash"], chain_id=ctx.chain.chain_id)
-            s.execute(update(i).where(i.instruction_id == iid, i.status.in_(indexer.OPEN_STATUSES)).values(**values))
-        ctx.register.audit(s, ctx.signer.address, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
-        s.commit()
+    """Records why instructions did not settle (the reverted receipts), through the indexer: an
+    instruction the register already has settled or cancelled (from the venue's events) keeps that status."""
+    indexer.record_refusals(ctx.register, ctx.chain.chain_id, refused, ctx.signer.address)

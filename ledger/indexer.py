@@ -9,27 +9,21 @@ crash leaves the register at the last whole chunk and a re-run resumes from ther
 twice changes nothing.
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-
 from eth_utils import to_checksum_address
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
-from ledger import models, stampduty
+from ledger import eventmap, finality, models
 from ledger.chain import Chain
 from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
-from ledger.codec import KIND_ARTIFACT, bytes2_text, checksum, decode_event  # noqa: F401 (KIND_ARTIFACT: kept importable from here)
-from ledger.codes import SettlementFailure
+from ledger.codec import KIND_ARTIFACT, checksum, decode_event  # noqa: F401 (KIND_ARTIFACT: kept importable from here)
 from ledger.db import Register, writes_register
 from ledger.errors import RegisterError
-from ledger.money import CURRENCIES
 
 CHUNK_BLOCKS = 5_000  # the widest block range asked of eth_getLogs at once
 CHUNK_LOGS = 5_000  # ranges shrink so that a chunk holds about this many logs: memory stays flat
-
 
 @dataclass
 class DecodedLog:
@@ -48,266 +42,17 @@ class SyncResult:
 
 
 # ---------------------------------------------------------------------- applying events
+# What each event writes is ledger/eventmap.py's one map; these names stay importable from here.
 
-
-SETTLEMENT_EVENTS = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled", "SettlementFailed": "failed"}
-#: statuses only the venue's InstructionSettled / InstructionCancelled events give, and nothing takes back
-FINAL_STATUSES = ("settled", "cancelled")
-#: statuses `settle` may still act on (and record a refusal over)
-OPEN_STATUSES = ("pending", "failed")
-FUND_FLOW_EVENTS = {"CreationSettled": "creation", "RedemptionSettled": "redemption"}
-PAYMENT_EVENTS = {"CouponDeclared", "CouponPaid", "CouponCompleted", "RedemptionDeclared", "PrincipalPaid", "RedemptionCompleted"}
-
-
-REGISTRY_EVENTS = ("InvestorUpdated", "InvestorRemoved", "WalletAdded", "WalletRemoved")
-
-
-def table_of(kind: str, event: str) -> str:
-    """Which register table an event of a followed contract goes to (verify reads it back there)."""
-    if event in SETTLEMENT_EVENTS:
-        return "settlement_events"
-    if event in FUND_FLOW_EVENTS:
-        return "fund_flows"
-    if kind == "paying_agent" and event in ("CouponPaid", "PrincipalPaid"):
-        return "payments"
-    if kind == "paying_agent" and event in PAYMENT_EVENTS:
-        return "coupons"
-    if event == "NavPublished":
-        return "nav_history"
-    if event == "Transfer":
-        return "transfers"
-    if kind == "registry" and event in REGISTRY_EVENTS:
-        return "registrations"
-    if event == "IssuanceSettled":
-        return "issuances"
-    return "token_events"
+FINAL_STATUSES, OPEN_STATUSES = eventmap.FINAL_STATUSES, eventmap.OPEN_STATUSES
+table_of = eventmap.table_of
 
 
 def _apply(session: Session, logs: list[DecodedLog]) -> None:
-    """Writes decoded logs (in chain order) to the register's tables."""
-    rows: dict[str, list] = {}
-    wallets: dict[str, dict] = {}  # the last link event of each wallet in these logs
-    for log in logs:
-        a, proof, table = log.args, log.proof, table_of(log.kind, log.event)
-        if table in ("settlement_events", "fund_flows"):
-            rows.setdefault(table, []).append(log)
-        elif table in ("payments", "coupons"):
-            _apply_payment(session, log)
-        elif table == "nav_history":
-            rows.setdefault(table, []).append({**proof, "fund": log.contract, "nav_e6": a["navPerUnit"], "published_at": a["timestamp"]})
-        elif table == "transfers":
-            rows.setdefault(table, []).append(
-                {**proof, "token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]}
-            )
-        elif table == "registrations":
-            rows.setdefault(table, []).append(_registration(log, wallets))
-        elif table == "issuances":
-            rows.setdefault(table, []).append(
-                {
-                    **proof,
-                    "allocation_id": a["allocationId"],
-                    "token": a["token"],
-                    "investor": a["investor"],
-                    "quantity": a["quantity"],
-                    "cash_token": a["cashToken"],
-                    "cash_amount": a["cashAmount"],
-                    "treasury": a["treasury"],
-                }
-            )
-        else:
-            rows.setdefault(table, []).append(
-                {**proof, "contract": log.contract, "event": log.event, "args": json.dumps(a, sort_keys=True)}
-            )
-    _apply_wallets(session, wallets)
-    for model in (models.Transfer, models.Registration, models.Issuance, models.NavRecord, models.TokenEvent):
-        if rows.get(model.__tablename__):
-            _insert(session, model, rows[model.__tablename__])
-    if rows.get("settlement_events"):
-        _apply_settlements(session, rows["settlement_events"])
-    if rows.get("fund_flows"):
-        _apply_fund_flows(session, rows["fund_flows"])
-
-
-def _insert(session: Session, model, rows: list[dict]) -> None:
-    if rows:
-        session.execute(insert(model.__table__), rows)
-
-
-def _apply_payment(session: Session, log: DecodedLog) -> None:
-    """The paying agent's events: declarations and completions of coupons and of the redemption,
-    and every payment to a holder."""
-    a, proof = log.args, log.proof
-    c = models.CouponRecord
-    if log.event in ("CouponPaid", "PrincipalPaid"):
-        coupon = log.event == "CouponPaid"
-        session.execute(
-            insert(models.Payment.__table__),
-            [
-                {
-                    **proof,
-                    "bond": a["bond"],
-                    "kind": "coupon" if coupon else "redemption",
-                    "coupon_id": a["couponId"] if coupon else 0,
-                    "holder": a["holder"],
-                    "quantity": a["quantity"],
-                    "amount": a["amount"],
-                }
-            ],
-        )
-    elif log.event in ("CouponDeclared", "RedemptionDeclared"):
-        coupon = log.event == "CouponDeclared"
-        session.add(
-            models.CouponRecord(
-                bond=a["bond"],
-                coupon_id=a["couponId"] if coupon else 0,
-                kind="coupon" if coupon else "redemption",
-                amount_per_token=a["amountPerToken"],
-                payment_time=a["paymentTime"] if coupon else proof["block_timestamp"],
-                early=a.get("early", False),
-                declared_block=proof["block_number"],
-                declared_tx=proof["tx_hash"],
-            )
-        )
-        session.flush()
-    else:  # CouponCompleted, RedemptionCompleted
-        coupon_id = a["couponId"] if log.event == "CouponCompleted" else 0
-        record = session.exec(select(c).where(c.bond == a["bond"], c.coupon_id == coupon_id)).one()
-        record.completed, record.paid_quantity, record.paid_amount = True, a["quantity"], a["amount"]
-        record.completed_block, record.completed_tx = proof["block_number"], proof["tx_hash"]
-        session.add(record)
-        session.flush()
-
-
-def _apply_fund_flows(session: Session, logs: list[DecodedLog]) -> None:
-    """Creations and redemptions, each with its duty assessment (the market-maker waiver)."""
-    instruments, currencies = _instruments_and_currencies(session)
-    rows, duties = [], []
-    for log in logs:
-        a, proof, kind = log.args, log.proof, FUND_FLOW_EVENTS[log.event]
-        rows.append(
-            {
-                **proof,
-                "kind": kind,
-                "fund": a["fund"],
-                "participant": a["participant"],
-                "creation_units": a["creationUnits"],
-                "units": a["units"],
-                "cash_token": a["cashToken"],
-                "cash_amount": a["cashAmount"],
-                "nav_e6": a["navPerUnit"],
-            }
-        )
-        instruction_id = f"{kind}:{proof['tx_hash']}:{proof['log_index']}"
-        duties.append(
-            _duty_row(
-                proof, instruction_id, instruments.get(a["fund"]), "etf_creation_redemption",
-                currencies.get(a["cashToken"], "?"), a["cashAmount"], hk_date(proof["block_timestamp"]),
-            )
-        )
-    _insert(session, models.FundFlow, rows)
-    _insert(session, models.DutyAssessment, duties)
-
-
-def _apply_settlements(session: Session, logs: list[DecodedLog]) -> None:
-    """Settlement events: the event rows, each instruction's status, and a duty assessment per
-    settled transfer (written once, never updated)."""
-    ids = [log.args["instructionId"] for log in logs]
-    i = models.Instruction
-    # (id -> trade date, status) of the captured instructions among them; plain columns, not ORM objects
-    captured = {r[0]: r[1:] for r in session.exec(select(i.instruction_id, i.trade_date, i.status).where(i.instruction_id.in_(ids)))}
-    known = {iid: traded for iid, (traded, _) in captured.items()}
-    current = {iid: status for iid, (_, status) in captured.items()}
-    instruments, currencies = _instruments_and_currencies(session)
-    events, duties, updates = [], [], {}
-    for log in logs:
-        a, proof, status = log.args, log.proof, SETTLEMENT_EVENTS[log.event]
-        iid = a["instructionId"]
-        events.append(
-            {
-                **proof,
-                "instruction_id": iid,
-                "event": status,
-                "reason": a.get("reason"),
-                "token_reason": a.get("tokenReason"),
-                "party": a.get("party"),
-            }
-        )
-        # Settled and cancelled are final on chain: a later failure of the same instruction (a
-        # second submission finding its nonce used) never takes them back.
-        if iid in known and not (status == "failed" and current[iid] in FINAL_STATUSES):
-            reason = SettlementFailure(a["reason"]).describe(a["tokenReason"]) if status == "failed" else None
-            updates[iid] = {"instruction_id": iid, "status": status, "reason": reason, "updated_at": models.utcnow(), **proof}
-            current[iid] = status
-        if status == "settled":
-            instrument = instruments.get(a["securityToken"])
-            klass = stampduty.instrument_class(instrument.kind if instrument else "")
-            # The rule is chosen by the trade date; without the captured trade, by the settlement day in Hong Kong.
-            traded = known.get(iid) or hk_date(proof["block_timestamp"])
-            duties.append(_duty_row(proof, iid, instrument, klass, currencies.get(a["cashToken"], "?"), a["cashAmount"], traded))
-    _insert(session, models.SettlementEvent, events)
-    if updates:
-        session.execute(update(models.Instruction), list(updates.values()))
-    if duties:
-        _insert(session, models.DutyAssessment, duties)
-
-
-def _instruments_and_currencies(session: Session) -> tuple[dict[str, models.Instrument], dict[str, str]]:
-    """(token address -> instrument, cash token address -> currency) as the register has them."""
-    instruments = {i.address: i for i in session.exec(select(models.Instrument))}
-    cash = select(models.ContractRecord).where(models.ContractRecord.kind == "cash")
-    return instruments, {c.address: c.label for c in session.exec(cash)}
-
-
-def _duty_row(
-    proof: dict, instruction_id: str, instrument: models.Instrument | None, klass: str, currency: str, cash_amount: int,
-    traded: date,
-) -> dict:
-    """The duty assessment of one settled transfer of `cash_amount` traded on `traded`."""
-    assessment = stampduty.assess(klass, cash_amount, traded, 10 ** CURRENCIES.get(currency, 2))
-    return {
-        **proof,
-        "instruction_id": instruction_id,
-        "isin": instrument.isin if instrument else None,
-        "instrument_class": assessment.instrument_class,
-        "treatment": assessment.treatment,
-        "currency": currency,
-        "consideration": assessment.consideration,
-        "duty_without_relief": assessment.duty_without_relief,
-        "duty_buyer": assessment.duty_buyer,
-        "duty_seller": assessment.duty_seller,
-        "basis": assessment.basis,
-        "rule_version": assessment.rule_version,
-        "trade_date": traded,
-    }
-
-
-def _registration(log: DecodedLog, wallets: dict[str, dict]) -> dict:
-    a = log.args
-    row = {**log.proof, "id_hash": a["investorId"], "wallet": a.get("wallet"), "country": None, "category": None, "kyc_expiry": None}
-    if log.event == "InvestorUpdated":
-        row.update(event="investor_updated", country=bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
-    elif log.event == "InvestorRemoved":
-        row["event"] = "investor_removed"
-    else:
-        active = log.event == "WalletAdded"
-        row["event"] = "wallet_added" if active else "wallet_removed"
-        wallets[a["wallet"]] = {"address": a["wallet"], "id_hash": a["investorId"], "active": active, "block_number": log.proof["block_number"]}
-    return row
-
-
-def _apply_wallets(session: Session, wallets: dict[str, dict]) -> None:
-    """The wallet links as the latest events leave them: the known ones updated, the new ones
-    inserted together (one query per 500 wallets, not a lookup and a flush per event)."""
-    if not wallets:
-        return
-    addresses = list(wallets)
-    for i in range(0, len(addresses), 500):
-        for wallet in session.exec(select(models.Wallet).where(models.Wallet.address.in_(addresses[i : i + 500]))).all():
-            state = wallets.pop(wallet.address)
-            wallet.id_hash, wallet.active, wallet.block_number = state["id_hash"], state["active"], state["block_number"]
-            session.add(wallet)
-    session.flush()
-    _insert(session, models.Wallet, list(wallets.values()))
+    """Writes decoded logs (in chain order) through the event map, then the facts derived from
+    them (stamp duty assessments of the settled transfers among them)."""
+    eventmap.apply(session, logs)
+    eventmap.assess_duties(session, logs)
 
 
 # ---------------------------------------------------------------------- reading the chain
@@ -347,20 +92,146 @@ def _block_hash(chain: Chain, number: int) -> str:
     return chain.rpc("eth_getBlockByNumber", [hex(number), False])["hash"]
 
 
-def check_checkpoint(register: Register, chain: Chain) -> None:
-    """The indexed block must still be on the chain (no reorg, same chain)."""
-    cp = register.checkpoint()
-    if cp is None:
-        return
-    head = chain.block_number()
-    if cp.block_number > head:
-        raise RegisterError(f"register is indexed to block {cp.block_number} but the chain's head is {head}: another chain?")
-    actual = _block_hash(chain, cp.block_number)
-    if actual != cp.block_hash:
-        raise RegisterError(
-            f"block {cp.block_number} has hash {actual[:10]}… on chain but {cp.block_hash[:10]}… in the register: "
+# ---------------------------------------------------------------------- reorganisations
+
+#: blocks whose hashes are compared with the chain per request, walking back to the common ancestor
+ANCESTOR_BATCH = 100
+
+
+@dataclass
+class Fork:
+    """The register's checkpoint is no longer on the chain: where the two part."""
+
+    checkpoint: int  # the register's checkpoint block
+    old_hash: str  # its hash in the register
+    new_hash: str | None  # the chain's block at that height now (None: the chain is shorter)
+    head: int
+    ancestor: int  # the highest block the register holds that is still on the chain (-1: none)
+    finalized: int  # the register's finalized height (-1: nothing recorded final)
+    finalized_hash: str | None  # the finalized block's hash in the register
+
+    @property
+    def depth(self) -> int:
+        """Indexed blocks the chain no longer has (at most: blocks without rows are not compared)."""
+        return self.checkpoint - self.ancestor
+
+    @property
+    def below_finality(self) -> bool:
+        return self.ancestor < self.finalized
+
+    def describe(self) -> str:
+        """The old one-line refusal (verify, reconcile, commands other than sync)."""
+        if self.new_hash is None:
+            return f"register is indexed to block {self.checkpoint} but the chain's head is {self.head}: another chain?"
+        return (
+            f"block {self.checkpoint} has hash {self.new_hash[:10]}… on chain but {self.old_hash[:10]}… in the register: "
             "the chain reorganised or this is another chain"
         )
+
+
+def find_fork(register: Register, chain: Chain) -> Fork | None:
+    """None while the checkpoint block is on the chain (then, its hash chaining to every block
+    below it, so is every indexed block). Else the common ancestor: the highest block of the
+    register's (the checkpoint, the finalized block, every provisional block a row came from) whose
+    hash the chain still has, found walking back from the checkpoint."""
+    with register.session() as s:
+        cp = s.get(models.Checkpoint, 1)
+        if cp is None:
+            return None
+        head = chain.block_number()
+        new_hash = _block_hash(chain, cp.block_number) if cp.block_number <= head else None
+        if new_hash == cp.block_hash:
+            return None
+        finalized = finality.finalized_height(s)
+        known = {cp.block_number: cp.block_hash}
+        if finalized >= 0 and cp.finalized_hash and cp.finalized_block == finalized:
+            known[finalized] = cp.finalized_hash
+        known.update(s.exec(select(models.ProvisionalBlock.number, models.ProvisionalBlock.hash)).all())
+        for model in eventmap.PROVEN_MODELS:  # (a register indexed before it kept provisional blocks)
+            q = select(model.block_number, model.block_hash).where(model.block_number > finalized, model.block_number < cp.block_number)
+            known.update(s.exec(q.distinct()).all())
+    ancestor = -1
+    candidates = sorted((n for n in known if n <= head and n < cp.block_number), reverse=True)
+    for n in range(0, len(candidates), ANCESTOR_BATCH):
+        batch = candidates[n : n + ANCESTOR_BATCH]
+        blocks = chain.rpc_batch([("eth_getBlockByNumber", [hex(b), False]) for b in batch])
+        match = next((b for b, block in zip(batch, blocks) if block and block["hash"] == known[b]), None)
+        if match is not None:
+            ancestor = match
+            break
+    return Fork(cp.block_number, cp.block_hash, new_hash, head, ancestor, finalized, cp.finalized_hash)
+
+
+def _unwindable(register: Register, chain: Chain, fork: Fork) -> None:
+    """Refuses, in one line, a fork sync must not unwind: one below the finalized height, or one
+    that took away the deployment of a followed contract (the register's off-chain facts name it)."""
+    if fork.below_finality:
+        now = _block_hash(chain, fork.finalized) if fork.finalized <= fork.head else None
+        there = f"the chain has {now[:10]}… there" if now else f"the chain's head is {fork.head}"
+        raise RegisterError(
+            f"block {fork.finalized} is final in the register ({(fork.finalized_hash or '?')[:10]}…) but {there}: "
+            "the chain reorganised below finality or this is another chain; nothing was changed"
+        )
+    with register.session() as s:
+        deployed = s.exec(select(models.ContractRecord).where(models.ContractRecord.deploy_block > fork.ancestor)).all()
+    receipts = chain.rpc_batch([("eth_getTransactionReceipt", [c.deploy_tx]) for c in deployed])
+    for record, receipt in zip(deployed, receipts):
+        if not receipt or receipt.get("status") != "0x1" or int(receipt["blockNumber"], 16) != record.deploy_block:
+            raise RegisterError(
+                f"block {record.deploy_block} with the deployment of {record.kind} {record.label} ({record.address}) is no longer "
+                "on the chain: another chain, or a reorganisation that took a deployment away; nothing was changed"
+            )
+
+
+def check_checkpoint(register: Register, chain: Chain) -> Fork | None:
+    """The indexed block must still be on the chain (no reorg, same chain): else a one-line refusal.
+    `sync` unwinds a reorganisation above the finalized height instead (see `sync`)."""
+    fork = find_fork(register, chain)
+    if fork is not None:
+        raise RegisterError(fork.describe())
+    return None
+
+
+def _unwind(register: Register, chain: Chain, fork: Fork) -> dict:
+    """Removes what the orphaned blocks wrote (through the event map), moves the checkpoint and
+    every contract's level back to the common ancestor, and records the reorganisation in the
+    audit log, in one transaction: the next chunks re-index the chain's new branch."""
+    header = chain.rpc("eth_getBlockByNumber", [hex(max(fork.ancestor, 0)), False])
+    with register.session() as s:
+        removed = eventmap.unwind(s, fork.ancestor, int(header["timestamp"], 16) if fork.ancestor >= 0 else 0)
+        s.execute(delete(models.ProvisionalBlock).where(models.ProvisionalBlock.number > fork.ancestor))
+        for c in s.exec(select(models.ContractRecord).where(models.ContractRecord.synced_block > fork.ancestor)).all():
+            c.synced_block = fork.ancestor
+            s.add(c)
+        cp = s.get(models.Checkpoint, 1)
+        cp.block_number, cp.block_hash, cp.updated_at = fork.ancestor, header["hash"], models.utcnow()
+        s.add(cp)
+        detail = {
+            "depth": fork.depth,
+            "ancestor": fork.ancestor,
+            "ancestor_hash": header["hash"],
+            "block": fork.checkpoint,
+            "old_hash": fork.old_hash,
+            "new_hash": fork.new_hash,
+            "head": fork.head,
+            "finalized": fork.finalized,
+            "removed": removed,
+        }
+        register.audit(s, "indexer", "reorg", detail)
+        s.commit()
+    return detail
+
+
+# ---------------------------------------------------------------------- syncing
+
+
+@dataclass
+class SyncReport(SyncResult):
+    """What a sync did, with the heights it leaves the register at."""
+
+    finalized: int = -1  # the register's finalized height after the sync (rows above it are provisional)
+    head: int = -1  # the chain's head when it was read
+    reorg: dict | None = None  # the reorganisation unwound first (as recorded in the audit log), if any
 
 
 @writes_register("sync")
@@ -370,24 +241,45 @@ def sync(
     to_block: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     chunk: int = CHUNK_BLOCKS,
-) -> SyncResult:
-    """Indexes new events of every followed contract up to `to_block` (default: the head).
+    confirmations: int | None = None,
+) -> SyncReport:
+    """Indexes new events of every followed contract up to `to_block` (default: the head), and
+    records the chain's finalized height with the checkpoint (ledger/finality.py).
+
+    A reorganisation under the checkpoint above the finalized height is unwound first (`_unwind`)
+    and the new branch indexed; one below it is refused in one line.
 
     Block ranges adapt to the density of events: a range that returned many logs is followed by
     a narrower one (and one far over CHUNK_LOGS is fetched again in halves), a sparse one by a
     wider one up to `chunk` blocks, so each database transaction and the memory it takes stay
     about CHUNK_LOGS events whatever the chain holds."""
-    check_checkpoint(register, chain)
-    target = chain.block_number() if to_block is None else to_block
+    reorg, moved = None, 0
     start = register.indexed_block()
     events = 0
     span = min(chunk, 16)  # start narrow and widen: one dense first range would be the memory peak
+    fresh = True
     while True:
+        if fresh:  # at the start, and after the chain moved under a chunk: unwind what it took back
+            fork = find_fork(register, chain)
+            if fork is not None:
+                _unwindable(register, chain, fork)
+                reorg = _unwind(register, chain, fork)
+            head = chain.block_number()
+            target = head if to_block is None else min(to_block, head)
+            finalized = finality.node_finalized(chain, head, finality.confirmations(chain.chain_id, confirmations))
+            fresh = False
         with register.session() as s:
             contracts = s.exec(select(models.ContractRecord)).all()
             low = min((c.synced_block for c in contracts), default=target)
             if low >= target:
-                _set_checkpoint(s, chain, target if not contracts else low)
+                try:
+                    _set_checkpoint(s, chain, target if not contracts else low, finalized, head)
+                except _Moved:
+                    s.rollback()
+                    moved, fresh = moved + 1, True
+                    if moved <= MAX_MOVES:
+                        continue
+                    raise RegisterError(f"the chain reorganised {moved} times during one sync: run sync again") from None
                 s.commit()
                 break
             lagging = [c for c in contracts if c.synced_block == low]
@@ -400,41 +292,89 @@ def sync(
             # widen from the range actually read (a range cut short by another contract's level says
             # nothing about density), at most doubling, towards CHUNK_LOGS logs
             span = max(1, min(chunk, 2 * (end - low), (end - low) * CHUNK_LOGS // max(len(logs), 1)))
-            _apply(s, logs)
-            for c in lagging:
-                c.synced_block = end
-                s.add(c)
-            _set_checkpoint(s, chain, min(end, *(c.synced_block for c in contracts)))
+            try:
+                _record_blocks(s, chain, low + 1, end, finalized[0], logs)
+                _apply(s, logs)
+                for c in lagging:
+                    c.synced_block = end
+                    s.add(c)
+                _set_checkpoint(s, chain, min(end, *(c.synced_block for c in contracts)), finalized, head)
+            except _Moved as exc:
+                s.rollback()
+                moved += 1
+                if moved > MAX_MOVES:
+                    raise RegisterError(
+                        f"the chain reorganised {moved} times while blocks {low + 1}..{end} were read (last at block {exc}); "
+                        "nothing of them was written: run sync again"
+                    ) from None
+                fresh = True
+                continue
             s.commit()
             events += len(logs)
             if progress:
                 progress(end, target)
-    return SyncResult(max(start, -1) + 1, target, events)
+    with register.session() as s:
+        final = finality.finalized_height(s)
+    return SyncReport(max(start, -1) + 1, target, events, final, head, reorg)
 
 
-def _set_checkpoint(session: Session, chain: Chain, block: int) -> None:
+class _Moved(Exception):
+    """The chain reorganised while a chunk was being read (the block number it showed at)."""
+
+
+#: reorganisations met in one sync before it gives up
+MAX_MOVES = 10
+
+
+def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int, logs: list[DecodedLog]) -> None:
+    """Keeps the hash of each block from `first` to `last` above the finalized height, and forgets
+    those that became final. The chunk must be one view of the chain: each header links to the one
+    before it (and the first to the block already kept below it), a block kept already has the
+    same hash, and every log is in the block of that hash; else `_Moved`, and nothing is written."""
+    b = models.ProvisionalBlock
+    numbers = list(range(max(first, finalized + 1), last + 1))
+    if numbers:
+        kept = dict(session.exec(select(b.number, b.hash).where(b.number >= numbers[0] - 1, b.number <= last)).all())
+        headers = {}
+        for n in range(0, len(numbers), ANCESTOR_BATCH):
+            for number, header in zip(numbers[n : n + ANCESTOR_BATCH], chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]])):
+                if not header:
+                    raise _Moved(number)  # the chain is shorter now
+                headers[number] = header["hash"]
+                if kept.get(number, header["hash"]) != header["hash"] or kept.get(number - 1, header["parentHash"]) != header["parentHash"]:
+                    raise _Moved(number)
+                kept.setdefault(number, header["hash"])
+        for log in logs:
+            if headers.get(log.proof["block_number"], log.proof["block_hash"]) != log.proof["block_hash"]:
+                raise _Moved(log.proof["block_number"])
+    session.execute(delete(b).where((b.number <= finalized) | ((b.number >= first) & (b.number <= last))))
+    if numbers:
+        session.execute(insert(b.__table__), [{"number": n, "hash": headers[n]} for n in numbers])
+
+
+def _set_checkpoint(session: Session, chain: Chain, block: int, finalized: tuple[int, str | None], head: int) -> None:
+    """The checkpoint at `block`, with the finalized height (never above it), and the facts that
+    follow from the indexed chain time (instruction expiry)."""
     cp = session.get(models.Checkpoint, 1)
-    if cp is not None and cp.block_number == block:
+    final_block = min(finalized[0], block)
+    if cp is not None and cp.finalized_block is not None and cp.finalized_block >= final_block:
+        # what was final stays final (a node rolled back reports a lower finalized block)
+        final_block, finalized = cp.finalized_block, (cp.finalized_block, cp.finalized_hash)
+    if cp is not None and cp.block_number == block and cp.finalized_block == final_block:
         return
     header = chain.rpc("eth_getBlockByNumber", [hex(block), False])
+    kept = session.get(models.ProvisionalBlock, block)
+    if header is None or (kept is not None and kept.hash != header["hash"]):
+        raise _Moved(block)
+    final_hash = finalized[1] if final_block == finalized[0] else None
+    if final_block >= 0 and final_hash is None:
+        final_hash = header["hash"] if final_block == block else _block_hash(chain, final_block)
     if cp is None:
         cp = models.Checkpoint(chain_id=chain.chain_id, block_number=block, block_hash=header["hash"])
-    else:
-        cp.block_number, cp.block_hash, cp.updated_at = block, header["hash"], models.utcnow()
+    cp.block_number, cp.block_hash, cp.updated_at = block, header["hash"], models.utcnow()
+    cp.finalized_block, cp.finalized_hash, cp.head_block = final_block, final_hash if final_block >= 0 else None, head
     session.add(cp)
-    _expire(session, int(header["timestamp"], 16))
-
-
-def _expire(session: Session, chain_time: int) -> None:
-    """Instructions past their expiry at the indexed block can no longer settle: expired. A plain
-    function of the indexed chain time over the open statuses: a settled or cancelled instruction
-    (an event of a block at or below the checkpoint) is never touched."""
-    i = models.Instruction
-    session.execute(
-        update(i)
-        .where(i.status.in_(OPEN_STATUSES), i.expiry <= chain_time)
-        .values(status="expired", reason="expired before it settled", updated_at=models.utcnow())
-    )
+    eventmap.expire(session, int(header["timestamp"], 16))
 
 
 def follow(session: Session, chain: Chain, kind: str, label: str, address: str, receipt: dict) -> models.ContractRecord:
@@ -450,3 +390,20 @@ def follow(session: Session, chain: Chain, kind: str, label: str, address: str, 
     )
     session.add(record)
     return record
+
+
+def record_refusals(register: Register, chain_id: int, refused: dict[str, tuple[str, dict | None]], actor: str) -> None:
+    """What a reverted settlement transaction proves: it emits no event, so its receipt (status 0,
+    with the revert reason) is the chain's fact that these instructions were refused. Written over
+    open statuses only (an instruction the venue's events settled or cancelled keeps that status),
+    with the receipt as the proof; unwinding a reorganisation derives the status again from the
+    events (ledger/eventmap.py). The one writer of a chain-derived status outside `sync`."""
+    i = models.Instruction
+    with register.session() as s:
+        for iid, (why, proof) in refused.items():
+            values = {"status": "failed", "reason": why, "updated_at": models.utcnow()}
+            if proof:
+                values.update(tx_hash=proof["tx_hash"], block_number=proof["block_number"], block_hash=proof["block_hash"], chain_id=chain_id)
+            s.execute(update(i).where(i.instruction_id == iid, i.status.in_(OPEN_STATUSES)).values(**values))
+        register.audit(s, actor, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
+        s.commit()

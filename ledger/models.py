@@ -89,6 +89,20 @@ class Checkpoint(SQLModel, table=True):
     block_number: int
     block_hash: str
     updated_at: datetime = Field(default_factory=utcnow)
+    # the chain's finalized height when the checkpoint was set (ledger/finality.py): rows above it
+    # are provisional; None in a register indexed before finality was recorded
+    finalized_block: int | None = None
+    finalized_hash: str | None = None
+    head_block: int | None = None  # the chain's head when the checkpoint was set
+
+
+class ProvisionalBlock(SQLModel, table=True):
+    """The hash of every indexed block above the finalized height (pruned as blocks become final):
+    what `sync` compares with the chain to find the common ancestor after a reorganisation."""
+
+    __tablename__ = "provisional_blocks"
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str
 
 
 class ContractRecord(SQLModel, table=True):

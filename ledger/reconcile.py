@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from ledger import models, statuses
+from ledger import finality, models, statuses
 from ledger.chain import Chain, read, read_many
 from ledger.codec import decode_log
 from ledger.db import Register
@@ -41,6 +41,7 @@ class Reconciliation:
     supply_register: int
     supply_chain: int
     breaks: list[Break] = field(default_factory=list)
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +57,7 @@ class Reconciliation:
             supply_register=self.supply_register,
             supply_chain=self.supply_chain,
             breaks=[BreakRow(kind=b.kind, subject=b.subject, register=b.register, chain=b.chain) for b in self.breaks],
+            final_block=self.final_block,
         )
 
     def as_json(self) -> dict:
@@ -82,6 +84,8 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
     on_chain, supply_chain = dict(zip(wallets, results[:-1])), results[-1]
 
     result = Reconciliation(isin, block, len(wallets), sum(reg.values()), supply_chain)
+    with register.session() as s:
+        result.final_block = finality.finalized_height(s)
     for w in wallets:
         if reg.get(w, 0) != on_chain[w]:
             result.breaks.append(Break("balance", w, reg.get(w, 0), on_chain[w]))

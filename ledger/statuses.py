@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from ledger import codec, models
+from ledger import codec, eventmap, models
 from ledger.chain import Chain, read_many
 from ledger.db import Register
 
@@ -30,7 +30,7 @@ class StatusBreak:
 
 def _topics() -> dict[str, str]:
     """topic0 -> settled | cancelled for the venue's final events."""
-    names = {"InstructionSettled": "settled", "InstructionCancelled": "cancelled"}
+    names = {e: status for e, status in eventmap.InstructionStatus.STATUS.items() if status in eventmap.FINAL_STATUSES}
     return {topic: names[shape.name] for topic, shape in codec.events("DvPSettlement").items() if shape.name in names}
 
 

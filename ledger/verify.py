@@ -12,19 +12,18 @@ Three checks, each reporting every problem it finds:
   checkpoint (ledger/statuses.py): `failed` for an instruction that settled is caught.
 """
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from ledger import models, statuses
+from ledger import eventmap, finality, models, statuses
 from ledger.chain import Chain
 from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
 from ledger.errors import RegisterError
 from ledger.codec import checksum, decode_event
-from ledger.indexer import check_checkpoint, table_of
+from ledger.indexer import DecodedLog, check_checkpoint
 
 RECEIPT_BATCH = 100
 LOG_CHUNK = 5_000
@@ -45,6 +44,7 @@ class Verification:
     logs_checked: int = 0
     audit_entries: int = 0
     audit_head: str = ""  # the last entry's hash: note it, and a later truncation of the log shows
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -60,31 +60,14 @@ class Verification:
             "logs_checked": self.logs_checked,
             "audit_entries": self.audit_entries,
             "audit_head": self.audit_head,
+            "final_block": self.final_block,
             "problems": [{"check": p.check, "table": p.table, "where": p.where, "what": p.what} for p in self.problems],
         }
 
 
-# What each table keeps of its log, as (column, event argument) pairs; the event name is checked too.
-_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "transfers": (("from_address", "from"), ("to_address", "to"), ("quantity", "value")),
-    "issuances": (("allocation_id", "allocationId"), ("investor", "investor"), ("quantity", "quantity"), ("cash_amount", "cashAmount")),
-    "nav_history": (("nav_e6", "navPerUnit"), ("published_at", "timestamp")),
-    "payments": (("holder", "holder"), ("quantity", "quantity"), ("amount", "amount")),
-    "fund_flows": (("participant", "participant"), ("creation_units", "creationUnits"), ("units", "units"), ("cash_amount", "cashAmount")),
-    "settlement_events": (("instruction_id", "instructionId"),),
-    "duty_assessments": (("consideration", "cashAmount"),),
-}
-_CHAIN_TABLES = (
-    models.Transfer,
-    models.Registration,
-    models.Issuance,
-    models.TokenEvent,
-    models.SettlementEvent,
-    models.NavRecord,
-    models.FundFlow,
-    models.Payment,
-    models.DutyAssessment,
-)
+# The tables whose rows carry their log's proof: what the event map writes, and the duty
+# assessments derived from settlements.
+_CHAIN_TABLES = eventmap.PROVEN_MODELS
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:
@@ -123,34 +106,17 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
             if log["blockHash"] != row.block_hash or int(log["blockNumber"], 16) != row.block_number:
                 result.problems.append(Problem("integrity", table, where, f"the log is in block {int(log['blockNumber'], 16)} {log['blockHash'][:10]}…, not the row's"))
                 continue
-            kind = kinds.get(checksum(log["address"]))
+            address = checksum(log["address"])
+            kind = kinds.get(address)
             decoded = decode_event(kind, log) if kind else None
             if decoded is None:
                 result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
                 continue
-            mismatch = _compare(table, row, checksum(log["address"]), decoded)
+            proof = {"block_number": row.block_number, "block_hash": row.block_hash, "tx_hash": row.tx_hash, "log_index": row.log_index}
+            mismatch = eventmap.compare(table, row, DecodedLog(address, kind, decoded[0], decoded[1], proof))
             if mismatch:
                 result.problems.append(Problem("integrity", table, where, mismatch))
     return seen
-
-
-def _compare(table: str, row, address: str, decoded: tuple[str, dict]) -> str | None:
-    event, args = decoded
-    if table == "transfers" and row.token != address:
-        return f"token {row.token} in the register, {address} on chain"
-    if table == "token_events":
-        if row.event != event or json.loads(row.args) != json.loads(json.dumps(args, sort_keys=True)):
-            return f"{row.event} {row.args} in the register, {event} {json.dumps(args, sort_keys=True)} on chain"
-        return None
-    if table == "registrations":
-        expected = {"InvestorUpdated": "investor_updated", "InvestorRemoved": "investor_removed", "WalletAdded": "wallet_added", "WalletRemoved": "wallet_removed"}
-        if row.event != expected.get(event) or row.id_hash != args["investorId"] or row.wallet != args.get("wallet"):
-            return f"{row.event} of {row.id_hash[:10]}… in the register, {event} on chain"
-        return None
-    for column, arg in _FIELDS.get(table, ()):
-        if str(getattr(row, column)).lower() != str(args.get(arg)).lower():
-            return f"{column} is {getattr(row, column)} in the register, {args.get(arg)} on chain"
-    return None
 
 
 def _completeness(
@@ -161,7 +127,8 @@ def _completeness(
     with register.session() as s:
         contracts = s.exec(select(models.ContractRecord)).all()
         coupon_records = s.exec(select(models.CouponRecord)).all()
-    coupon_txs = {r.declared_tx for r in coupon_records} | {r.completed_tx for r in coupon_records if r.completed_tx}
+    # rows without a proof of their own (coupon records) name the transaction of their event
+    recorded_txs = {"declared_tx": {r.declared_tx for r in coupon_records}, "completed_tx": {r.completed_tx for r in coupon_records if r.completed_tx}}
     if not contracts:
         return
     kinds = {c.address: c.kind for c in contracts}
@@ -176,8 +143,9 @@ def _completeness(
                 continue
             result.logs_checked += 1
             key = (log["transactionHash"], int(log["logIndex"], 16))
-            table = table_of(kind, decoded[0])
-            present = key[0] in coupon_txs if table == "coupons" else key in seen
+            e = eventmap.entry(kind, decoded[0])
+            table = e.model.__tablename__
+            present = key in seen if e.proven else key[0] in recorded_txs[e.tx_column]
             if not present:
                 result.problems.append(Problem("completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register"))
         if progress:
@@ -206,6 +174,8 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
     if cp is None:
         raise RegisterError("register is empty: nothing to verify")
     result = Verification(cp.block_number)
+    with register.session() as s:
+        result.final_block = finality.finalized_height(s)
     with register.session() as s:
         kinds = dict(s.execute(sa_select(models.ContractRecord.address, models.ContractRecord.kind)).all())
     seen = _integrity(register, chain, kinds, result)

@@ -98,11 +98,11 @@ class Options:
         self.rpc_url, self.db, self.keystore = rpc_url, db, keystore
         self._ctx = None
 
-    def context(self) -> "Context":
+    def context(self, unwind: bool = False) -> "Context":
         from issuance.context import Context
 
         if self._ctx is None:
-            self._ctx = Context.open(self.rpc_url, self.db, keystore=self.keystore)
+            self._ctx = Context.open(self.rpc_url, self.db, unwind=unwind, keystore=self.keystore)
         return self._ctx
 
     def register(self) -> "Register":
@@ -176,7 +176,12 @@ def view(f):
     @pass_options
     @functools.wraps(f)
     def command(opts, fmt, **kwargs):
-        emit(f(opts.register(), **kwargs), fmt)
+        register = opts.register()
+        emit(f(register, **kwargs), fmt)
+        if fmt == "table":  # rows above the finalized block may still be taken back (on stderr: the table is stdout's)
+            from ledger.finality import final_note
+
+            click.echo(f"{final_note(register)}: rows of later blocks are provisional", err=True)
 
     return command
 

@@ -12,15 +12,30 @@ from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, 
 
 
 @click.command()
+@click.option(
+    "--confirmations", type=WHOLE, default=None,
+    help="Blocks below the head before one counts as final where the node has no finalized block "
+    "(default: BONDLEDGER_CONFIRMATIONS, else 0 on a devnet, 64 elsewhere).",
+)
 @pass_options
-def sync(opts):
-    """Index new chain events into the register."""
+def sync(opts, confirmations):
+    """Index new chain events into the register; unwind a reorganisation above the finalized block."""
     from ledger import indexer
 
-    ctx = opts.context()
+    ctx = opts.context(unwind=True)
     with Progress("indexing blocks") as progress:
-        result = indexer.sync(ctx.register, ctx.chain, progress=progress)
+        result = indexer.sync(ctx.register, ctx.chain, progress=progress, confirmations=confirmations)
+    if result.reorg:
+        r = result.reorg
+        click.echo(
+            f"unwound a reorganisation of {r['depth']} block(s) after block {r['ancestor']} "
+            f"(block {r['block']} was {r['old_hash'][:10]}…, now {(r['new_hash'] or 'gone')[:10]}): "
+            f"{sum(r['removed'].values())} row(s) removed",
+            err=True,
+        )
     click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
+    # on stderr: the line above is what scripts read
+    click.echo(f"final at block {result.finalized} (head {result.head}); rows above it are provisional", err=True)
 
 
 @click.group()
@@ -36,10 +51,10 @@ def register():
 @pass_options
 def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
-    from ledger import views
+    from ledger import finality, views
 
     block, rows = views.holders(opts.register(), isin.upper(), as_of_block, as_of_date=as_of_date)
-    emit(rows, fmt, title=f"{isin.upper()} holders as of block {block}")
+    emit(rows, fmt, title=f"{isin.upper()} holders as of block {block} ({finality.final_note(opts.register())})")
 
 
 # The rest read one view each: `view` opens the register read-only and prints the rows.
@@ -150,6 +165,7 @@ def reconcile(opts, isin, fmt):
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
     record(ctx.register, result)
+    click.echo(f"final at block {result.final_block}: rows above it are provisional", err=True)
     emit_check(
         result, fmt, "breaks", "BREAK", result.isin,
         f"{result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain}",
@@ -174,6 +190,7 @@ def verify(opts, fmt):
         f"{result.rows_checked} rows against their logs, {result.logs_checked} logs against the register, "
         f"{result.audit_entries} audit entries",
         f"audit log head {result.audit_head or '(empty)'}: compare it with the one noted at the last audit",
+        f"final at block {result.final_block}: rows above it are provisional (a reorganisation may still take them back)",
     )
 
 

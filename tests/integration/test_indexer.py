@@ -3,6 +3,8 @@ proof on every row, for contracts followed late too, and never from a chain that
 register's own (another node, or the same node after a reorganisation). On SQLite and on
 PostgreSQL (`both_backends`), but for the limits of what a SQLite register stores."""
 
+import json
+
 import pytest
 from eth_utils import event_abi_to_log_topic
 from sqlalchemy import text
@@ -249,7 +251,11 @@ def test_a_restarted_devnet_with_the_same_genesis_time_is_refused_before_anythin
 
 
 @both_backends
-def test_a_reorg_under_the_checkpoint_is_detected(funded):
+def test_a_reorg_under_the_checkpoint_is_unwound_by_sync(funded):
+    """Above the finalized block (anvil's lags its head by 64 blocks), a reorganisation is no
+    longer a refusal for ever: every other command refuses to start on it in one line, and `sync`
+    removes what the orphaned block wrote, records the reorganisation and indexes the new branch.
+    (tests/integration/test_reorg.py covers depths 1, 5 and 50 and the refusal below finality.)"""
     chain = funded.chain()
     fork_point = chain.rpc("evm_snapshot", [])
     assert funded.run("cash", "mint", "HKD", dev_address(1), "100").exit_code == 0
@@ -266,26 +272,47 @@ def test_a_reorg_under_the_checkpoint_is_detected(funded):
     replaced = chain.w3.eth.get_block(indexed.block_number)["hash"].to_0x_hex()
     assert replaced != indexed.block_hash
 
-    counts = register_counts(funded.db_url)
-    r = funded.run("sync")
+    before = chain_state(funded.rpc_url)
+    r = funded.run("cash", "mint", "HKD", dev_address(1), "100")
     assert r.exit_code == 1
     assert r.stderr == (
         f"error: block {indexed.block_number} has hash {replaced[:10]}… on chain but {indexed.block_hash[:10]}… "
         "in the register: the chain reorganised or this is another chain\n"
     )
-    assert register_counts(funded.db_url) == counts
-    assert Register(funded.db_url).checkpoint().block_hash == indexed.block_hash
+    assert chain_state(funded.rpc_url) == before
+
+    r = funded.run("sync")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == f"indexed to block {indexed.block_number}: 1 new event(s)\n"
+    assert r.stderr.startswith(f"unwound a reorganisation of 1 block(s) after block {indexed.block_number - 1} ")
+    reg = Register(funded.db_url)
+    assert reg.checkpoint().block_hash == replaced
+    with reg.session() as s:
+        mints = s.exec(select(models.Transfer).where(models.Transfer.block_number == indexed.block_number)).all()
+        audit = s.exec(select(models.AuditLog).order_by(models.AuditLog.id.desc()).limit(1)).one()
+    assert [(m.to_address, m.quantity, m.block_hash) for m in mints] == [(dev_address(2), 99_900, replaced)]
+    assert audit.action == "reorg"
+    detail = json.loads(audit.detail)
+    assert (detail["depth"], detail["old_hash"], detail["new_hash"]) == (1, indexed.block_hash, replaced)
+    assert detail["removed"] == {"transfers": 1}
 
 
-def test_a_chain_rolled_back_below_the_checkpoint_is_refused(funded):
+def test_a_chain_rolled_back_below_the_checkpoint_is_unwound_by_sync(funded):
     chain = funded.chain()
     fork_point = chain.rpc("evm_snapshot", [])
     assert funded.run("cash", "mint", "HKD", dev_address(1), "100").exit_code == 0
     indexed = Register(funded.db_url).indexed_block()
     assert chain.rpc("evm_revert", [fork_point])
-    r = funded.run("sync")
+    r = funded.run("cash", "mint", "HKD", dev_address(1), "100")
     assert r.exit_code == 1
     assert r.stderr == f"error: register is indexed to block {indexed} but the chain's head is {indexed - 1}: another chain?\n"
+    r = funded.run("sync")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == f"indexed to block {indexed - 1}: 0 new event(s)\n"
+    reg = Register(funded.db_url)
+    assert reg.checkpoint().block_hash == chain.w3.eth.get_block(indexed - 1)["hash"].to_0x_hex()
+    with reg.session() as s:
+        assert s.exec(select(models.Transfer).where(models.Transfer.block_number == indexed)).all() == []
 
 
 # ---------------------------------------------------------------------- amounts a SQLite register cannot hold
