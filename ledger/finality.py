@@ -9,12 +9,11 @@ final; rows above it are provisional: a reorganisation may remove them, and `syn
 them. A reorganisation below it is refused.
 """
 
-import os
-
 from sqlmodel import Session
 
 from ledger import models
 from ledger.errors import ChainError, InputError
+from ledger.settings import settings
 
 #: chains on which no confirmations are needed by default (local devnets)
 DEVNET_CHAIN_IDS = (31337, 1337)
@@ -24,11 +23,8 @@ DEFAULT_CONFIRMATIONS = 64
 
 def confirmations(chain_id: int, given: int | None = None) -> int:
     """--confirmations, then BONDLEDGER_CONFIRMATIONS, then the chain's default."""
-    if given is None and os.environ.get("BONDLEDGER_CONFIRMATIONS", "").strip():
-        raw = os.environ["BONDLEDGER_CONFIRMATIONS"].strip()
-        if not raw.isdigit():
-            raise InputError(f"BONDLEDGER_CONFIRMATIONS: {raw!r} is not a whole number of blocks")
-        given = int(raw)
+    if given is None:
+        given = settings().confirmations
     if given is None:
         return 0 if chain_id in DEVNET_CHAIN_IDS else DEFAULT_CONFIRMATIONS
     if given < 0:

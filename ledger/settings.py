@@ -29,6 +29,7 @@ VARIABLES = {
     "BONDLEDGER_ANVIL": "anvil binary; default: node_modules in a checkout, else PATH",
     "BONDLEDGER_CACHE": "compiled contracts cache; default <checkout>/.cache",
     "BONDLEDGER_LOCK_WAIT": "seconds a writer waits for another; default 900",
+    "BONDLEDGER_CONFIRMATIONS": "blocks below the head before a row is final (with --confirmations); default 0 on a devnet, else 64",
 }
 
 DEFAULT_HOME = ".bondledger"
@@ -47,6 +48,7 @@ class Settings:
     anvil: str | None
     cache: Path | None  # None: the checkout's .cache (ledger.artifacts knows where that is)
     lock_wait_text: str | None
+    confirmations_text: str | None
 
     @property
     def lock_wait(self) -> float:
@@ -57,6 +59,16 @@ class Settings:
             return float(self.lock_wait_text)
         except ValueError:
             raise InputError(f"BONDLEDGER_LOCK_WAIT: {self.lock_wait_text!r} is not a number of seconds") from None
+
+    @property
+    def confirmations(self) -> int | None:
+        """BONDLEDGER_CONFIRMATIONS in blocks; None when unset (the chain's default applies)."""
+        raw = (self.confirmations_text or "").strip()
+        if not raw:
+            return None
+        if not raw.isdigit():
+            raise InputError(f"BONDLEDGER_CONFIRMATIONS: {raw!r} is not a whole number of blocks")
+        return int(raw)
 
 
 def settings() -> Settings:
@@ -75,4 +87,5 @@ def settings() -> Settings:
         anvil=env.get("BONDLEDGER_ANVIL") or None,
         cache=Path(cache) if cache is not None else None,
         lock_wait_text=env.get("BONDLEDGER_LOCK_WAIT"),
+        confirmations_text=env.get("BONDLEDGER_CONFIRMATIONS"),
     )
