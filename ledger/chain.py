@@ -177,6 +177,48 @@ def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], b
     return results
 
 
+MULTICALL_READS = 500  # view calls folded into one eth_call of a contract's own `multicall`
+
+
+def read_aggregated(chain: Chain, artifact: str, address: str, calls: list[tuple[str, list]], block: str = "latest") -> list:
+    """As `read_many`, for many view calls (function name, arguments) of one contract that
+    inherits OpenZeppelin's Multicall: MULTICALL_READS of them go in one eth_call of its
+    `multicall`, those eth_calls in JSON-RPC batches. The node sets up one call where read_many
+    has it set up hundreds (at 10,000 investors, an import's reads take a tenth of the time). A
+    part that reverts is read again call by call, for the error of the call at fault."""
+    parts = [calls[i : i + MULTICALL_READS] for i in range(0, len(calls), MULTICALL_READS)]
+    requests = [
+        (part, {"to": address, "data": calldata(artifact, "multicall", [[bytes.fromhex(calldata(artifact, fn, args)[2:]) for fn, args in part]])})
+        for part in parts
+    ]
+    results = []
+    for run in _chunks(requests, lambda r: len(r[1]["data"])):
+        responses = chain.w3.provider.make_batch_request([("eth_call", [call, block]) for _, call in run])
+        if isinstance(responses, dict):
+            raise ChainError(f"batch of {len(run)} calls: {responses.get('error', responses)}")
+        for (part, _), response in zip(run, responses):
+            if "error" in response:
+                results += read_many(chain, artifact, [(address, fn, args) for fn, args in part], block)
+                continue
+            for (fn, _), item in zip(part, _bytes_array(bytes.fromhex(response["result"][2:]))):
+                results.append(_decode_result(_outputs(artifact, fn), "0x" + item.hex()))
+    return results
+
+
+def _bytes_array(data: bytes) -> list[bytes]:
+    """A returned `bytes[]` (one dynamic value), read by its offsets: eth_abi's decoder takes
+    milliseconds on hundreds of items."""
+    base = int.from_bytes(data[:32], "big")
+    count = int.from_bytes(data[base : base + 32], "big")
+    heads = base + 32
+    out = []
+    for i in range(count):
+        at = heads + int.from_bytes(data[heads + 32 * i : heads + 32 * i + 32], "big")
+        size = int.from_bytes(data[at : at + 32], "big")
+        out.append(data[at + 32 : at + 32 + size])
+    return out
+
+
 def _decode_result(types: tuple[str, ...], result: str):
     """One call's return value: a single word decoded directly (uint, bool, bytes32), the rest by eth_abi."""
     if len(types) == 1 and len(result) == 66:

@@ -13,15 +13,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache
+from functools import cache
 
 from eth_abi import decode as abi_decode
-from eth_hash.auto import keccak
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from ledger import artifacts, models, stampduty
+from ledger.addresses import checksum as _checksum  # one EIP-55 for the sync and the CSV inputs
 from ledger.chain import Chain
 from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
 from ledger.codes import SettlementFailure
@@ -112,16 +112,6 @@ def _decode(kind: str, log: dict) -> tuple[str, dict] | None:
         for (name, t), value in zip(shape.data, values):
             args[name] = _scalar(value, t)
     return shape.name, args
-
-
-@lru_cache(maxsize=65_536)
-def _checksum(address: str) -> str:
-    """EIP-55 mixed case of a 0x-prefixed 40-hex-digit address. eth_utils' to_checksum_address
-    gives the same answer at ~100x the cost (validation layers around one keccak), which a sync
-    of many distinct holders pays per event; tests hold the two equal."""
-    lower = address[2:].lower()
-    digest = keccak(lower.encode()).hex()
-    return "0x" + "".join(c.upper() if d >= "8" else c for c, d in zip(lower, digest))
 
 
 def _scalar(value, abi_type: str):
