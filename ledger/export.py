@@ -43,8 +43,11 @@ class _File:
     def __init__(self, root: Path, path: str):
         self.path = path
         target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(target, "wb")
+        try:
+            self._f = open(target, "wb")
+        except FileNotFoundError:  # its directory's first file (not a mkdir per file: 20,000 of them)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(target, "wb")
         self._sha = hashlib.sha256()
         self.bytes = 0
 

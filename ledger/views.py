@@ -7,6 +7,7 @@ block beyond the indexed one is refused rather than silently incomplete.
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -642,7 +643,7 @@ def _movement(row, incoming: bool, directory: Directory) -> dict:
     other = row.from_address if incoming else row.to_address
     quantity = row.quantity if kind in ("bond", "fund") else str(from_minor(row.quantity, label))
     return {
-        "time": datetime.fromtimestamp(row.block_timestamp, timezone.utc).isoformat(),
+        "time": _iso_time(row.block_timestamp),
         "instrument": label,
         "kind": kind,
         "direction": "in" if incoming else "out",
@@ -699,10 +700,16 @@ def transfer_rows(register: Register, isin: str, page: Page | None = None) -> li
     return page_like(rows, [_transfer_row(t) for t in rows])
 
 
+@lru_cache(maxsize=4096)
+def _iso_time(timestamp: int) -> str:
+    """A block's time in UTC, ISO 8601: once per block, not once per row of an export."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+
+
 def _transfer_row(t) -> dict:
     return {
         "block_number": t.block_number,
-        "time": datetime.fromtimestamp(t.block_timestamp, timezone.utc).isoformat(),
+        "time": _iso_time(t.block_timestamp),
         "from": t.from_address,
         "to": t.to_address,
         "quantity": t.quantity,
