@@ -23,9 +23,12 @@ benchmarks/settlement.py does):
 - for coupon pay: N plain ERC-20 transfers to holders, and the gas of one transfer to a balance
   of zero and to a held one (the investors keep some cash after paying for the bond, so a
   coupon credits a held balance: the second is the like-for-like reference).
+Also timed, for their growth with N (not against a reference): `verify` after the import (N
+registry events), and `reconcile` and `verify` of the bond after the coupon.
 The last line is one JSON object with the figures.
 
-Usage: .venv/bin/python benchmarks/issuance_scale.py [--sizes 100,1000] [--large]   (--large adds 10000)
+Usage: .venv/bin/python benchmarks/issuance_scale.py [--sizes 100,1000] [--large] [--import-only]
+(--large adds 10000; --import-only measures the import and the verify after it alone)
 Goals (issue #14): issue 1,000 < 5 s, 10,000 < 60 s, linear; import 10,000 < 20 s; coupon pay
 10,000 < 30 s at <= 40,000 gas per holder.
 """
@@ -57,6 +60,8 @@ from issuance.termsheet import load_termsheet
 from ledger import artifacts, devnet, indexer, keys
 from ledger.chain import Signer, calldata
 from ledger.codes import Category
+from ledger.reconcile import reconcile
+from ledger.verify import verify
 
 ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -192,14 +197,20 @@ def payment_gas(ctx: Context, agent: str, first_block: int) -> tuple[int, int]:
     return total, count
 
 
-def measure(n: int) -> dict:
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def measure(n: int, import_only: bool = False) -> dict:
     # Base fee from zero: tens of thousands of transactions in full blocks would otherwise raise it
     # 12.5% a block past any pre-signed fee cap (fees change no work the node does).
     args = ["--timestamp", ISSUE_DAY, "--block-base-fee-per-gas", "0"]
     with tempfile.TemporaryDirectory() as tmp, devnet.running(log_dir=Path(tmp), extra_args=args) as node:
         ctx = Context.open(node.rpc_url, f"sqlite:///{tmp}/register.db")
         deploy_base(ctx)
-        figures = {"n": n, **references(ctx, n)}
+        figures = {"n": n, **({} if import_only else references(ctx, n))}
         investors = accounts(n)
         rows = [InvestorRow(investor_id=f"inv{i:05d}", name=f"Investor {i}", wallet=a.address, country="HK",
                             category=Category.institutional_professional_investor, kyc_expiry=date(2030, 12, 31))
@@ -219,6 +230,9 @@ def measure(n: int) -> dict:
         if done.returncode != 0 or f"{n} investors, {n} wallets" not in done.stdout:
             raise SystemExit(f"investors import failed: {done.stdout}{done.stderr}")
         ctx.signer._nonce = None  # the operator's nonce moved in the other process
+        figures["verify_after_import_s"] = timed(lambda: verify(ctx.register, ctx.chain))  # growth: n registry events
+        if import_only:
+            return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
 
         ts = termsheet_for(n, tmp)
         allocations = [AllocationRow(investor_id=r.investor_id, wallet=r.wallet, principal=Decimal(50_000)) for r in rows]
@@ -243,6 +257,9 @@ def measure(n: int) -> dict:
         gas, txs = payment_gas(ctx, ctx.register.require_contract("paying_agent").address, first_block)
         figures["coupon_gas_per_holder"] = gas // n
         figures["coupon_transactions"] = txs
+        indexer.sync(ctx.register, ctx.chain)
+        figures["reconcile_s"] = timed(lambda: reconcile(ctx.register, ctx.chain, ts.bond.isin))
+        figures["verify_s"] = timed(lambda: verify(ctx.register, ctx.chain))
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
 
 
@@ -250,11 +267,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000", help="comma-separated investor counts (default 100,1000)")
     parser.add_argument("--large", action="store_true", help="also 10,000 investors (several minutes on 2 cores)")
+    parser.add_argument("--import-only", action="store_true", help="only the investors import (and verify after it)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([10_000] if args.large else [])
     results = []
     for n in sizes:
-        results.append(measure(n))
+        results.append(measure(n, args.import_only))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # each size as it completes
     rows = []
     for f in results:
@@ -263,6 +281,11 @@ def main() -> int:
             [f"investors import, {n:,}", f"{f['import_s']:.2f} s", f"{n / f['import_s']:,.0f}/s",
              f"{f['import_ref_s']:.2f} s (its registry transactions pre-signed, full blocks; {f['import_gas_per_investor']:,} gas/investor)",
              f"{f['import_s'] / f['import_ref_s']:.1f}x"],
+        ]
+        rows.append([f"verify after the import, {n:,}", f"{f['verify_after_import_s']:.2f} s", f"{n / f['verify_after_import_s']:,.0f}/s", "", ""])
+        if "issue_s" not in f:
+            continue
+        rows += [
             [f"issue, {n:,} allocations", f"{f['issue_s']:.2f} s", f"{n / f['issue_s']:,.0f}/s",
              f"{f['issue_ref_s']:.2f} s ({2 * n:,} ERC-20 transfers)", f"{f['issue_s'] / f['issue_ref_s']:.1f}x"],
             [f"coupon pay, {n:,} holders", f"{f['coupon_s']:.2f} s", f"{n / f['coupon_s']:,.0f}/s",
@@ -270,6 +293,7 @@ def main() -> int:
             [f"coupon gas per holder, {n:,}", f"{f['coupon_gas_per_holder']:,}", f"{f['coupon_transactions']} tx",
              f"{f['erc20_gas_new']:,} / {f['erc20_gas_existing']:,} (ERC-20 transfer to zero / held balance)",
              f"{f['coupon_gas_per_holder'] / f['erc20_gas_existing']:.2f}x the held"],
+            [f"reconcile / verify after the coupon, {n:,}", f"{f['reconcile_s']:.2f} s / {f['verify_s']:.2f} s", "", "", ""],
         ]
     print(tabulate(rows, headers=["measure", "bondledger", "rate", "reference, same node", "vs reference"]))
     print("goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder")
