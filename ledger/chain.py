@@ -15,7 +15,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from ledger import artifacts
-from ledger.codec import calldata, decode_result, describe_revert
+from ledger.codec import calldata, decode_bytes_array, decode_result, describe_revert
 from ledger.errors import ChainError
 from ledger.keys import DEVNET_CHAIN_ID
 
@@ -124,6 +124,34 @@ def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], b
 def read(chain: Chain, artifact: str, address: str, fn: str, args: list, block: str | int = "latest"):
     """One view call, as `read_many` reads them: `read(chain, "PayingAgent", agent, "coupon", [bond, 1]).complete`."""
     return read_many(chain, artifact, [(address, fn, args)], block)[0]
+
+
+MULTICALL_READS = 500  # view calls folded into one eth_call of a contract's own `multicall`
+
+
+def read_aggregated(chain: Chain, artifact: str, address: str, calls: list[tuple[str, list]], block: str = "latest") -> list:
+    """As `read_many`, for many view calls (function name, arguments) of one contract that
+    inherits OpenZeppelin's Multicall: MULTICALL_READS of them go in one eth_call of its
+    `multicall`, those eth_calls in JSON-RPC batches. The node sets up one call where read_many
+    has it set up hundreds (at 10,000 investors, an import's reads take a tenth of the time). A
+    part that reverts is read again call by call, for the error of the call at fault."""
+    parts = [calls[i : i + MULTICALL_READS] for i in range(0, len(calls), MULTICALL_READS)]
+    requests = [
+        (part, {"to": address, "data": calldata(artifact, "multicall", [[bytes.fromhex(calldata(artifact, fn, args)[2:]) for fn, args in part]])})
+        for part in parts
+    ]
+    results = []
+    for run in _chunks(requests, lambda r: len(r[1]["data"])):
+        responses = chain.w3.provider.make_batch_request([("eth_call", [call, block]) for _, call in run])
+        if isinstance(responses, dict):
+            raise ChainError(f"batch of {len(run)} calls: {responses.get('error', responses)}")
+        for (part, _), response in zip(run, responses):
+            if "error" in response:
+                results += read_many(chain, artifact, [(address, fn, args) for fn, args in part], block)
+                continue
+            for (fn, _), item in zip(part, decode_bytes_array(bytes.fromhex(response["result"][2:]))):
+                results.append(decode_result(artifact, fn, "0x" + item.hex()))
+    return results
 
 
 BATCH_BYTES = 1_000_000  # a JSON-RPC batch's payload at most: nodes refuse large requests (anvil: "Invalid request")

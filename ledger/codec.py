@@ -13,15 +13,15 @@ encodes it or refuses it with its own error.
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_abi.grammar import BasicType, TupleType, parse
-from eth_hash.auto import keccak
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 
 from ledger import artifacts
+from ledger.addresses import checksum  # noqa: F401 (one EIP-55, light enough for the CLI's input parsing)
 from ledger.codes import Reason
 
 #: contract kind (as the register follows it) -> the artifact whose ABI decodes its events
@@ -502,11 +502,15 @@ def bytes2_text(hex_value: str) -> str:
     return bytes.fromhex(hex_value[2:]).decode("ascii", errors="replace")
 
 
-@lru_cache(maxsize=65_536)
-def checksum(address: str) -> str:
-    """EIP-55 mixed case of a 0x-prefixed 40-hex-digit address. eth_utils' to_checksum_address
-    gives the same answer at ~100x the cost (validation layers around one keccak), which a sync
-    of many distinct holders pays per event; tests hold the two equal."""
-    lower = address[2:].lower()
-    digest = keccak(lower.encode()).hex()
-    return "0x" + "".join(c.upper() if d >= "8" else c for c, d in zip(lower, digest))
+def decode_bytes_array(data: bytes) -> list[bytes]:
+    """A returned `bytes[]` (one dynamic value, e.g. a multicall's results), read by its offsets:
+    eth_abi's decoder takes milliseconds on hundreds of items (tests hold the two equal)."""
+    base = int.from_bytes(data[:32], "big")
+    count = int.from_bytes(data[base : base + 32], "big")
+    heads = base + 32
+    out = []
+    for i in range(count):
+        at = heads + int.from_bytes(data[heads + 32 * i : heads + 32 * i + 32], "big")
+        size = int.from_bytes(data[at : at + 32], "big")
+        out.append(data[at + 32 : at + 32 + size])
+    return out

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import textwrap
+from json.encoder import encode_basestring_ascii
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -43,8 +44,11 @@ class _File:
     def __init__(self, root: Path, path: str):
         self.path = path
         target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(target, "wb")
+        try:
+            self._f = open(target, "wb")
+        except FileNotFoundError:  # its directory's first file (not a mkdir per file: 20,000 of them)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(target, "wb")
         self._sha = hashlib.sha256()
         self.bytes = 0
 
@@ -59,6 +63,9 @@ class _File:
         return {"path": self.path, "sha256": self._sha.hexdigest(), "bytes": self.bytes, "rows": rows}
 
 
+FLUSH_ROWS = 2_000  # rows formatted before a write: few system calls, little held
+
+
 def _write(root: Path, path: str, rows: Iterable[dict | Row] | dict) -> list[dict]:
     """`path`.csv and `path`.json from one pass over `rows` (a view's models, or a table's dicts;
     a single record: JSON only, empty CSV). The JSON is byte for byte what json.dumps(list,
@@ -67,21 +74,62 @@ def _write(root: Path, path: str, rows: Iterable[dict | Row] | dict) -> list[dic
     if isinstance(rows, dict):
         json_out.write(json.dumps(rows, indent=2, default=_plain) + "\n")
         return [csv_out.close(1), json_out.close(1)]
-    buffer, writer, n = io.StringIO(), None, 0
+    buffer, writer, fields, keys, n = io.StringIO(), None, None, None, 0
+    items: list[str] = []
     for n, row in enumerate(rows, start=1):
         if isinstance(row, Row):
             row = row.as_json()
         if writer is None:
-            writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+            fields = list(row)
+            writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
-        writer.writerow({k: _plain(v) for k, v in row.items()})
-        csv_out.write(buffer.getvalue())
-        buffer.seek(0)
-        buffer.truncate()
-        item = textwrap.indent(json.dumps(row, indent=2, default=_plain), "  ")
-        json_out.write(("[\n" if n == 1 else ",\n") + item)
+            keys = [f"    {encode_basestring_ascii(k)}: " for k in fields]
+        fast = _formatted(keys, row.values()) if list(row) == fields else None
+        if fast is not None:
+            writer.writer.writerow(fast[0])  # the DictWriter's own row, minus its key checks
+            items.append(fast[1])
+        else:
+            writer.writerow({k: _plain(v) for k, v in row.items()})
+            items.append(textwrap.indent(json.dumps(row, indent=2, default=_plain), "  "))
+        if len(items) == FLUSH_ROWS:
+            csv_out.write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+            json_out.write(("[\n" if n == FLUSH_ROWS else ",\n") + ",\n".join(items))
+            items = []
+    csv_out.write(buffer.getvalue())
+    if items:
+        json_out.write(("[\n" if n == len(items) else ",\n") + ",\n".join(items))
     json_out.write("\n]\n" if n else "[]\n")
     return [csv_out.close(n), json_out.close(n)]
+
+
+def _formatted(keys: list[str], values) -> tuple[list, str] | None:
+    """A flat row's CSV fields and its item as json.dumps([row], indent=2) lays it out, in one
+    pass and built directly (the indenting JSON encoder is pure Python: it was most of an
+    export's time); None when a value is not a scalar."""
+    fields, parts = [], []
+    for key, v in zip(keys, values):
+        t = type(v)
+        if t is str:
+            fields.append(v)
+            parts.append(key + encode_basestring_ascii(v))
+        elif t is int:
+            fields.append(v)
+            parts.append(key + int.__repr__(v))
+        elif v is None:
+            fields.append(None)
+            parts.append(key + "null")
+        elif t is bool:
+            fields.append(v)
+            parts.append(key + ("true" if v else "false"))
+        elif t in (dict, list, tuple):
+            return None
+        else:
+            v = _plain(v)
+            fields.append(v)
+            parts.append(key + json.dumps(v))
+    return fields, ("  {\n" + ",\n".join(parts) + "\n  }" if parts else "  {}")
 
 
 def _table_rows(register: Register, table: str) -> Iterator[dict]:
@@ -94,11 +142,12 @@ def _table_rows(register: Register, table: str) -> Iterator[dict]:
         result = conn.execution_options(yield_per=1000).execute(text(f'SELECT * FROM "{table}" ORDER BY {order}'))
         names = list(result.keys())
         for row in result:
-            yield {c: _plain(v) for c, v in zip(names, row)}
+            yield dict(zip(names, row))  # dates and decimals made plain as they are written
 
 
 def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | dict]]]:
-    """What the export writes: (path without extension, what produces its rows), in file order."""
+    """What the export writes: (path without extension, what produces its rows), in file order,
+    but for each investor's movements (views/movements/ID), which come last from one stream."""
     plan = [
         (f"tables/{table}", functools.partial(_table_rows, register, table))
         for table in sorted(t for t in inspect(register.engine).get_table_names() if t != "alembic_version")
@@ -110,7 +159,7 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
         code = inst.isin
         if indexed >= 0:
             plan.append((f"views/{code}/holders", lambda code=code: views.holders(register, code)[1]))
-        plan.append((f"views/{code}/transfers", functools.partial(views.transfer_rows, register, code)))
+        plan.append((f"views/{code}/transfers", functools.partial(views.stream_transfer_rows, register, code)))
         if inst.kind == "bond":
             plan.append((f"views/{code}/coupons", functools.partial(views.coupons, register, code)))
             plan.append((f"views/{code}/payments", functools.partial(views.payments, register, code)))
@@ -120,14 +169,6 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
     plan.append(("views/settlements", functools.partial(views.settlements, register)))
     plan.append(("views/issuances", functools.partial(views.issuances, register)))
     plan.append(("views/stamp_duty", functools.partial(views.stamp_duty, register)))
-    with register.session() as s:
-        directory = views.Directory.load(s)
-    with register.engine.connect() as conn:
-        investor_ids = [r[0] for r in conn.execute(text('SELECT investor_id FROM "investors" ORDER BY investor_id'))]
-    for investor_id in investor_ids:
-        plan.append(
-            (f"views/movements/{investor_id}", functools.partial(views.movements, register, investor_id, directory=directory))
-        )
     return plan
 
 
@@ -136,11 +177,17 @@ def export(register: Register, out: Path, progress: Callable[[int, int], None] |
     if out.exists() and any(out.iterdir()):
         raise InputError(f"--out: {out} is not empty; export into a new directory")
     plan = _plan(register)
+    with register.engine.connect() as conn:
+        total = len(plan) + conn.execute(text('SELECT count(*) FROM "investors"')).scalar()
     manifest_files = []
     for n, (path, rows) in enumerate(plan, start=1):
         manifest_files += _write(out, path, rows())
         if progress:
-            progress(n, len(plan))
+            progress(n, total)
+    for n, (investor_id, rows) in enumerate(views.every_investors_movements(register), start=len(plan) + 1):
+        manifest_files += _write(out, f"views/movements/{investor_id}", rows)
+        if progress:
+            progress(n, total)
     manifest_files.sort(key=lambda f: f["path"])
     cp = register.checkpoint()
     with register.engine.connect() as conn:

@@ -210,6 +210,18 @@ def test_export_writes_every_table_and_view_with_a_manifest_of_sums(traded, tmp_
     assert exported == cli
 
 
+def test_the_exported_movements_of_every_investor_are_its_movements(traded, tmp_path):
+    """The export reads every investor's movements in one stream: each file is what
+    `register movements` gives for that investor, and every investor has its file."""
+    world, _, _ = traded
+    assert world.run("export", "--out", tmp_path / "x").exit_code == 0
+    investors = [i["investor_id"] for i in world.run("investors", "list", "--format", "json").json()]
+    assert investors and sorted(p.stem for p in (tmp_path / "x/views/movements").glob("*.json")) == sorted(investors)
+    for investor_id in investors:
+        exported = json.loads((tmp_path / f"x/views/movements/{investor_id}.json").read_text())
+        assert exported == world.run("register", "movements", investor_id, "--format", "json").json(), investor_id
+
+
 def test_an_export_is_reproducible_and_refuses_a_used_directory(traded, tmp_path):
     world, _, _ = traded
     assert world.run("export", "--out", tmp_path / "a").exit_code == 0

@@ -192,6 +192,36 @@ def test_a_best_effort_batch_settles_the_others_and_records_why_one_failed(marke
     assert world.run("reconcile", ISIN).exit_code == 0
 
 
+def test_batches_in_flight_while_the_register_indexes_settle_each_instruction_once(market, monkeypatch):
+    """settle keeps a few batches in flight and indexes the confirmed ones meanwhile: here two
+    one-instruction batches at a time, the register synced after every receipt, one batch refused
+    in the middle. Each instruction ends as the chain left it, with one event and one duty row."""
+    from issuance import trading
+
+    monkeypatch.setattr(trading, "IN_FLIGHT", 1)  # two batches in flight
+    monkeypatch.setattr(trading, "INDEX_EVERY", 1)  # a sync after every receipt with more to come
+    partial = []
+    sync = trading.indexer.sync
+    monkeypatch.setattr(trading.indexer, "sync", lambda *a, **k: (partial.append(k["to_block"]) if "to_block" in k else None, sync(*a, **k))[1])
+    world, out = market
+    trades = three_trades(world)
+    trades.append(trade(world, HARBOUR, LION_ROCK, 40))
+    affirm_both(world, trades[-1], HARBOUR, LION_ROCK)
+    agent_freeze(world, out["address"], dev_address(STRAITS), True)  # the second trade's buyer
+
+    r = world.run("settle", "--batch-size", 1, "--format", "json")
+    outcome = {o["instruction_id"]: o for o in r.json()}
+    assert [outcome[t["instruction_id"]]["status"] for t in trades] == ["settled", "failed", "settled", "settled"]
+    assert outcome[trades[1]["instruction_id"]]["reason"] == "security leg refused: receiver frozen"
+    assert len(partial) == 3 and partial == sorted(partial), "indexed after each receipt but the last"
+    duty = [d["instruction_id"] for d in world.run("register", "stamp-duty", "--format", "json").json()]
+    settled = [t["instruction_id"] for t in trades if outcome[t["instruction_id"]]["status"] == "settled"]
+    assert sorted(d for d in duty if d in outcome) == sorted(settled), "one duty row per settled instruction"
+    assert {i: settlements(world)[i]["tx_hash"] for i in settled} == {i: outcome[i]["tx_hash"] for i in settled}
+    assert world.run("reconcile", ISIN).exit_code == 0
+    assert world.run("verify").exit_code == 0
+
+
 def test_a_buyer_short_of_authorized_cash_fails_on_the_cash_leg_and_nothing_moves(market):
     world, _ = market
     assert world.run("cash", "allow", "HKD", "1000", "--dev-account", KOWLOON).exit_code == 0

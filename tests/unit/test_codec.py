@@ -223,3 +223,11 @@ def test_the_signed_instruction_type_is_the_venues_struct():
     item = codec._struct_abis()["DvPSettlement.Instruction"]
     assert INSTRUCTION_FIELDS == [(c["name"], c["type"]) for c in item["components"]]
     assert codec.struct("DvPSettlement.Instruction")._fields == tuple(InstructionData.__dataclass_fields__)
+
+
+def test_a_returned_bytes_array_reads_as_eth_abi_decodes_it():
+    rng = random.Random(7)
+    for count in (0, 1, 3, 50):
+        items = [os.urandom(rng.choice((0, 1, 31, 32, 33, 96, 100))) for _ in range(count)]
+        data = eth_abi.encode(["bytes[]"], [items])
+        assert codec.decode_bytes_array(data) == list(eth_abi.decode(["bytes[]"], data)[0]) == items
