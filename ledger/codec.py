@@ -23,6 +23,7 @@ from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_select
 from ledger import artifacts
 from ledger.addresses import checksum  # noqa: F401 (one EIP-55, light enough for the CLI's input parsing)
 from ledger.codes import Reason
+from ledger.errors import ChainError
 
 #: contract kind (as the register follows it) -> the artifact whose ABI decodes its events
 KIND_ARTIFACT = {
@@ -172,6 +173,8 @@ def decode_result(artifact: str, name: str, result: str):
     gives that value, else a tuple (named when the outputs are); structs decode to `struct` types."""
     fn = function(artifact, name)
     types = fn.outputs
+    if types and result in ("0x", ""):  # eth-abi would say "Tried to read 32 bytes": name the call instead
+        raise ChainError(f"{artifact}.{name}: the node answered no data (no such contract at that block?)")
     if len(types) == 1 and len(result) == 66:  # one word, decoded directly (uint, bool, bytes32)
         t = types[0]
         if t.startswith("uint") or t == "bool":

@@ -65,7 +65,10 @@ def instruction_breaks(register: Register, chain: Chain, block: int, isin: str |
     for iid, _, nonce, _, _ in rows:
         calls.append((dvp, "isNonceUsed", [nonce]))
         calls.append((dvp, "isCancelled", [bytes.fromhex(iid[2:])]))
-    answers = read_many(chain, "DvPSettlement", calls, block)
+    # At the head, ask for "latest": a node may answer a numbered block from a state it has not
+    # kept (anvil after anvil_rollback, under load: an empty result) where "latest" is always there.
+    at = "latest" if block == chain.block_number() else block
+    answers = read_many(chain, "DvPSettlement", calls, at)
     chain_time = int(chain.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
 
     breaks = []
