@@ -198,6 +198,9 @@ def pay_coupon(
     coupon_id, period = _coupon_to_pay(ctx, inst, ts, agent, on)
     state = _coupon_state(ctx, agent, inst, coupon_id)
     if state.complete:
+        # A run killed after its last payment was mined left them unindexed: record what the
+        # chain holds before saying so, so that the refusal leaves the register whole.
+        indexer.sync(ctx.register, ctx.chain)
         raise InputError(f"coupon {coupon_id} of {isin} ({period.payment_date}) is already paid")
     amount = state.amountPerToken if state.declared else per_token(period.amount_per_denomination, inst.currency)
     # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
@@ -238,6 +241,7 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     today, bond_terms = ctx.chain_date(), ts.bond
     state = _redemption_state(ctx, agent, inst)
     if state.complete:
+        indexer.sync(ctx.register, ctx.chain)  # as for a paid coupon: the register catches up first
         raise InputError(f"ISIN: {isin} is already redeemed")
     # Every coupon whose record date has passed is owed before principal: those already payable
     # (the final one at maturity) are paid here first, as coupons to their holders of record.

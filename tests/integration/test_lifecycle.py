@@ -3,6 +3,7 @@ between, a re-run after an interrupted payment, redemption at maturity or on a c
 register's record of every payment reconciled against the schedule. Time moves with anvil's
 clock, never the wall's."""
 
+import sqlite3
 import unittest.mock
 from datetime import datetime, timezone
 from decimal import ROUND_FLOOR, Decimal
@@ -86,6 +87,32 @@ def test_the_buyer_receives_the_next_coupon_and_the_seller_does_not(issued):
     assert second["lion_rock"]["quantity"] == 11_000
     assert second["lion_rock"]["amount"] == coupon_of(11_000, COUPON_2)
     assert payments(world, coupon=1)["victoria_peak"]["quantity"] == 3_000  # it held on the first record date
+
+
+def copy_database(source: str, target: str) -> None:
+    """SQLite's online backup: the whole database, its write-ahead log included."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def test_a_coupon_paid_by_a_run_killed_before_it_recorded_is_recorded_by_the_refusing_rerun(issued, tmp_path):
+    # The register as a run killed after its last payment was mined leaves it: the payments on
+    # chain, none of them indexed (the register file from before the run, its checkpoint still on chain).
+    world, _ = issued
+    warp_to(world, "2024-08-07")
+    assert world.run("sync").exit_code == 0
+    db_file, before = world.db_url.removeprefix("sqlite:///"), str(tmp_path / "before.db")
+    copy_database(db_file, before)
+    pay(world)
+    paid = payments(world, coupon=1)
+    copy_database(before, db_file)
+    assert paid and payments(world, coupon=1) == {}
+
+    again = world.run("coupon", "pay", ISIN, "--date", "2024-08-07")
+    assert again.exit_code == 2 and again.stderr.count("\n") == 1 and "is already paid" in again.stderr
+    assert payments(world, coupon=1) == paid
+    assert world.run("reconcile", ISIN).exit_code == 0
+    assert world.run("verify").exit_code == 0
 
 
 def test_a_holder_of_record_who_sells_before_payment_is_still_paid(issued):
