@@ -12,7 +12,7 @@ import functools
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, TypeAdapter, WithJsonSchema, computed_field
 
 #: Currency units (or a NAV, a price): exact, shown as the Decimal's own string.
 Money = Annotated[
@@ -41,6 +41,22 @@ class Row(BaseModel):
 class ChainRow(Row):
     """A row derived from the chain's events (at a block). A fact every such row carries (such as
     whether its block is final yet) is one field here."""
+
+    _provisional: bool = PrivateAttr(default=False)
+
+    @computed_field(description="Above the register's finalized block: a reorganisation may still take it back")
+    @property
+    def provisional(self) -> bool:
+        # the last field of every output (computed fields follow the others): set by the query
+        # that made the row, from the finalized height it read (ledger.finality)
+        return self._provisional
+
+    def at_finality(self, finalized: int, block: int | None = None) -> "ChainRow":
+        """This row, marked provisional when its block (`block`, else its own block_number) is
+        above `finalized`."""
+        block = block if block is not None else getattr(self, "block_number", None)
+        self._provisional = block is not None and block > finalized
+        return self
 
 
 @functools.cache

@@ -6,6 +6,8 @@ its model in ledger.rows (typed values; text only at the edge), a page of them (
 when given a Page.
 """
 
+import functools
+import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from decimal import Decimal
 from sqlalchemy import func, literal, union_all
 from sqlmodel import Session, select
 
-from ledger import models
+from ledger import finality, models
 from ledger.clock import end_of_day, hk_date
 from ledger.db import Register
 from ledger.errors import InputError, NotFound
@@ -38,6 +40,38 @@ from ledger.rows import (
 )
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+
+def marks_finality(query):
+    """For a query of chain rows (its first argument the register): every row it gives is marked
+    provisional or final against the register's finalized height, read once, before the query
+    (a row indexed meanwhile is above it: provisional, the safe side)."""
+
+    @functools.wraps(query)
+    def marked(register: Register, *args, **kwargs):
+        with register.session() as s:
+            final = finality.finalized_height(s)
+        result = query(register, *args, **kwargs)
+        if isinstance(result, tuple):  # (block, rows): a holders list as of one block
+            block, rows = result
+            for row in rows:
+                row.at_finality(final, block)
+            return result
+        if inspect.isgenerator(result):
+            return _marking(result, final)
+        for row in result:
+            row.at_finality(final)
+        return result
+
+    return marked
+
+
+def _marking(rows: Iterator, final: int) -> Iterator:
+    for item in rows:
+        for row in item[1] if isinstance(item, tuple) else (item,):  # (investor id, rows) or a row
+            row.at_finality(final)
+        yield item
 
 
 def as_of(register: Register, block: int | None, day: date | None = None) -> int:
@@ -95,6 +129,7 @@ def investor_ids_at(session: Session, wallets: list[str], block: int) -> dict[st
     return {w: names.get(link.get(w)) if link.get(w) else None for w in wallets}
 
 
+@marks_finality
 def holders(
     register: Register, isin: str, as_of_block: int | None = None, page: Page | None = None, as_of_date: date | None = None
 ) -> tuple[int, list[HolderRow]]:
@@ -155,6 +190,7 @@ def check_period(date_from: date | None, date_to: date | None) -> None:
         raise InputError(f"--from: {date_from} is after --to {date_to}")
 
 
+@marks_finality
 def stamp_duty(
     register: Register, date_from: date | None = None, date_to: date | None = None, page: Page | None = None
 ) -> list[DutyRow]:
@@ -321,6 +357,7 @@ def _names(session: Session, only: list[str] | None = None) -> tuple[dict[str, s
     return wallets, names
 
 
+@marks_finality
 def settlements(
     register: Register,
     isin: str | None = None,
@@ -372,6 +409,7 @@ def _assets(session: Session) -> dict[str, tuple[str, str]]:
     return {address: (label, kind) for address, label, kind in session.exec(select(a.address, a.label, a.kind)).all()}
 
 
+@marks_finality
 def issuances(register: Register, isin: str | None = None, kind: str | None = None) -> list[IssuanceRow]:
     """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
     with the asset it settled in and that asset's legal kind: "which primary settlements were in
@@ -417,6 +455,7 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
     return inst
 
 
+@marks_finality
 def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[NavRow]:
     inst = fund(register, fund_code)
     n = models.NavRecord
@@ -436,6 +475,7 @@ def nav_history(register: Register, fund_code: str, page: Page | None = None) ->
     ])
 
 
+@marks_finality
 def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[FlowRow]:
     inst = fund(register, fund_code)
     f = models.FundFlow
@@ -461,6 +501,7 @@ def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> 
     ])
 
 
+@marks_finality
 def payments(register: Register, isin: str, page: Page | None = None) -> list[PaymentRow]:
     """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
     inst = register.instrument(isin)
@@ -544,6 +585,7 @@ class Directory:
         return cls(wallets, names, _labels(session))
 
 
+@marks_finality
 def movements(
     register: Register,
     investor_id: str,
@@ -595,6 +637,7 @@ def _movement(row, incoming: bool, directory: Directory) -> MovementRow:
     )
 
 
+@marks_finality
 def every_investors_movements(register: Register) -> Iterator[tuple[str, list[MovementRow]]]:
     """(investor id, its movements as `movements` lists them) for every investor of the register,
     by investor id: one query streamed in that order, where a query per investor makes an export
@@ -631,6 +674,7 @@ def every_investors_movements(register: Register) -> Iterator[tuple[str, list[Mo
             raise RuntimeError(f"movements of {pending.investor_id} came out of investor order")
 
 
+@marks_finality
 def transfer_rows(register: Register, isin: str, page: Page | None = None) -> list[TransferRow]:
     """Every transfer of an instrument with its chain proof, as auditors export it."""
     rows = transfers(register, isin, page)
@@ -658,6 +702,7 @@ def _transfer_row(t) -> TransferRow:
     )
 
 
+@marks_finality
 def stream_transfer_rows(register: Register, isin: str) -> Iterator[TransferRow]:
     """`transfer_rows` of a whole instrument, streamed from the database (an export of 100,000
     transfers holds none of them all at once, nor builds an ORM object each)."""

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import select
 
-from ledger import models, views
+from ledger import finality, models, views
 from ledger.db import Register
 from ledger.money import from_minor
 from ledger.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_block, cursors, page_of
@@ -25,12 +25,14 @@ def network(register: Register) -> dict:
     with register.session() as s:
         net = s.get(models.Network, 1)
         cp = s.get(models.Checkpoint, 1)
+        finalized = finality.finalized_height(s)
     return {
         "chain_id": net.chain_id if net else None,
         "genesis_hash": net.genesis_hash if net else None,
         "indexed_block": cp.block_number if cp else None,
         "indexed_block_hash": cp.block_hash if cp else None,
         "indexed_at": cp.updated_at.replace(tzinfo=timezone.utc).isoformat(timespec="seconds") if cp and cp.updated_at else None,
+        "finalized_block": finalized,
     }
 
 

@@ -55,7 +55,7 @@ def test_a_creation_mints_units_and_takes_cash_at_the_latest_nav(etf_world):
     flow = create(world)
     assert (flow["units"], flow["cash_amount"], flow["nav"]) == (100_000, "2543210.00", "25.4321")
     assert run_json(world, "register", "holders", FUND) == [
-        {"investor_id": "red_dot_securities", "wallet": dev_address(AP), "quantity": 100_000, "principal": None}
+        {"investor_id": "red_dot_securities", "wallet": dev_address(AP), "quantity": 100_000, "principal": None, "provisional": True}
     ]
     position = run_json(world, "cash", "balance", "HKD", dev_address(AP))[0]
     assert position["balance"] == "7456790.00"

@@ -258,3 +258,32 @@ def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(iss
     assert derived(world.db_url) == reindexed(world, registers)
     clean(world)
     sync_is_a_no_op(world)
+
+
+def test_rows_above_the_finalized_block_are_marked_provisional_in_the_cli_the_api_and_the_page(issued):
+    from fastapi.testclient import TestClient
+
+    from ledger.web.app import create_app
+
+    world, out = issued
+    world.chain().rpc("evm_mine", [{"blocks": 64, "timestamp": None}])  # the issue's blocks fall below anvil's finalized tag
+    busy_blocks(world, out["address"])  # ... and the transfer, settlement and coupon after them do not
+    assert world.run("sync").exit_code == 0
+    final = Register(world.db_url).checkpoint().finalized_block
+
+    transfers = world.run("register", "transfers", ISIN, "--format", "json").json()
+    assert {t["provisional"] for t in transfers} == {True, False}
+    assert all(t["provisional"] == (t["block_number"] > final) for t in transfers)
+    payments = world.run("register", "payments", ISIN, "--format", "json").json()
+    assert payments and all(p["provisional"] for p in payments)
+    assert [s["provisional"] for s in world.run("register", "settlements", "--format", "json").json()] == [True]
+    holders = world.run("register", "holders", ISIN, "--format", "json").json()
+    assert all(h["provisional"] for h in holders), "as of the head, above the finalized block"
+    at_issue = world.run("register", "holders", ISIN, "--as-of-block", final, "--format", "json").json()
+    assert not any(h["provisional"] for h in at_issue)
+
+    client = TestClient(create_app(world.db_url))
+    assert client.get(f"/api/instruments/{ISIN}/transfers").json() == transfers
+    page = client.get(f"/instruments/{ISIN}").text
+    assert f'final at block <code id="finalized-block">{final}</code>' in page
+    assert page.count('class="status provisional"') >= sum(t["provisional"] for t in transfers) + len(payments)

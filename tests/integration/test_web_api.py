@@ -33,11 +33,11 @@ def test_every_json_route_gives_the_rows_the_cli_prints_now_and_at_a_point_in_ti
 
     holders = web(f"/api/instruments/{BOND}/holders")
     assert holders == cli("register", "holders", BOND)
-    assert set(holders[0]) == {"investor_id", "wallet", "quantity", "principal"}
+    assert set(holders[0]) == {"investor_id", "wallet", "quantity", "principal", "provisional"}
     by_investor = {h["investor_id"]: (h["quantity"], h["principal"]) for h in holders}
     assert by_investor["harbour_pension"] == (11_900, "595000000.00") and by_investor["kowloon_life"] == (10_100, "505000000.00")
     assert web(f"/api/instruments/{FUND}/holders") == cli("register", "holders", FUND) == [
-        {"investor_id": "red_dot_securities", "wallet": dev_address(8), "quantity": 100_000, "principal": None}
+        {"investor_id": "red_dot_securities", "wallet": dev_address(8), "quantity": 100_000, "principal": None, "provisional": True}
     ]
     assert web(f"/api/instruments/{BOND.lower()}/holders") == holders, "codes are case-insensitive, as in the CLI"
 
