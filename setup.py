@@ -1,7 +1,7 @@
 """Packaging hook: everything else is in pyproject.toml.
 
 Building the package (`pip wheel .`, `pip install .`) compiles contracts/ with scripts/solc
-through ledger.artifacts and puts the result into the build as ledger/contracts_build/
+through ledger.chain.artifacts and puts the result into the build as ledger/chain/contracts_build/
 artifacts.json, so an installed bondledger needs no checkout, node_modules or compiler.
 An editable install (`pip install -e`) skips it: a checkout compiles on demand.
 """
@@ -21,7 +21,7 @@ class build_py_with_contracts(build_py):
         if getattr(self, "editable_mode", False):
             return
         sys.path.insert(0, str(HERE))  # this tree's ledger, not an installed one
-        from ledger import artifacts
+        from ledger.chain import artifacts
 
         target = Path(self.build_lib) / artifacts.PACKAGED.relative_to(HERE)
         data = artifacts.build_package_data(target)
@@ -32,7 +32,7 @@ class build_py_with_contracts(build_py):
     def get_outputs(self, include_bytecode=1):
         outputs = super().get_outputs(include_bytecode)
         if not getattr(self, "editable_mode", False):
-            outputs.append(str(Path(self.build_lib) / "ledger" / "contracts_build" / "artifacts.json"))
+            outputs.append(str(Path(self.build_lib) / "ledger" / "chain" / "contracts_build" / "artifacts.json"))
         return outputs
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from tabulate import tabulate
 
-from ledger.db import Register
+from ledger.register.db import Register
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from web import build  # noqa: E402  (the same register as the web benchmark)

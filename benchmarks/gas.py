@@ -31,7 +31,7 @@ import trex
 from issuance import cash, trading
 from issuance.context import Context
 from issuance.sample import issue_sample_bond
-from ledger import artifacts, devnet, keys
+from ledger.chain import artifacts, devnet, keys
 from ledger.chain import Signer
 
 TARGET_RATIO = 1.2

@@ -2,7 +2,7 @@
 """Indexer throughput and memory, next to their references, measured in one run on one anvil.
 
 The chain gets N cash-token mints (Transfer events from 0x0), pre-signed and mined 500 a block.
-Then `bondledger sync` (ledger.indexer.sync) indexes them into a fresh register, once on SQLite
+Then `bondledger sync` (ledger.register.indexer.sync) indexes them into a fresh register, once on SQLite
 and once on PostgreSQL (127.0.0.1:5432, skipped with the reason if unreachable). Printed beside
 each: the reference, the node alone answering eth_getLogs for the same blocks (the indexer
 cannot be faster than reading its input), and the indexer's peak Python memory (tracemalloc)
@@ -26,8 +26,9 @@ from tabulate import tabulate
 
 from issuance.context import Context
 from issuance.deploy import deploy_base
-from ledger import devnet, indexer
-from ledger.db import Register
+from ledger.chain import devnet
+from ledger.register import indexer
+from ledger.register.db import Register
 
 PER_BLOCK = 500
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"

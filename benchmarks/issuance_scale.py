@@ -57,12 +57,13 @@ from issuance.issue import issue_bond, plan
 from issuance.lifecycle import pay_coupon
 from issuance.schedule import coupon_schedule
 from issuance.termsheet import load_termsheet
-from ledger import artifacts, devnet, indexer, keys
+from ledger.chain import artifacts, devnet, keys
+from ledger.register import indexer
 from ledger.chain import Signer
-from ledger.codec import calldata
+from ledger.chain.codec import calldata
 from ledger.codes import Category
-from ledger.reconcile import reconcile
-from ledger.verify import verify
+from ledger.proofs.reconcile import reconcile
+from ledger.proofs.verify import verify
 
 ISSUE_DAY = "1707267600"  # 2024-02-07T01:00:00Z
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -36,7 +36,8 @@ from issuance.inputs import InvestorRow
 from issuance.investors import import_investors
 from issuance.issue import deploy_bond
 from issuance.termsheet import load_termsheet
-from ledger import artifacts, devnet, indexer, keys
+from ledger.chain import artifacts, devnet, keys
+from ledger.register import indexer
 from ledger.chain import Signer
 from ledger.codes import Category
 

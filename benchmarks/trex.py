@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from web3 import Web3
 
-from ledger import artifacts, keys
+from ledger.chain import artifacts, keys
 from ledger.chain import Chain, Signer
 
 VERSION = "4.1.6"

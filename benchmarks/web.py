@@ -30,9 +30,9 @@ from pathlib import Path
 from sqlalchemy import insert
 from tabulate import tabulate
 
-from ledger import models, views
-from ledger.db import Register
-from ledger.rows import as_json
+from ledger.register import models, views
+from ledger.register.db import Register
+from ledger.register.rows import as_json
 
 ISIN = "HK0000000001"
 BOND = "0x" + "b0" * 20

@@ -15,7 +15,7 @@ framework and its document hash, the settlement asset) is under `x-bondledger`.
 
 from issuance.schedule import coupon_schedule
 from issuance.termsheet import TermSheet
-from ledger.db import Register
+from ledger.register.db import Register
 from ledger.errors import InputError
 
 _FREQUENCY = {0: "NONE", 1: "ANNUALLY", 2: "SEMIANNUALLY", 4: "QUARTERLY"}

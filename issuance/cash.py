@@ -12,7 +12,8 @@ from sqlmodel import select
 
 from issuance.context import Context
 from issuance.termsheet import ASSET_KINDS
-from ledger import create2, eip712, indexer, models
+from ledger.chain import create2, eip712
+from ledger.register import indexer, models
 from ledger.errors import ChainError, InputError
 from ledger.money import CURRENCIES, from_minor, minor_exponent, to_minor
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from ledger import devnet, indexer, keys
+from ledger.chain import devnet, keys
+from ledger.register import indexer
 from ledger.chain import Chain, Signer, connect
-from ledger.db import Register
+from ledger.register.db import Register
 from ledger.clock import hk_date
 from ledger.settings import settings
 

@@ -3,7 +3,7 @@ agent and one cash token per currency. Bonds and funds are deployed on top of th
 `token_config`.
 
 A platform deployment is all or nothing in the register. Each contract has a deterministic
-address (ledger.create2: CREATE2 with a salt of its kind and label, the operator as admin in its
+address (ledger.chain.create2: CREATE2 with a salt of its kind and label, the operator as admin in its
 init code), so a run interrupted at any point, or refused by the node, leaves at most some
 contracts on chain and nothing in the register; a re-run finds those at their addresses, deploys
 only what is missing, lists the cash tokens on the venue, and records the whole platform in one
@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from issuance.context import Context
 from issuance.termsheet import Restrictions
-from ledger import create2, models
-from ledger.codec import struct
+from ledger.chain import create2
+from ledger.register import models
+from ledger.chain.codec import struct
 from ledger.codes import category_mask
-from ledger.indexer import follow
+from ledger.register.indexer import follow
 from ledger.money import CURRENCIES
 
 NO_ADDRESS = "0x" + "00" * 20
@@ -71,7 +72,7 @@ def dvp_contract(ctx: Context):
 def token_config(
     ctx: Context, name: str, symbol: str, currency: str, restrictions: Restrictions, paying_agent: bool, record_times: list[int]
 ) -> tuple:
-    """SecurityToken's TokenConfig (a named tuple, ledger.codec.struct) for a bond or a fund on the shared contracts: the operator is
+    """SecurityToken's TokenConfig (a named tuple, ledger.chain.codec.struct) for a bond or a fund on the shared contracts: the operator is
     admin and treasury (the issuer's or fund's cash account), cash is the `currency` token (a
     currency's platform token, or a settlement asset's label), and
     only the term sheet's investor categories and jurisdictions may receive."""

@@ -18,8 +18,9 @@ from issuance.cash import MAX_ALLOWANCE, cash_contract
 from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.termsheet import EtfTermSheet
-from ledger import create2, indexer, models
-from ledger.codec import struct
+from ledger.chain import create2
+from ledger.register import indexer, models
+from ledger.chain.codec import struct
 from ledger.codes import Category
 from ledger.errors import InputError
 from ledger.money import from_minor, nav_from_e6, nav_to_e6
@@ -56,7 +57,7 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
         fundCode=etf.fund_code, creationUnit=etf.creation_unit, navMaxAge=etf.nav_max_age,
         initialNav=nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"),
     )
-    # At an address fixed by the fund code and the term sheet (ledger.create2): a re-run after an
+    # At an address fixed by the fund code and the term sheet (ledger.chain.create2): a re-run after an
     # interruption finds it instead of deploying a second fund.
     create2.prepare(ctx.signer)
     contract = create2.deploy(

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from issuance.context import Context
 from issuance.termsheet import TermSheet
-from ledger import models
+from ledger.register import models
 from ledger.errors import InputError
 from ledger.money import from_minor, to_minor
 

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from issuance.fields import Day, Number, Text
 from issuance.termsheet import Country, describe_validation_error
-from ledger.addresses import checksum
+from ledger.chain.addresses import checksum
 from ledger.codes import Category
 from ledger.errors import InputError
 

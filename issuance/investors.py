@@ -16,9 +16,9 @@ from sqlmodel import select
 
 from issuance.context import Context
 from issuance.inputs import MAX_WALLETS_PER_INVESTOR, InvestorRow
-from ledger import models
+from ledger.register import models
 from ledger.chain import read_aggregated
-from ledger.codec import calldata
+from ledger.chain.codec import calldata
 from ledger.errors import InputError
 
 MULTICALL_BATCH = 100  # registry writes per multicall: about 6M gas, a fifth of a 30M block

@@ -32,10 +32,11 @@ from issuance.inputs import AllocationRow
 from issuance.investors import id_hash, registry_contract
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
-from ledger import create2, indexer, models
+from ledger.chain import create2
+from ledger.register import indexer, models
 from ledger.chain import read_many
-from ledger.codec import calldata, struct
-from ledger.db import writes_register
+from ledger.chain.codec import calldata, struct
+from ledger.register.db import writes_register
 from ledger.codes import MAX_RECORD_TIMES, Reason, category_mask
 from ledger.eligibility import Policy, Record, receiver_reason
 from ledger.errors import InputError
@@ -217,14 +218,14 @@ def _bond_salt(ts: TermSheet) -> bytes:
 
 
 def bond_address(ctx: Context, ts: TermSheet) -> str:
-    """Where the term sheet's bond is, or will be, deployed (ledger.create2)."""
+    """Where the term sheet's bond is, or will be, deployed (ledger.chain.create2)."""
     return create2.address_of(_bond_salt(ts), create2.init_code(ctx.chain, "BondToken", *_bond_constructor(ctx, ts)))
 
 
 def deploy_bond(ctx: Context, ts: TermSheet) -> str:
     """Deploys the term sheet's bond token, with nothing minted (allocations settle later); its address."""
     bond, operator = ts.bond, ctx.signer.address
-    # At an address fixed by the ISIN and the term sheet (ledger.create2): a re-run after an
+    # At an address fixed by the ISIN and the term sheet (ledger.chain.create2): a re-run after an
     # interruption, even one while this deployment was unconfirmed, finds it instead of making a second.
     create2.prepare(ctx.signer)
     contract = create2.deploy(ctx.signer, "BondToken", *_bond_constructor(ctx, ts), salt=_bond_salt(ts), what=f"deploy bond {bond.isin}")

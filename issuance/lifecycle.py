@@ -30,13 +30,13 @@ from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import CouponPeriod, accrued_per_denomination, coupon_schedule, record_time
 from issuance.termsheet import TermSheet
-from ledger import indexer, models
+from ledger.register import indexer, models
 from ledger.chain import read, read_many
-from ledger.codec import calldata
-from ledger.db import writes_register
+from ledger.chain.codec import calldata
+from ledger.register.db import writes_register
 from ledger.errors import BondledgerError, InputError
 from ledger.money import from_minor, minor_exponent
-from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS
+from ledger.register.views import AMOUNT_SCALE, ZERO_ADDRESS
 
 PAYMENT_BATCH = 150  # holders per transaction: about 6-9M gas, under a third of a 30M block
 

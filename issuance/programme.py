@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError
 from issuance.context import Context
 from issuance.inputs import read_allocations
 from issuance.issue import IssueResult, execute_issue, prepare_issue
-from ledger.db import writes_register
+from ledger.register.db import writes_register
 from issuance.termsheet import Green, Lei, Restrictions, Strict, TermSheet, describe_validation_error
 from ledger.errors import InputError
 

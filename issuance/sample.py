@@ -13,7 +13,7 @@ from issuance.inputs import read_allocations, read_investors
 from issuance.investors import import_investors
 from issuance.issue import IssueResult, issue_bond, plan
 from issuance.termsheet import load_termsheet
-from ledger import keys
+from ledger.chain import keys
 from ledger.errors import InputError
 from ledger.money import from_minor
 

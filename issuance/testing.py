@@ -258,7 +258,7 @@ class Clock:
     def move_to(self, when: datetime | date | str | int) -> datetime:
         """Moves the clock forward to `when` (a UTC datetime, a date at 00:00 UTC, an ISO string
         or unix seconds) and mines a block there. A chain's clock never moves back."""
-        from ledger import devnet
+        from ledger.chain import devnet
         from ledger.chain import connect
 
         devnet.warp(connect(self.devnet.rpc_url), _unix(when))
@@ -297,7 +297,7 @@ def _devnet_mode(config) -> str:
 
 
 def _start_anvil(log_dir: Path, start: str | None):
-    from ledger import devnet
+    from ledger.chain import devnet
     from ledger.errors import BondledgerError
 
     extra = ["--timestamp", str(_unix(start))] if start else []
@@ -309,7 +309,7 @@ def _start_anvil(log_dir: Path, start: str | None):
 
 
 def _dev_accounts() -> list[Account]:
-    from ledger import keys
+    from ledger.chain import keys
 
     return [Account(a.address, a.key.to_0x_hex()) for a in (keys.dev_account(i) for i in range(keys.DEV_ACCOUNT_COUNT))]
 

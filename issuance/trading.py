@@ -22,11 +22,12 @@ from issuance.context import Context
 from issuance.issue import unix_midnight
 from issuance.schedule import _py, _ql, accrued_per_denomination, calendar
 from issuance.termsheet import TermSheet
-from ledger import eip712, indexer, models, views
+from ledger.chain import eip712
+from ledger.register import indexer, models, views
 from ledger.chain import read_many
-from ledger.codec import decode_error, describe_revert
+from ledger.chain.codec import decode_error, describe_revert
 from ledger.codes import Reason, SettlementFailure
-from ledger.db import Register, writes_register
+from ledger.register.db import Register, writes_register
 from ledger.errors import ChainError, InputError
 from ledger.instructions import (
     InstructionData,

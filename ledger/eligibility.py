@@ -31,7 +31,7 @@ class Record:
 
     @classmethod
     def from_chain(cls, value: tuple) -> "Record":
-        from ledger.codec import struct
+        from ledger.chain.codec import struct
 
         e = struct("IInvestorRegistry.Eligibility")(*value)  # by name, from a named or a plain tuple
         return cls(e.kycExpiry, bytes(e.country).decode("ascii", errors="replace"), e.category)

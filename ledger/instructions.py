@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from ledger import codec, eip712
+from ledger.chain import codec, eip712
 
 DOMAIN_NAME = "bondledger DvPSettlement"
 DOMAIN_VERSION = "1"

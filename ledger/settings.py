@@ -46,7 +46,7 @@ class Settings:
     keystore_password: str | None
     holder_private_key: str | None
     anvil: str | None
-    cache: Path | None  # None: the checkout's .cache (ledger.artifacts knows where that is)
+    cache: Path | None  # None: the checkout's .cache (ledger.chain.artifacts knows where that is)
     lock_wait_text: str | None
     confirmations_text: str | None
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 from helpers import EXAMPLES, fund
 from issuance.cli import cli
 from issuance.context import Context
-from ledger import devnet
+from ledger.chain import devnet
 from ledger.chain import connect
 
 # The web tests' shared module (fixtures, a server, a browser) asserts as tests do: rewrite it too.
@@ -273,7 +273,7 @@ def pytest_configure(config):
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         # pytest-xdist: the contracts compiled (or read from the cache) once, here, before the
         # workers start, rather than by each worker at once on a fresh clone
-        from ledger import artifacts
+        from ledger.chain import artifacts
 
         artifacts.load_all()
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from ledger import keys
-from ledger.db import Register
+from ledger.chain import keys
+from ledger.register.db import Register
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

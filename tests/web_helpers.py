@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 
 from helpers import EXAMPLES, fund
-from ledger import models
-from ledger.db import Register
-from ledger.devnet import free_port
+from ledger.register import models
+from ledger.register.db import Register
+from ledger.chain.devnet import free_port
 from ledger.web import create_app
 
 BOND = "HK0000987658"

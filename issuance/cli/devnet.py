@@ -5,7 +5,7 @@ from datetime import timezone
 import click
 
 from issuance.cli.plumbing import pass_options
-from ledger import devnet as devnet_ops
+from ledger.chain import devnet as devnet_ops
 
 UTC_TIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
 

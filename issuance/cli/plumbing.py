@@ -22,7 +22,7 @@ from ledger.settings import settings
 # register (SQLAlchemy) and the workflows are imported where a command first needs them.
 if TYPE_CHECKING:
     from issuance.context import Context
-    from ledger.db import Register
+    from ledger.register.db import Register
 
 FORMATS = click.Choice(["table", "json", "csv"])
 WRAPPED = {"basis": 48, "reason": 40, "name": 40}
@@ -67,7 +67,7 @@ def lazy_module(name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     parent, _, child = name.rpartition(".")
-    if parent:  # as a real import does: `import ledger.models` then finds ledger.models
+    if parent:  # as a real import does: `import ledger.register.models` then finds ledger.register.models
         setattr(sys.modules[parent], child, module)
     return module
 
@@ -107,7 +107,7 @@ class Options:
 
     def register(self) -> "Register":
         """The register alone, read-only: reading needs neither the chain nor write access."""
-        from ledger.db import Register
+        from ledger.register.db import Register
 
         return Register(self.db, read_only=True)
 
@@ -116,10 +116,10 @@ pass_options = click.make_pass_decorator(Options)
 
 
 def emit(rows: list, fmt: str, title: str | None = None) -> None:
-    """Rows (a view's models, ledger.rows, or dicts) as a table (default), JSON (a list of
+    """Rows (a view's models, ledger.register.rows, or dicts) as a table (default), JSON (a list of
     objects) or CSV, on stdout: each row's fields in order, as its JSON values."""
     if rows and not isinstance(rows[0], dict):
-        from ledger.rows import as_json  # loaded already: the rows are its models
+        from ledger.register.rows import as_json  # loaded already: the rows are its models
 
         rows = as_json(rows)
     if fmt == "json":
@@ -179,7 +179,7 @@ def view(f):
         register = opts.register()
         emit(f(register, **kwargs), fmt)
         if fmt == "table":  # rows above the finalized block may still be taken back (on stderr: the table is stdout's)
-            from ledger.finality import final_note
+            from ledger.register.finality import final_note
 
             click.echo(f"{final_note(register)}: rows of later blocks are provisional", err=True)
 
@@ -235,7 +235,7 @@ def holder_key_options(f):
 def holder_account(ctx: "Context", private_key: str | None, dev_account: int | None):
     if (private_key is None) == (dev_account is None):
         raise InputError("holder: give exactly one of --private-key or --dev-account")
-    from ledger import keys
+    from ledger.chain import keys
 
     if private_key:
         return keys.from_private_key(private_key, ctx.chain.chain_id, "--private-key")

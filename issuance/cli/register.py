@@ -20,7 +20,7 @@ from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, 
 @pass_options
 def sync(opts, confirmations):
     """Index new chain events into the register; unwind a reorganisation above the finalized block."""
-    from ledger import indexer
+    from ledger.register import indexer
 
     ctx = opts.context(unwind=True)
     with Progress("indexing blocks") as progress:
@@ -51,7 +51,7 @@ def register():
 @pass_options
 def register_holders(opts, isin, as_of_block, as_of_date, fmt):
     """Holders of ISIN: investor, wallet, quantity (tokens) and principal (currency units)."""
-    from ledger import finality, views
+    from ledger.register import finality, views
 
     block, rows = views.holders(opts.register(), isin.upper(), as_of_block, as_of_date=as_of_date)
     emit(rows, fmt, title=f"{isin.upper()} holders as of block {block} ({finality.final_note(opts.register())})")
@@ -61,7 +61,7 @@ def register_holders(opts, isin, as_of_block, as_of_date, fmt):
 
 
 def _views():
-    from ledger import views
+    from ledger.register import views
 
     return views
 
@@ -159,8 +159,8 @@ def register_stamp_duty(register, date_from, date_to):
 def reconcile(opts, isin, fmt):
     """Compare the register with the chain at the indexed block and record the result (the web
     page shows the last one); exit 1 on any break."""
-    from ledger.reconcile import reconcile as reconcile_register
-    from ledger.reconcile import record
+    from ledger.proofs.reconcile import reconcile as reconcile_register
+    from ledger.proofs.reconcile import record
 
     ctx = opts.context()
     result = reconcile_register(ctx.register, ctx.chain, isin.upper())
@@ -181,7 +181,7 @@ def verify(opts, fmt):
     Exit 1 on any problem."""
     from issuance.context import resolve_rpc_url
     from ledger.chain import connect
-    from ledger.verify import verify as verify_register
+    from ledger.proofs.verify import verify as verify_register
 
     with Progress("verifying") as progress:
         result = verify_register(opts.register(), connect(resolve_rpc_url(opts.rpc_url)), progress)
@@ -199,7 +199,7 @@ def verify(opts, fmt):
 @pass_options
 def export(opts, out):
     """Write the whole register (every table and every view, CSV and JSON) with a manifest of sha256 sums."""
-    from ledger.export import export as export_register
+    from ledger.proofs.export import export as export_register
 
     with Progress("exporting") as progress:
         manifest = export_register(opts.register(), out, progress)

@@ -25,8 +25,8 @@ cash_ops = lazy_module("issuance.cash")
 deploy_ops = lazy_module("issuance.deploy")
 investor_ops = lazy_module("issuance.investors")
 inputs = lazy_module("issuance.inputs")
-indexer = lazy_module("ledger.indexer")
-models = lazy_module("ledger.models")
+indexer = lazy_module("ledger.register.indexer")
+models = lazy_module("ledger.register.models")
 
 
 @click.command()
@@ -39,7 +39,7 @@ def deploy(opts):
     whole: after an interruption, run it again to finish."""
     from issuance.context import resolve_rpc_url
     from ledger.chain import connect
-    from ledger.evm import require_cancun
+    from ledger.chain.evm import require_cancun
 
     # Before the register is opened (and made): a node that cannot run the contracts leaves no trace.
     require_cancun(connect(resolve_rpc_url(opts.rpc_url)))

@@ -4,7 +4,7 @@
 `mode=ro`, PostgreSQL `default_transaction_read_only`), so nothing can be written through it; on
 top of that every request whose method is not GET, HEAD or OPTIONS is answered 405 before it
 reaches any route. The JSON routes give the same rows as the `bondledger register ...` commands
-with `--format json` (they call the same functions in `ledger.views`, serialized the same way);
+with `--format json` (they call the same functions in `ledger.register.views`, serialized the same way);
 `/api/reconciliation/{isin}` is `bondledger reconcile ISIN --format json`, and needs the chain.
 The lists answer a page at a time (`limit`, an opaque keyset `cursor`; the next and previous pages
 in the `Link`, `X-Next-Cursor` and `X-Previous-Cursor` headers). The pages show one page of each
@@ -19,9 +19,9 @@ unreachable, and 409 when the node is not the register's chain (or it reorganise
 Run it with `python -m ledger.web [--db URL] [--rpc-url URL] [--host H] [--port N]`.
 
 The package: `app` builds the application (the read-only guard, errors as one line), `api` holds
-the JSON routes (each row's model, ledger.rows, is its `response_model`), `pages` the HTML pages,
+the JSON routes (each row's model, ledger.register.rows, is its `response_model`), `pages` the HTML pages,
 `schemas` how the OpenAPI document shows pages and errors, `lookups` what routes and pages both read
-(parameters, reconciliation), `charts` the pictures. Paging and cursors are ledger.paging.
+(parameters, reconciliation), `charts` the pictures. Paging and cursors are ledger.register.paging.
 """
 
 from ledger.web.app import create_app, main

@@ -1,6 +1,6 @@
 """The JSON routes: the rows of `bondledger register ... --format json`, from the same views.
 
-Each route's `response_model` is the view's row model (ledger.rows); the route answers the rows
+Each route's `response_model` is the view's row model (ledger.register.rows); the route answers the rows
 serialized by that model (RowsResponse), so the document and the body cannot differ.
 """
 
@@ -10,10 +10,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from ledger import views
-from ledger.db import Register
-from ledger.paging import DEFAULT_LIMIT, MAX_LIMIT, cursor_block, cursors, page_of
-from ledger.rows import ReconciliationReport, json_bytes
+from ledger.register import views
+from ledger.register.db import Register
+from ledger.register.paging import DEFAULT_LIMIT, MAX_LIMIT, cursor_block, cursors, page_of
+from ledger.register.rows import ReconciliationReport, json_bytes
 from ledger.web.lookups import parse_day, reconciliation_report
 from ledger.web.schemas import DOCUMENTED, ERROR_DESCRIPTIONS, Problem, rows_responses
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from ledger.db import Register
+from ledger.register.db import Register
 from ledger.errors import InputError, NotFound
 from ledger.settings import settings
 from ledger.web import api, pages

@@ -19,10 +19,10 @@ from markupsafe import Markup, escape
 from sqlalchemy import func
 from sqlmodel import select
 
-from ledger import models
-from ledger.db import Register
+from ledger.register import models
+from ledger.register.db import Register
 from ledger.money import from_minor
-from ledger.rows import CouponRow, FlowRow, HolderRow, NavRow
+from ledger.register.rows import CouponRow, FlowRow, HolderRow, NavRow
 
 WIDTH = 720
 LABEL = 270  # room for the category labels left of horizontal bars

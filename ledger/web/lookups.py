@@ -7,10 +7,10 @@ from datetime import date
 
 from fastapi import Request
 
-from ledger.db import Register
+from ledger.register.db import Register
 from ledger.errors import ChainError, RegisterError
-from ledger.paging import DATE_PATTERN
-from ledger.rows import ReconciliationReport
+from ledger.register.paging import DATE_PATTERN
+from ledger.register.rows import ReconciliationReport
 #: Dates a view can be asked for: the calendar bondledger's schedules use (QuantLib's); the end of
 #: 9999-12-31 is not even a Python datetime.
 FIRST_DAY, LAST_DAY = date(1901, 1, 1), date(2199, 12, 31)
@@ -41,7 +41,7 @@ def parse_day(value: str | None, param: str) -> date | None:
 
 def reconciliation_report(register: Register, rpc_url: str | None, isin: str, chain=None) -> ReconciliationReport:
     """`bondledger reconcile ISIN --format json` (WebError 503 without a chain)."""
-    from ledger.reconcile import reconcile
+    from ledger.proofs.reconcile import reconcile
 
     register.instrument(isin)  # 404 before 503
     chain = chain or connect_chain(rpc_url)

@@ -9,15 +9,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import select
 
-from ledger import finality, models, views
-from ledger.db import Register
+from ledger.register import finality, models, views
+from ledger.register.db import Register
 from ledger.money import from_minor
-from ledger.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_block, cursors, page_of
-from ledger.rows import ReconciliationRecordRow
+from ledger.register.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_block, cursors, page_of
+from ledger.register.rows import ReconciliationRecordRow
 from ledger.web import charts
 from ledger.web.lookups import WebError, int_param, parse_day
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def network(register: Register) -> dict:

@@ -1,11 +1,11 @@
-"""How the OpenAPI document shows the routes: each list's row model (ledger.rows, the models the
+"""How the OpenAPI document shows the routes: each list's row model (ledger.register.rows, the models the
 views return and the routes serialize), the pages' headers, and the errors.
 """
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from ledger.rows import (
+from ledger.register.rows import (
     CouponRow,
     DutyRow,
     FlowRow,

@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from conftest import both_backends
 from helpers import dev_address, drop_audit_guards, fund, register_counts
-from ledger import db, models
-from ledger.db import Register
+from ledger.register import db, models
+from ledger.register.db import Register
 
 ISIN = "HK0000987658"
 

@@ -20,7 +20,8 @@ from sqlmodel import select
 from conftest import both_backends
 from helpers import dev_address, fund
 from issuance import trading
-from ledger import keys, models, statuses
+from ledger.chain import keys
+from ledger.register import models, statuses
 from ledger.chain import Signer
 from ledger.instructions import instruction_id
 

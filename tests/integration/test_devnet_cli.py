@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import Result
 from issuance.cli import cli
-from ledger import artifacts, devnet
+from ledger.chain import artifacts, devnet
 from ledger.chain import connect
 
 

@@ -19,7 +19,7 @@ from issuance.inputs import read_investors
 from issuance.investors import id_hash, kyc_expiry_timestamp, registry_contract
 from issuance.issue import deploy_bond, policy, unix_midnight
 from issuance.termsheet import load_termsheet
-from ledger.artifacts import ROOT
+from ledger.chain.artifacts import ROOT
 from ledger.codes import Category, Reason, category_mask
 from ledger.eligibility import Record, receiver_reason
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
-from ledger.db import Register
+from ledger.register.db import Register
 
 FUND = "03999"
 AP = 8  # red_dot_securities' wallet

@@ -36,7 +36,8 @@ from sqlmodel import select
 from conftest import FAULT_SEED_ENV, ISSUE_DAY, World
 from helpers import EXAMPLES, dev_address, fund
 from issuance import trading
-from ledger import devnet, keys, models
+from ledger.chain import devnet, keys
+from ledger.register import models
 from ledger.chain import Signer
 
 ISIN = "HK0000987658"

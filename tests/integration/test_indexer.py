@@ -12,9 +12,10 @@ from sqlmodel import select
 
 from conftest import ISSUE_DAY, World, both_backends
 from helpers import chain_state, dev_address, drop_audit_guards, register_counts
-from ledger import artifacts, devnet, indexer, keys, models
+from ledger.chain import artifacts, devnet, keys
+from ledger.register import indexer, models
 from ledger.chain import Signer
-from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
+from ledger.register.db import GENESIS_AUDIT_HASH, Register, audit_hash
 
 ISIN = "HK0000987658"
 #: rows the indexer derives from chain events, and the columns that are only autoincrement ids

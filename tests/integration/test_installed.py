@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLES, dev_address
-from ledger import artifacts, devnet
+from ledger.chain import artifacts, devnet
 
 pytestmark = pytest.mark.packaging
 
@@ -132,7 +132,7 @@ def test_the_installed_package_runs_the_whole_flow_outside_the_checkout(installe
     assert Path(ledger_file).is_relative_to(purelib) and Path(issuance_file).is_relative_to(purelib)
     # the checkout is not on the path (only, in a checkout's own .venv, the dependencies' directory)
     assert {Path(p).resolve() for p in path if p and Path(p).resolve().is_relative_to(ROOT)} <= set(_dependencies())
-    packaged = json.loads((purelib / "ledger" / "contracts_build" / "artifacts.json").read_text())
+    packaged = json.loads((purelib / "ledger" / "chain" / "contracts_build" / "artifacts.json").read_text())
     settings, remappings = artifacts._settings()
     assert packaged["source_hash"] == artifacts._cache_key(artifacts._sources(artifacts.CONTRACTS), settings, remappings)
     assert packaged["compiler"].startswith("0.8.30+")

@@ -17,8 +17,9 @@ import pytest
 from sqlmodel import select
 
 from helpers import EXAMPLES, dev_address
-from ledger import artifacts, create2, models
-from ledger.db import Register
+from ledger.chain import artifacts, create2
+from ledger.register import models
+from ledger.register.db import Register
 
 ISIN = "HK0000987658"
 PLATFORM = {"InvestorRegistry", "DvPSettlement", "PayingAgent", "HKD", "CNH", "USD", "EUR"}
@@ -117,7 +118,7 @@ def test_a_bond_whose_deployment_was_unconfirmed_at_a_kill_is_deployed_once(fund
 
 
 def test_every_contract_lands_at_its_deterministic_address(deployed):
-    """The addresses follow from the salt and the init code alone (ledger.create2)."""
+    """The addresses follow from the salt and the init code alone (ledger.chain.create2)."""
     ctx = deployed.context()
     platform = recorded(deployed.db_url)
     operator = ctx.signer.address

@@ -13,7 +13,7 @@ from helpers import EXAMPLES, dev_address
 from issuance.inputs import read_allocations
 from issuance.issue import issue_bond
 from issuance.termsheet import load_termsheet
-from ledger import artifacts
+from ledger.chain import artifacts
 from ledger.chain import Signer
 from ledger.codes import MAX_RECORD_TIMES
 

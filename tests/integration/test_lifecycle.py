@@ -13,10 +13,10 @@ from sqlalchemy import text
 
 from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
 from issuance import lifecycle
-from ledger import keys
+from ledger.chain import keys
 from ledger.chain import Signer
 from ledger.errors import ChainError
-from ledger.db import Register
+from ledger.register.db import Register
 
 ISIN = "HK0000987658"
 NAMES = {1: "harbour_pension", 2: "kowloon_life", 3: "lion_rock", 4: "straits_capital", 5: "victoria_peak"}

@@ -1,10 +1,10 @@
-"""The register's schema comes from Alembic migrations (ledger/migrations), on SQLite and on
+"""The register's schema comes from Alembic migrations (ledger/register/migrations), on SQLite and on
 PostgreSQL: a new register gets them all on its first read-write open, one at head gets nothing,
 several processes opening a new register at once all succeed, and a read-only open refuses, in
 one line, a register that is not at the revision this code needs.
 
 The first test is the guard for later model changes: the migrated schema must be exactly what
-ledger/models.py describes, so a model changed without a migration fails the suite."""
+ledger/register/models.py describes, so a model changed without a migration fails the suite."""
 
 import multiprocessing
 
@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from conftest import World, both_backends
-from ledger import db, models
-from ledger.db import Register
+from ledger.register import db, models
+from ledger.register.db import Register
 from ledger.errors import RegisterError
 
 pytestmark = both_backends
@@ -65,7 +65,7 @@ def test_the_migrated_schema_is_the_models_schema(registers):
     with reg.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(context, SQLModel.metadata) == [], (
-            "ledger/models.py and the migrations disagree: write a migration (see ledger/migrations/env.py)"
+            "ledger/register/models.py and the migrations disagree: write a migration (see ledger/register/migrations/env.py)"
         )
     reg.engine.dispose()
     # and what Alembic's comparison does not look at (sequences, defaults): as create_all makes it
@@ -193,7 +193,7 @@ def test_processes_opening_a_new_register_at_once_all_succeed(registers):
     already, so that they start milliseconds apart, not seconds.)"""
     url = registers.new()
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ledger.db"])
+    context.set_forkserver_preload(["ledger.register.db"])
     procs = [context.Process(target=Register, args=(url,)) for _ in range(4)]
     for p in procs:
         p.start()

@@ -27,9 +27,9 @@ from eth_account import Account
 
 from conftest import World
 from helpers import EXAMPLES
-from ledger import artifacts, create2
+from ledger.chain import artifacts, create2
 from ledger.chain import connect, wait_until_ready
-from ledger.devnet import free_port
+from ledger.chain.devnet import free_port
 from ledger.errors import ChainError
 
 HARDHAT_CONFIG = Path(__file__).resolve().parent.parent / "hardhat" / "hardhat.config.js"

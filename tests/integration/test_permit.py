@@ -8,7 +8,7 @@ import json
 from eth_account import Account
 
 from helpers import chain_state, dev_address, register_counts
-from ledger import keys
+from ledger.chain import keys
 
 HOLDER, OTHER = 6, 9  # victoria_peak's second wallet: registered, no cash authorized yet
 

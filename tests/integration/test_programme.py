@@ -11,7 +11,7 @@ import pytest
 
 from conftest import World
 from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
-from ledger import devnet
+from ledger.chain import devnet
 
 PROGRAMME = EXAMPLES / "programme_2025.toml"
 ALLOCATIONS = EXAMPLES / "programme_2025"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from helpers import EXAMPLES
-from ledger import artifacts, devnet
+from ledger.chain import artifacts, devnet
 
 
 def test_the_example_module_passes_on_a_shared_devnet(tmp_path):

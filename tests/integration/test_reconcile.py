@@ -9,9 +9,10 @@ from sqlmodel import select
 
 from conftest import both_backends
 from helpers import dev_address
-from ledger import keys, models
+from ledger.chain import keys
+from ledger.register import models
 from ledger.chain import Signer
-from ledger.db import Register
+from ledger.register.db import Register
 
 pytestmark = both_backends
 

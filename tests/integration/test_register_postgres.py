@@ -9,8 +9,8 @@ from sqlalchemy import inspect, text
 
 from conftest import ISSUE_DAY, SAMPLE_FUNDING, World
 from helpers import EXAMPLES, dev_address, fund, register_counts
-from ledger import devnet
-from ledger.db import Register
+from ledger.chain import devnet
+from ledger.register.db import Register
 
 ISIN = "HK0000987658"
 TERMSHEET = EXAMPLES / "green_bond_hkd.toml"
@@ -102,8 +102,8 @@ def test_syncing_twice_changes_nothing_on_postgresql(pg_issued):
 def test_the_audit_log_is_hash_chained_on_postgresql(pg_issued):
     from sqlmodel import select
 
-    from ledger import models
-    from ledger.db import GENESIS_AUDIT_HASH, audit_hash
+    from ledger.register import models
+    from ledger.register.db import GENESIS_AUDIT_HASH, audit_hash
 
     world, _ = pg_issued
     with Register(world.db_url).session() as s:

@@ -15,9 +15,10 @@ from sqlmodel import select
 
 from conftest import both_backends
 from helpers import dev_address, fund, register_counts
-from ledger import indexer, keys, models
+from ledger.chain import keys
+from ledger.register import indexer, models
 from ledger.chain import Signer
-from ledger.db import Register
+from ledger.register.db import Register
 
 pytestmark = both_backends
 

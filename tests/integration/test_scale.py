@@ -19,10 +19,11 @@ from conftest import World
 from helpers import EXAMPLES
 from issuance.cash import PERMIT_FIELDS
 from issuance.context import Context
-from ledger import eip712, models
-from ledger.codec import calldata
-from ledger.db import Register
-from ledger.export import export
+from ledger.chain import eip712
+from ledger.register import models
+from ledger.chain.codec import calldata
+from ledger.register.db import Register
+from ledger.proofs.export import export
 
 pytestmark = pytest.mark.scale
 

@@ -11,10 +11,10 @@ from sqlmodel import select
 
 from helpers import chain_state, dev_address, fund, register_counts
 from issuance.trading import data_of
-from ledger import keys
+from ledger.chain import keys
 from ledger.chain import Signer
-from ledger.codec import describe_revert
-from ledger.db import Register
+from ledger.chain.codec import describe_revert
+from ledger.register.db import Register
 from ledger.instructions import Venue, instruction_id
 
 ISIN = "HK0000987658"
@@ -105,7 +105,7 @@ def test_the_instruction_id_is_what_the_venue_computes(market):
     world, _ = market
     t = trade(world, HARBOUR, KOWLOON, 100)
     ctx = world.context()
-    row = ctx.register.session().get(__import__("ledger.models", fromlist=["Instruction"]).Instruction, t["instruction_id"])
+    row = ctx.register.session().get(__import__("ledger.register.models", fromlist=["Instruction"]).Instruction, t["instruction_id"])
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
     assert "0x" + dvp.functions.instructionId(data_of(row).as_tuple()).call().hex() == t["instruction_id"]
     assert instruction_id(Venue(31337, dvp.address), data_of(row)) == t["instruction_id"]
@@ -277,7 +277,7 @@ def test_a_replayed_signature_is_rejected(market):
     assert [o["status"] for o in world.run("settle", "--format", "json").json()] == ["settled"]
 
     ctx = world.context()
-    from ledger import models
+    from ledger.register import models
 
     with ctx.register.session() as s:
         row = s.get(models.Instruction, t["instruction_id"])

@@ -14,9 +14,10 @@ from eth_account import Account
 from sqlmodel import select
 
 from helpers import chain_state, dev_address, fund, register_counts
-from ledger import artifacts, keys, models
+from ledger.chain import artifacts, keys
+from ledger.register import models
 from ledger.chain import Signer
-from ledger.db import Register
+from ledger.register.db import Register
 
 ISIN = "HK0000987658"
 HARBOUR, KOWLOON, OWNER, OUTSIDER = 1, 2, 8, 9

@@ -13,10 +13,10 @@ import pytest
 
 from conftest import both_backends
 from helpers import dev_address, register_counts
-from ledger import models, views
-from ledger.db import Register
-from ledger.devnet import free_port
-from ledger.rows import as_json
+from ledger.register import models, views
+from ledger.register.db import Register
+from ledger.chain.devnet import free_port
+from ledger.register.rows import as_json
 from ledger.web import DOCUMENTED, create_app
 from web_helpers import BIG_BOND, BIG_FUND, BOND, FUND, db_file, db_fingerprint, Dom, _link, _run_json, Served, walk
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from helpers import dev_address, register_counts
-from ledger import models, views
-from ledger.db import Register
-from ledger.rows import as_json
+from ledger.register import models, views
+from ledger.register.db import Register
+from ledger.register.rows import as_json
 from ledger.web import create_app
 from web_helpers import BIG_BOND, BOND, CHROMIUM, FUND, chromium, db_file, Dom, Served
 

@@ -13,7 +13,7 @@ from eth_abi.grammar import BasicType, TupleType, parse
 from eth_account import Account
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
 
-from ledger import artifacts, codec
+from ledger.chain import artifacts, codec
 from ledger.instructions import InstructionData, settle_batch_calldata
 
 SEEDS = range(40)

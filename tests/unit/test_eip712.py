@@ -1,5 +1,5 @@
 """The typed-data documents bondledger prints are the ones it signs: their digest, computed by
-ledger.eip712 from the document, equals eth_account's general EIP-712 encoder's, and signatures
+ledger.chain.eip712 from the document, equals eth_account's general EIP-712 encoder's, and signatures
 made by eth_account over the printed JSON recover to the signer under the contracts' rules."""
 
 import json
@@ -9,7 +9,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from ledger import eip712
+from ledger.chain import eip712
 from ledger.instructions import InstructionData, Venue, instruction_id, sign_instruction, typed_cancel, typed_instruction
 
 VENUE = Venue(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")

@@ -1,11 +1,12 @@
-"""The event map (ledger/eventmap.py) is the one place that says what each event writes: every
+"""The event map (ledger/register/eventmap.py) is the one place that says what each event writes: every
 entry names an event its contract kind really emits, builds only columns its model has, and is
 covered by what verify proves and what unwinding removes. What a new event needs is its entry."""
 
 import pytest
 
-from ledger import artifacts, eventmap, models
-from ledger.indexer import KIND_ARTIFACT, DecodedLog
+from ledger.chain import artifacts
+from ledger.register import eventmap, models
+from ledger.register.indexer import KIND_ARTIFACT, DecodedLog
 
 ADDRESS = "0x" + "11" * 20
 

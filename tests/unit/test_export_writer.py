@@ -6,7 +6,7 @@ import io
 import json
 from decimal import Decimal
 
-from ledger.export import _plain, _write
+from ledger.proofs.export import _plain, _write
 
 ROWS = [
     {"investor": "harbour_pension", "quantity": 1, "amount": Decimal("1.50"), "note": None},
@@ -34,7 +34,7 @@ def test_no_rows_gives_an_empty_list_and_an_empty_csv(tmp_path):
 def test_every_kind_of_value_and_many_rows_stream_byte_identical_to_one_dump(tmp_path):
     from datetime import date, datetime, timezone
 
-    from ledger import export
+    from ledger.proofs import export
 
     odd = [
         {"s": "naïve ünïcode \u2028 \"quoted\", comma", "i": -(2**70), "b": True, "f": 0.1, "n": None,

@@ -3,7 +3,7 @@ chain's default, and which rows are provisional."""
 
 import pytest
 
-from ledger import finality
+from ledger.register import finality
 from ledger.errors import InputError
 
 

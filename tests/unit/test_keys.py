@@ -5,7 +5,7 @@ import json
 import pytest
 from eth_account import Account
 
-from ledger import keys
+from ledger.chain import keys
 from ledger.errors import InputError
 
 FIRST_ANVIL_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

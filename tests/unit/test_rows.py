@@ -1,11 +1,11 @@
-"""The row models (ledger/rows.py) become text only at the edge, exactly as the views' dicts did:
+"""The row models (ledger/register/rows.py) become text only at the edge, exactly as the views' dicts did:
 an amount is its Decimal's own string, a time ISO 8601 with "+00:00", a date ISO 8601."""
 
 import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from ledger.rows import MovementRow, TransferRow, as_json, json_bytes
+from ledger.register.rows import MovementRow, TransferRow, as_json, json_bytes
 
 WHEN = datetime.fromtimestamp(1_707_267_600, timezone.utc)
 

@@ -7,7 +7,7 @@ import pytest
 import solcx
 import solcx.wrapper
 
-from ledger import artifacts
+from ledger.chain import artifacts
 from ledger.errors import BondledgerError
 
 SOLC = str(artifacts.SOLC)
@@ -89,7 +89,7 @@ def test_every_command_has_help(command):
 
 @pytest.fixture
 def packaged(tmp_path, monkeypatch):
-    """ledger/contracts_build/artifacts.json as a build writes it, in a place of the test's own."""
+    """ledger/chain/contracts_build/artifacts.json as a build writes it, in a place of the test's own."""
     target = tmp_path / "contracts_build" / "artifacts.json"
     monkeypatch.setattr(artifacts, "PACKAGED", target)
     data = artifacts.build_package_data(target)

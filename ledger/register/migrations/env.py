@@ -1,10 +1,10 @@
 """Alembic's environment for the register.
 
-bondledger runs migrations itself: `ledger.db.Register` opens a connection, takes a lock, and
+bondledger runs migrations itself: `ledger.register.db.Register` opens a connection, takes a lock, and
 hands the connection over in `config.attributes["connection"]`; the upgrade then runs inside
 that connection's transaction and is committed (or rolled back) by the caller.
 
-Developers write a new revision after changing ledger/models.py, from the repository root:
+Developers write a new revision after changing ledger/register/models.py, from the repository root:
 
     alembic revision --autogenerate -m "what changed"     # against BONDLEDGER_DB / -x db=URL
 
@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
-from ledger import models
+from ledger.register import models
 
 config = context.config
 if config.config_file_name is not None:  # the alembic command line (alembic.ini); not bondledger
@@ -33,8 +33,8 @@ def render_item(kind, obj, autogen_context):
     they are (the same DDL on every dialect; scripts then do not depend on SQLModel's internals)."""
     if kind == "type":
         if isinstance(obj, models.TokenAmount):
-            autogen_context.imports.add("import ledger.models")
-            return "ledger.models.TokenAmount()"
+            autogen_context.imports.add("import ledger.register.models")
+            return "ledger.register.models.TokenAmount()"
         if isinstance(obj, AutoString):
             return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
         if isinstance(obj, UTCDateTime):
@@ -53,7 +53,7 @@ def _options(dialect_name: str) -> dict:
 
 
 def _url() -> str:
-    from ledger.db import resolve_url
+    from ledger.register.db import resolve_url
 
     # a SQLite path or any URL, as bondledger's --db takes it
     return resolve_url(context.get_x_argument(as_dictionary=True).get("db") or config.get_main_option("sqlalchemy.url"))

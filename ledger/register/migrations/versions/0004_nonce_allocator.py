@@ -13,7 +13,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-import ledger.models
+import ledger.register.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0004'
@@ -25,7 +25,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     op.create_table('nonce_allocator',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('last_nonce', ledger.models.TokenAmount(), nullable=False),
+    sa.Column('last_nonce', ledger.register.models.TokenAmount(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.execute("INSERT INTO nonce_allocator (id, last_nonce) SELECT 1, COALESCE(MAX(nonce), 0) FROM instructions")

@@ -89,7 +89,7 @@ class Checkpoint(SQLModel, table=True):
     block_number: int
     block_hash: str
     updated_at: datetime = Field(default_factory=utcnow)
-    # the chain's finalized height when the checkpoint was set (ledger/finality.py): rows above it
+    # the chain's finalized height when the checkpoint was set (ledger/register/finality.py): rows above it
     # are provisional; None in a register indexed before finality was recorded
     finalized_block: int | None = None
     finalized_hash: str | None = None

@@ -2,7 +2,7 @@
 
 Every view reads the register only (what the indexer wrote), never the chain; a view as of a
 block beyond the indexed one is refused rather than silently incomplete. Each returns rows of
-its model in ledger.rows (typed values; text only at the edge), a page of them (ledger.paging)
+its model in ledger.register.rows (typed values; text only at the edge), a page of them (ledger.register.paging)
 when given a Page.
 """
 
@@ -18,13 +18,13 @@ from decimal import Decimal
 from sqlalchemy import func, literal, union_all
 from sqlmodel import Session, select
 
-from ledger import finality, models
+from ledger.register import finality, models
 from ledger.clock import end_of_day, hk_date
-from ledger.db import Register
+from ledger.register.db import Register
 from ledger.errors import InputError, NotFound
 from ledger.money import from_minor, nav_from_e6
-from ledger.paging import Page, Rows, chain_key, chain_order, fetch, page_like
-from ledger.rows import (
+from ledger.register.paging import Page, Rows, chain_key, chain_order, fetch, page_like
+from ledger.register.rows import (
     CouponRow,
     DutyRow,
     FlowRow,

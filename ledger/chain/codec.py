@@ -2,7 +2,7 @@
 
 Call data (`calldata`), call results (`decode_result`, with Solidity structs as named tuples:
 `struct`), revert data (`describe_revert`) and event logs (`decode_log`), all read from the
-compiled ABIs (ledger/artifacts.py), so a changed signature or struct changes here and nowhere
+compiled ABIs (ledger/chain/artifacts.py), so a changed signature or struct changes here and nowhere
 else. Built on eth-abi, with fast paths where eth-abi's validation layers were measured to cost
 more than the work around them (a batch of hundreds of settlement instructions, thousands of
 reads, a sync of many events); tests/unit/test_codec.py holds every fast path byte-equal to
@@ -20,8 +20,8 @@ from eth_abi import encode as abi_encode
 from eth_abi.grammar import BasicType, TupleType, parse
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 
-from ledger import artifacts
-from ledger.addresses import checksum  # noqa: F401 (one EIP-55, light enough for the CLI's input parsing)
+from ledger.chain import artifacts
+from ledger.chain.addresses import checksum  # noqa: F401 (one EIP-55, light enough for the CLI's input parsing)
 from ledger.codes import Reason
 from ledger.errors import ChainError
 

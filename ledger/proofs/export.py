@@ -23,10 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from ledger import views
-from ledger.db import Register, schema_revision
+from ledger.register import views
+from ledger.register.db import Register, schema_revision
 from ledger.errors import InputError
-from ledger.rows import Row
+from ledger.register.rows import Row
 
 
 def _plain(value):

@@ -15,11 +15,11 @@ from eth_utils import to_checksum_address
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
-from ledger import eventmap, finality, models
+from ledger.register import eventmap, finality, models
 from ledger.chain import Chain
 from ledger.clock import HONG_KONG, hk_date  # noqa: F401 (HONG_KONG: kept importable from here)
-from ledger.codec import KIND_ARTIFACT, checksum, decode_event  # noqa: F401 (KIND_ARTIFACT: kept importable from here)
-from ledger.db import Register, writes_register
+from ledger.chain.codec import KIND_ARTIFACT, checksum, decode_event  # noqa: F401 (KIND_ARTIFACT: kept importable from here)
+from ledger.register.db import Register, writes_register
 from ledger.errors import RegisterError
 
 CHUNK_BLOCKS = 5_000  # the widest block range asked of eth_getLogs at once
@@ -42,7 +42,7 @@ class SyncResult:
 
 
 # ---------------------------------------------------------------------- applying events
-# What each event writes is ledger/eventmap.py's one map; these names stay importable from here.
+# What each event writes is ledger/register/eventmap.py's one map; these names stay importable from here.
 
 FINAL_STATUSES, OPEN_STATUSES = eventmap.FINAL_STATUSES, eventmap.OPEN_STATUSES
 table_of = eventmap.table_of
@@ -244,7 +244,7 @@ def sync(
     confirmations: int | None = None,
 ) -> SyncReport:
     """Indexes new events of every followed contract up to `to_block` (default: the head), and
-    records the chain's finalized height with the checkpoint (ledger/finality.py).
+    records the chain's finalized height with the checkpoint (ledger/register/finality.py).
 
     A reorganisation under the checkpoint above the finalized height is unwound first (`_unwind`)
     and the new branch indexed; one below it is refused in one line.
@@ -397,7 +397,7 @@ def record_refusals(register: Register, chain_id: int, refused: dict[str, tuple[
     with the revert reason) is the chain's fact that these instructions were refused. Written over
     open statuses only (an instruction the venue's events settled or cancelled keeps that status),
     with the receipt as the proof; unwinding a reorganisation derives the status again from the
-    events (ledger/eventmap.py). The one writer of a chain-derived status outside `sync`."""
+    events (ledger/register/eventmap.py). The one writer of a chain-derived status outside `sync`."""
     i = models.Instruction
     with register.session() as s:
         for iid, (why, proof) in refused.items():

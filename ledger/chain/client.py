@@ -14,10 +14,10 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
-from ledger import artifacts
-from ledger.codec import calldata, decode_bytes_array, decode_result, describe_revert
+from ledger.chain import artifacts
+from ledger.chain.codec import calldata, decode_bytes_array, decode_result, describe_revert
 from ledger.errors import ChainError
-from ledger.keys import DEVNET_CHAIN_ID
+from ledger.chain.keys import DEVNET_CHAIN_ID
 
 RECEIPT_TIMEOUT = 120
 

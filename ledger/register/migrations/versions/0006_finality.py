@@ -1,5 +1,5 @@
 """finality: the checkpoint records the chain's finalized height (and its block hash) and the
-head it was read at; rows above the finalized height are provisional (ledger/finality.py); the
+head it was read at; rows above the finalized height are provisional (ledger/register/finality.py); the
 hash of every indexed block above it, to find the common ancestor after a reorganisation.
 
 Revision ID: 0006

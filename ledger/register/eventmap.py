@@ -8,7 +8,7 @@ completion) names that effect, which knows how to apply a chunk of events and ho
 what orphaned blocks did. Every event of a followed contract that no entry names is kept as a
 `TokenEvent` (decoded arguments as JSON) for the audit trail.
 
-Adding an event to the register: its model in ledger/models.py (with `ChainProof`), a migration,
+Adding an event to the register: its model in ledger/register/models.py (with `ChainProof`), a migration,
 and one entry in `EVENTS`.
 
 Facts derived from the indexed events (stamp duty assessments, instruction expiry) are plain
@@ -26,13 +26,14 @@ from datetime import date
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
-from ledger import models, stampduty
+from ledger import stampduty
+from ledger.register import models
 from ledger.clock import hk_date
 from ledger.codes import SettlementFailure
 from ledger.money import CURRENCIES
 
 if TYPE_CHECKING:  # a decoded log (contract, kind, event, args, proof), as the indexer reads it
-    from ledger.indexer import DecodedLog
+    from ledger.register.indexer import DecodedLog
 
 #: statuses only the venue's InstructionSettled / InstructionCancelled events give, and nothing takes back
 FINAL_STATUSES = ("settled", "cancelled")
@@ -163,7 +164,7 @@ class Entry:
 
 
 def _bytes2_text(hex_value: str) -> str:
-    from ledger.codec import bytes2_text
+    from ledger.chain.codec import bytes2_text
 
     return bytes2_text(hex_value)
 

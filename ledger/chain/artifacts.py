@@ -7,7 +7,7 @@ input (sources, OpenZeppelin version, settings, compiler version): an unchanged 
 recompile.
 
 An installed package has no checkout: building it (setup.py's build_py) writes the compiled
-contracts, the compiler version and that same source hash into ledger/contracts_build/
+contracts, the compiler version and that same source hash into ledger/chain/contracts_build/
 artifacts.json, and without contracts/ next to the package that file is all that is read.
 In a checkout the packaged file is used only if its hash is the checkout's; else the sources
 are compiled (or taken from the cache), so an edited contract is never deployed stale.
@@ -24,7 +24,7 @@ from pathlib import Path
 from ledger.errors import BondledgerError
 from ledger.settings import settings as environment  # `settings` here is the compiler's
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
 SOLC = ROOT / "scripts" / "solc"
 OPENZEPPELIN = ROOT / "node_modules" / "@openzeppelin" / "contracts"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger.errors import BondledgerError, InputError
-from ledger.keys import DEVNET_CHAIN_ID
+from ledger.chain.keys import DEVNET_CHAIN_ID
 from ledger.settings import settings
 
 if TYPE_CHECKING:  # the chain client (web3) loads only when a devnet is used
@@ -40,7 +40,7 @@ def anvil_binary() -> Path:
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise BondledgerError(f"BONDLEDGER_ANVIL={configured} is not an executable file")
         return path
-    from ledger.artifacts import ROOT, in_checkout
+    from ledger.chain.artifacts import ROOT, in_checkout
 
     looked = ["BONDLEDGER_ANVIL (not set)"]
     if in_checkout():

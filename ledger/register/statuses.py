@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from ledger import codec, eventmap, models
+from ledger.chain import codec
+from ledger.register import eventmap, models
 from ledger.chain import Chain, read_many
-from ledger.db import Register
+from ledger.register.db import Register
 
 LOG_CHUNK = 5_000
 OPEN = ("pending", "failed")

@@ -5,7 +5,7 @@ hash, and every later one checks them; the indexer's checkpoint (a block number 
 must also still be on the chain, which tells apart two devnets whose genesis is the same (anvil
 started twice at one --timestamp) and catches a reorganisation below the checkpoint.
 
-The schema is Alembic's (ledger/migrations): opening a register read-write brings it to the
+The schema is Alembic's (ledger/register/migrations): opening a register read-write brings it to the
 newest revision, in one transaction under a lock, so two commands opening a new register at once
 do not trip over each other; a read-only open migrates nothing and refuses a register that is not
 at the revision this code needs.
@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine, select
 
-from ledger import models
+from ledger.register import models
 from ledger.errors import NotFound, RegisterError
 from ledger.settings import settings
 

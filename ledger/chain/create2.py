@@ -42,11 +42,11 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from ledger import codec
+from ledger.chain import codec
 from ledger.chain import Chain, Signer, explain
-from ledger.codec import describe_revert
+from ledger.chain.codec import describe_revert
 from ledger.errors import ChainError
-from ledger.evm import UnsupportedNode, require_cancun
+from ledger.chain.evm import UnsupportedNode, require_cancun
 
 PROXY = "0x4e59b44847b379578588920cA78FbF26c0B4956C"
 #: the proxy's runtime code (what its creation returns; anvil's genesis holds the same)

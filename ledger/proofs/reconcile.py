@@ -6,7 +6,7 @@ and every registered investor wallet: a holder must be one) by its balance in th
 `totalSupply`); and each primary issuance the register records against the mint its transaction
 made on chain; the payments of each coupon and of the redemption against what the paying
 agent's storage says it paid; and the status of each settlement instruction of the instrument against the
-venue's events and storage (ledger/statuses.py). Zero breaks is the normal state; each break
+venue's events and storage (ledger/register/statuses.py). Zero breaks is the normal state; each break
 names what differs.
 """
 
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from ledger import finality, models, statuses
+from ledger.register import finality, models, statuses
 from ledger.chain import Chain, read, read_many
-from ledger.codec import decode_log
-from ledger.db import Register
+from ledger.chain.codec import decode_log
+from ledger.register.db import Register
 from ledger.clock import hk_date
-from ledger.indexer import check_checkpoint
+from ledger.register.indexer import check_checkpoint
 from ledger.money import minor_exponent, to_minor
-from ledger.rows import BreakRow, ReconciliationReport
-from ledger.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
+from ledger.register.rows import BreakRow, ReconciliationReport
+from ledger.register.views import AMOUNT_SCALE, ZERO_ADDRESS, as_of, balances, coupons
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Reconciliation:
     supply_register: int
     supply_chain: int
     breaks: list[Break] = field(default_factory=list)
-    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/register/finality.py)
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,7 @@ Three checks, each reporting every problem it finds:
 - the audit log: each entry's hash must recompute and chain to the previous one with no gap in
   the sequence: an edited, inserted or deleted entry is caught;
 - statuses: every instruction's status must be what the venue's events and storage say at the
-  checkpoint (ledger/statuses.py): `failed` for an instruction that settled is caught.
+  checkpoint (ledger/register/statuses.py): `failed` for an instruction that settled is caught.
 """
 
 from collections.abc import Callable, Iterable
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from ledger import eventmap, finality, models, statuses
+from ledger.register import eventmap, finality, models, statuses
 from ledger.chain import Chain
-from ledger.db import GENESIS_AUDIT_HASH, Register, audit_hash
+from ledger.register.db import GENESIS_AUDIT_HASH, Register, audit_hash
 from ledger.errors import RegisterError
-from ledger.codec import checksum, decode_event
-from ledger.indexer import DecodedLog, check_checkpoint
+from ledger.chain.codec import checksum, decode_event
+from ledger.register.indexer import DecodedLog, check_checkpoint
 
 RECEIPT_BATCH = 100
 LOG_CHUNK = 5_000
@@ -44,7 +44,7 @@ class Verification:
     logs_checked: int = 0
     audit_entries: int = 0
     audit_head: str = ""  # the last entry's hash: note it, and a later truncation of the log shows
-    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/finality.py)
+    final_block: int = -1  # the register's finalized height: rows above it are provisional (ledger/register/finality.py)
     problems: list[Problem] = field(default_factory=list)
 
     @property

@@ -11,7 +11,7 @@ them. A reorganisation below it is refused.
 
 from sqlmodel import Session
 
-from ledger import models
+from ledger.register import models
 from ledger.errors import ChainError, InputError
 from ledger.settings import settings
 

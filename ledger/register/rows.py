@@ -1,4 +1,4 @@
-"""One typed model per row of each register view: what the queries in ledger.views return and
+"""One typed model per row of each register view: what the queries in ledger.register.views return and
 every edge shows as is (the CLI's table, JSON and CSV, the web API and its OpenAPI document, the
 pages, export).
 
@@ -48,7 +48,7 @@ class ChainRow(Row):
     @property
     def provisional(self) -> bool:
         # the last field of every output (computed fields follow the others): set by the query
-        # that made the row, from the finalized height it read (ledger.finality)
+        # that made the row, from the finalized height it read (ledger.register.finality)
         return self._provisional
 
     def at_finality(self, finalized: int, block: int | None = None) -> "ChainRow":

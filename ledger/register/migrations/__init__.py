@@ -1,0 +1,1 @@
+"""The register's schema migrations (Alembic). `ledger.register.db.Register` runs them on open; see env.py."""
