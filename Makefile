@@ -30,9 +30,11 @@ demo: setup
 
 test: lint slither test-forge test-python
 
-# ruff (pinned in the test extra): lint findings fail the build.
+# ruff (pinned in the test extra): lint findings and unformatted files fail the build
+# (`.venv/bin/ruff format .` formats them).
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Static analysis of contracts/ with slither, in a virtualenv of its own (slither needs web3 < 8;
 # the project runs web3 8). All contracts compile in one standard-JSON run of our solc wrapper:

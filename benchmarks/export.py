@@ -64,7 +64,9 @@ def run_export(url: str, out: Path) -> tuple[float, float, int, int]:
     env = {**os.environ, "BONDLEDGER_DB": url}
     with tempfile.TemporaryFile("w+") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "issuance.cli", "export", "--out", str(out)], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "issuance.cli", "export", "--out", str(out)], env=env, stdout=log, stderr=log
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # its own peak memory, not this process's
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -84,9 +86,17 @@ def measure(investors: int, transfers: int) -> dict:
         built = time.perf_counter() - start
         ref_s, ref_rows = table_dump(url, Path(tmp) / "dump")
         export_s, peak_mib, files, rows = run_export(url, Path(tmp) / "export")
-    return {"investors": investors, "transfers": transfers, "build_s": round(built, 2), "export_s": round(export_s, 2),
-            "export_peak_mib": round(peak_mib, 1), "export_files": files, "export_rows": rows,
-            "ref_s": round(ref_s, 2), "ref_rows": ref_rows}
+    return {
+        "investors": investors,
+        "transfers": transfers,
+        "build_s": round(built, 2),
+        "export_s": round(export_s, 2),
+        "export_peak_mib": round(peak_mib, 1),
+        "export_files": files,
+        "export_rows": rows,
+        "ref_s": round(ref_s, 2),
+        "ref_rows": ref_rows,
+    }
 
 
 def main() -> int:
@@ -99,9 +109,13 @@ def main() -> int:
         results.append(measure(investors, transfers))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     table = [
-        [f"export, {r['investors']:,} investors / {r['transfers']:,} transfers", f"{r['export_s']:.2f} s",
-         f"{r['export_files']:,} files, {r['export_rows']:,} rows, peak {r['export_peak_mib']:.0f} MiB",
-         f"{r['ref_s']:.2f} s (every table read once, written as CSV: {r['ref_rows']:,} rows)", f"{r['export_s'] / r['ref_s']:.1f}x"]
+        [
+            f"export, {r['investors']:,} investors / {r['transfers']:,} transfers",
+            f"{r['export_s']:.2f} s",
+            f"{r['export_files']:,} files, {r['export_rows']:,} rows, peak {r['export_peak_mib']:.0f} MiB",
+            f"{r['ref_s']:.2f} s (every table read once, written as CSV: {r['ref_rows']:,} rows)",
+            f"{r['export_s'] / r['ref_s']:.1f}x",
+        ]
         for r in results
     ]
     print("register built directly in SQLite (benchmarks/web.py's build), not by a chain run; peak: the export process's maxrss")
@@ -109,8 +123,10 @@ def main() -> int:
     if len(results) > 1:
         a, b = results[0], results[-1]
         growth = (b["export_s"] / a["export_s"]) / (b["export_rows"] / a["export_rows"])
-        print(f"growth: {b['export_rows'] / a['export_rows']:.1f}x the rows took {b['export_s'] / a['export_s']:.1f}x the time "
-              f"({growth:.2f}x per row; 1.0 is linear)")
+        print(
+            f"growth: {b['export_rows'] / a['export_rows']:.1f}x the rows took {b['export_s'] / a['export_s']:.1f}x the time "
+            f"({growth:.2f}x per row; 1.0 is linear)"
+        )
     print("goal: 10,000 investors and 100,000 transfers in under 30 s, streaming")
     print(json.dumps(results))
     return 0

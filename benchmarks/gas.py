@@ -88,7 +88,9 @@ def dvp_gas(ctx: Context, isin: str) -> dict:
     cash.allow(ctx, "HKD", Decimal(1_000_000), buyer)
     figures = {}
     for n in ("first", "repeat"):
-        row = trading.capture_trade(ctx, isin, "harbour_pension", "kowloon_life", 1, Decimal("99.5"), settlement_date=ctx.chain_date())
+        row = trading.capture_trade(
+            ctx, isin, "harbour_pension", "kowloon_life", 1, Decimal("99.5"), settlement_date=ctx.chain_date()
+        )
         trading.affirm(ctx, row.instruction_id, seller)
         trading.affirm(ctx, row.instruction_id, buyer)
         [outcome] = trading.settle(ctx, batch_size=1)
@@ -106,25 +108,40 @@ def main() -> int:
     for label, key in (("transfer to a new holder", "new_holder"), ("transfer to an existing holder", "existing_holder")):
         row = [label, f"{f['plain_' + key]:,}", f"{f['bond_' + key]:,}", f"{f['bond_' + key] / f['plain_' + key]:.2f}x"]
         if has_trex:
-            row += [f"{f['trex_' + key]:,} ({f['trex_' + key] / f['plain_' + key]:.2f}x)",
-                    f"{f['trex_country_' + key]:,} ({f['trex_country_' + key] / f['plain_' + key]:.2f}x)"]
+            row += [
+                f"{f['trex_' + key]:,} ({f['trex_' + key] / f['plain_' + key]:.2f}x)",
+                f"{f['trex_country_' + key]:,} ({f['trex_country_' + key] / f['plain_' + key]:.2f}x)",
+            ]
         rows.append(row)
-    rows.append(["the same, some tokens frozen", f"{f['plain_existing_holder']:,}", f"{f['bond_frozen_sender']:,}",
-                 f"{f['bond_frozen_sender'] / f['plain_existing_holder']:.2f}x"] + (["", ""] if has_trex else []))
-    rows.append(["mint to an existing holder", "", f"{f['bond_mint_existing_holder']:,}", ""]
-                + ([f"{f['trex_mint_existing_holder']:,}", ""] if has_trex else []))
+    rows.append(
+        [
+            "the same, some tokens frozen",
+            f"{f['plain_existing_holder']:,}",
+            f"{f['bond_frozen_sender']:,}",
+            f"{f['bond_frozen_sender'] / f['plain_existing_holder']:.2f}x",
+        ]
+        + (["", ""] if has_trex else [])
+    )
+    rows.append(
+        ["mint to an existing holder", "", f"{f['bond_mint_existing_holder']:,}", ""]
+        + ([f"{f['trex_mint_existing_holder']:,}", ""] if has_trex else [])
+    )
     for n in ("first", "repeat"):
         row = [f"DvP settlement, {n} trade", "", f"{f[f'bond_dvp_{n}']:,}", ""]
         if has_trex:
             total = f[f"trex_dvd_initiate_{n}"] + f[f"trex_dvd_take_{n}"]
             row += [f"{total:,} (initiate {f[f'trex_dvd_initiate_{n}']:,} + take {f[f'trex_dvd_take_{n}']:,})", ""]
         rows.append(row)
-    headers = ["gas", "OZ ERC20", "bondledger", "bond / ERC20"] + (["T-REX 4.1.6", "T-REX + CountryAllowModule"] if has_trex else [])
+    headers = ["gas", "OZ ERC20", "bondledger", "bond / ERC20"] + (
+        ["T-REX 4.1.6", "T-REX + CountryAllowModule"] if has_trex else []
+    )
     print(tabulate(rows, headers=headers))
     if not has_trex:
         print(f"T-REX skipped: {f['trex_skipped']}")
-    print(f"target: bond / ERC20 <= {TARGET_RATIO}x; bondledger's DvP settles both legs in one transaction "
-          "with both parties' affirmations, T-REX's DVD needs the maker's initiate and the taker's take")
+    print(
+        f"target: bond / ERC20 <= {TARGET_RATIO}x; bondledger's DvP settles both legs in one transaction "
+        "with both parties' affirmations, T-REX's DVD needs the maker's initiate and the taker's take"
+    )
     print(json.dumps(f))
     return 0
 

@@ -48,7 +48,14 @@ def mint_events(ctx: Context, count: int) -> tuple[int, int]:
         for start in range(0, count, PER_BLOCK):
             raw = [
                 op.account.sign_transaction(
-                    {"to": hkd.address, "data": d, "nonce": nonce + start + i, "gas": 90_000, "chainId": ctx.chain.chain_id, **fees}
+                    {
+                        "to": hkd.address,
+                        "data": d,
+                        "nonce": nonce + start + i,
+                        "gas": 90_000,
+                        "chainId": ctx.chain.chain_id,
+                        **fees,
+                    }
                 ).raw_transaction.to_0x_hex()
                 for i, d in enumerate(data[start : start + PER_BLOCK])
             ]
@@ -64,7 +71,9 @@ def reference(ctx: Context, first: int, last: int) -> float:
     address = ctx.register.require_contract("cash", "HKD").address
     start, n = time.perf_counter(), 0
     for low in range(first, last + 1, 20):
-        n += len(ctx.chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(min(low + 19, last)), "address": [address]}]))
+        n += len(
+            ctx.chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(min(low + 19, last)), "address": [address]}])
+        )
     return n / (time.perf_counter() - start)
 
 
@@ -146,13 +155,29 @@ def main() -> int:
     f = measure(args.events, not args.no_postgres)
     ref = f["reference_getlogs_events_per_s"]
     rows = [["reference: eth_getLogs alone, same blocks", f"{ref:,} events/s", ""]]
-    rows.append([f"sync into SQLite ({f['events']:,} events)", f"{f['sqlite_events_per_s']:,} events/s", f"{f['sqlite_events_per_s'] / ref:.0%} of reference"])
+    rows.append(
+        [
+            f"sync into SQLite ({f['events']:,} events)",
+            f"{f['sqlite_events_per_s']:,} events/s",
+            f"{f['sqlite_events_per_s'] / ref:.0%} of reference",
+        ]
+    )
     if "postgres_events_per_s" in f:
-        rows.append([f"sync into PostgreSQL ({f['events']:,} events)", f"{f['postgres_events_per_s']:,} events/s",
-                     f"{f['postgres_events_per_s'] / ref:.0%} of reference"])
+        rows.append(
+            [
+                f"sync into PostgreSQL ({f['events']:,} events)",
+                f"{f['postgres_events_per_s']:,} events/s",
+                f"{f['postgres_events_per_s'] / ref:.0%} of reference",
+            ]
+        )
     rows.append([f"peak Python memory, {f['events_small']:,} events", f"{f['peak_bytes_small'] / 2**20:.1f} MiB", ""])
-    rows.append([f"peak Python memory, {f['events']:,} events", f"{f['peak_bytes'] / 2**20:.1f} MiB",
-                 f"{f['peak_bytes'] / f['peak_bytes_small']:.2f}x for {f['events'] / f['events_small']:.0f}x the events"])
+    rows.append(
+        [
+            f"peak Python memory, {f['events']:,} events",
+            f"{f['peak_bytes'] / 2**20:.1f} MiB",
+            f"{f['peak_bytes'] / f['peak_bytes_small']:.2f}x for {f['events'] / f['events_small']:.0f}x the events",
+        ]
+    )
     print(tabulate(rows, headers=["measure", "figure", "vs reference"]))
     print("goals: >= 5,000 events/s into SQLite and PostgreSQL; memory flat in the number of events")
     print(json.dumps(f))

@@ -85,7 +85,9 @@ def send_in_blocks(ctx: Context, raw: list[str]) -> float:
         hashes = []
         for i in range(0, len(raw), BLOCK):
             for j in range(i, min(i + BLOCK, len(raw)), SEND_BATCH):
-                hashes += ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[j : min(j + SEND_BATCH, i + BLOCK, len(raw))]])
+                hashes += ctx.chain.rpc_batch(
+                    [("eth_sendRawTransaction", [t]) for t in raw[j : min(j + SEND_BATCH, i + BLOCK, len(raw))]]
+                )
             ctx.chain.rpc("evm_mine", [])
         last = ctx.chain.rpc("eth_getTransactionReceipt", [hashes[-1]])
         elapsed = time.perf_counter() - start
@@ -101,9 +103,12 @@ def presign(ctx: Context, sender, calls: list[tuple[str, str]], gas: int, nonce:
         nonce = ctx.chain.w3.eth.get_transaction_count(sender.address)
     fees = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1}
     return [
-        "0x" + bytes(sender.sign_transaction(
-            {"to": to, "data": data, "gas": gas, "value": 0, "chainId": ctx.chain.chain_id, "nonce": nonce + i, **fees}
-        ).raw_transaction).hex()
+        "0x"
+        + bytes(
+            sender.sign_transaction(
+                {"to": to, "data": data, "gas": gas, "value": 0, "chainId": ctx.chain.chain_id, "nonce": nonce + i, **fees}
+            ).raw_transaction
+        ).hex()
         for i, (to, data) in enumerate(calls)
     ]
 
@@ -131,8 +136,7 @@ def references(ctx: Context, n: int) -> dict:
     token = ctx.chain.contract("CashToken", b)  # ERC-20 transfer: any ERC-20 ABI encodes it
     gas_new = op.transact(token.functions.transfer(Account.create().address, 1), "to a zero balance")["gasUsed"]
     gas_existing = op.transact(token.functions.transfer(fresh[0], 1), "to a holder")["gasUsed"]
-    return {"issue_ref_s": issue_ref, "coupon_ref_s": coupon_ref,
-            "erc20_gas_new": gas_new, "erc20_gas_existing": gas_existing}
+    return {"issue_ref_s": issue_ref, "coupon_ref_s": coupon_ref, "erc20_gas_new": gas_new, "erc20_gas_existing": gas_existing}
 
 
 def import_reference(ctx: Context, rows: list[InvestorRow]) -> tuple[float, int]:
@@ -144,13 +148,31 @@ def import_reference(ctx: Context, rows: list[InvestorRow]) -> tuple[float, int]
     calls = plan_import(ctx, registry, rows).transactions(registry)
     gas = ctx.signer._gas_used(calls)
     fees = ctx.signer.fees()
-    raw = ["0x" + bytes(ctx.signer.account.sign_transaction(
-        {"to": to, "data": data, "gas": g + g // 5 + 50_000, "value": 0, "chainId": ctx.chain.chain_id,  # send_many's headroom
-         "nonce": ctx.signer._next_nonce(), **fees}).raw_transaction).hex() for (to, data, _), g in zip(calls, gas)]
+    raw = [
+        "0x"
+        + bytes(
+            ctx.signer.account.sign_transaction(
+                {
+                    "to": to,
+                    "data": data,
+                    "gas": g + g // 5 + 50_000,
+                    "value": 0,
+                    "chainId": ctx.chain.chain_id,  # send_many's headroom
+                    "nonce": ctx.signer._next_nonce(),
+                    **fees,
+                }
+            ).raw_transaction
+        ).hex()
+        for (to, data, _), g in zip(calls, gas)
+    ]
     ctx.chain.rpc("evm_setAutomine", [False])
     try:
         start = time.perf_counter()
-        hashes = [h for k in range(0, len(raw), 20) for h in ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[k : k + 20]])]
+        hashes = [
+            h
+            for k in range(0, len(raw), 20)
+            for h in ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[k : k + 20]])
+        ]
         while int(ctx.chain.rpc("txpool_status", [])["pending"], 16):
             ctx.chain.rpc("evm_mine", [])
         last = ctx.chain.rpc("eth_getTransactionReceipt", [hashes[-1]])
@@ -159,8 +181,11 @@ def import_reference(ctx: Context, rows: list[InvestorRow]) -> tuple[float, int]
         ctx.chain.rpc("evm_setAutomine", [True])
     if last is None or last["status"] != "0x1":
         raise SystemExit("import reference: the last transaction did not succeed")
-    used = sum(int(r["gasUsed"], 16) for k in range(0, len(hashes), 100)
-               for r in ctx.chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes[k : k + 100]]))
+    used = sum(
+        int(r["gasUsed"], 16)
+        for k in range(0, len(hashes), 100)
+        for r in ctx.chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes[k : k + 100]])
+    )
     ctx.chain.rpc("evm_revert", [snapshot])
     ctx.signer._nonce = None  # the nonces it took are free again
     return elapsed, used
@@ -171,9 +196,13 @@ def fund(ctx: Context, investors: list, cash: str, dvp: str, amount: int) -> Non
     a holder's cash account usually holds something: a coupon then credits a held balance), and
     has each authorize DvP to take `amount` (not timed)."""
     ctx.chain.rpc_batch([("anvil_setBalance", [i.address, hex(10**17)]) for i in investors])
-    mints = presign(ctx, ctx.signer.account, [(cash, calldata("CashToken", "mint", [i.address, amount + 100])) for i in investors], 200_000)
+    mints = presign(
+        ctx, ctx.signer.account, [(cash, calldata("CashToken", "mint", [i.address, amount + 100])) for i in investors], 200_000
+    )
     ctx.signer._nonce = None  # the operator's nonce moved outside its Signer
-    approvals = [presign(ctx, i, [(cash, calldata("CashToken", "approve", [dvp, amount]))], 100_000, nonce=0)[0] for i in investors]
+    approvals = [
+        presign(ctx, i, [(cash, calldata("CashToken", "approve", [dvp, amount]))], 100_000, nonce=0)[0] for i in investors
+    ]
     send_in_blocks(ctx, mints)
     send_in_blocks(ctx, approvals)
 
@@ -214,9 +243,17 @@ def measure(n: int, import_only: bool = False) -> dict:
         deploy_base(ctx)
         figures = {"n": n, **({} if import_only else references(ctx, n))}
         investors = accounts(n)
-        rows = [InvestorRow(investor_id=f"inv{i:05d}", name=f"Investor {i}", wallet=a.address, country="HK",
-                            category=Category.institutional_professional_investor, kyc_expiry=date(2030, 12, 31))
-                for i, a in enumerate(investors)]
+        rows = [
+            InvestorRow(
+                investor_id=f"inv{i:05d}",
+                name=f"Investor {i}",
+                wallet=a.address,
+                country="HK",
+                category=Category.institutional_professional_investor,
+                kyc_expiry=date(2030, 12, 31),
+            )
+            for i, a in enumerate(investors)
+        ]
         indexer.sync(ctx.register, ctx.chain)
         figures["import_ref_s"], gas = import_reference(ctx, rows)
         figures["import_gas_per_investor"] = gas // n
@@ -227,7 +264,9 @@ def measure(n: int, import_only: bool = False) -> dict:
             out.writerows([r.investor_id, r.name, r.wallet, r.country, r.category.name, r.kyc_expiry] for r in rows)
         env = {**os.environ, "BONDLEDGER_RPC_URL": node.rpc_url, "BONDLEDGER_DB": f"sqlite:///{tmp}/register.db"}
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "issuance.cli", "investors", "import", str(path)], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "issuance.cli", "investors", "import", str(path)], env=env, capture_output=True, text=True
+        )
         figures["import_s"] = time.perf_counter() - start
         if done.returncode != 0 or f"{n} investors, {n} wallets" not in done.stdout:
             raise SystemExit(f"investors import failed: {done.stdout}{done.stderr}")
@@ -280,25 +319,53 @@ def main() -> int:
     for f in results:
         n = f["n"]
         rows += [
-            [f"investors import, {n:,}", f"{f['import_s']:.2f} s", f"{n / f['import_s']:,.0f}/s",
-             f"{f['import_ref_s']:.2f} s (its registry transactions pre-signed, full blocks; {f['import_gas_per_investor']:,} gas/investor)",
-             f"{f['import_s'] / f['import_ref_s']:.1f}x"],
+            [
+                f"investors import, {n:,}",
+                f"{f['import_s']:.2f} s",
+                f"{n / f['import_s']:,.0f}/s",
+                f"{f['import_ref_s']:.2f} s (its registry transactions pre-signed, full blocks; {f['import_gas_per_investor']:,} gas/investor)",
+                f"{f['import_s'] / f['import_ref_s']:.1f}x",
+            ],
         ]
-        rows.append([f"verify after the import, {n:,}", f"{f['verify_after_import_s']:.2f} s", f"{n / f['verify_after_import_s']:,.0f}/s", "", ""])
+        rows.append(
+            [
+                f"verify after the import, {n:,}",
+                f"{f['verify_after_import_s']:.2f} s",
+                f"{n / f['verify_after_import_s']:,.0f}/s",
+                "",
+                "",
+            ]
+        )
         if "issue_s" not in f:
             continue
         rows += [
-            [f"issue, {n:,} allocations", f"{f['issue_s']:.2f} s", f"{n / f['issue_s']:,.0f}/s",
-             f"{f['issue_ref_s']:.2f} s ({2 * n:,} ERC-20 transfers)", f"{f['issue_s'] / f['issue_ref_s']:.1f}x"],
-            [f"coupon pay, {n:,} holders", f"{f['coupon_s']:.2f} s", f"{n / f['coupon_s']:,.0f}/s",
-             f"{f['coupon_ref_s']:.2f} s ({n:,} ERC-20 transfers)", f"{f['coupon_s'] / f['coupon_ref_s']:.1f}x"],
-            [f"coupon gas per holder, {n:,}", f"{f['coupon_gas_per_holder']:,}", f"{f['coupon_transactions']} tx",
-             f"{f['erc20_gas_new']:,} / {f['erc20_gas_existing']:,} (ERC-20 transfer to zero / held balance)",
-             f"{f['coupon_gas_per_holder'] / f['erc20_gas_existing']:.2f}x the held"],
+            [
+                f"issue, {n:,} allocations",
+                f"{f['issue_s']:.2f} s",
+                f"{n / f['issue_s']:,.0f}/s",
+                f"{f['issue_ref_s']:.2f} s ({2 * n:,} ERC-20 transfers)",
+                f"{f['issue_s'] / f['issue_ref_s']:.1f}x",
+            ],
+            [
+                f"coupon pay, {n:,} holders",
+                f"{f['coupon_s']:.2f} s",
+                f"{n / f['coupon_s']:,.0f}/s",
+                f"{f['coupon_ref_s']:.2f} s ({n:,} ERC-20 transfers)",
+                f"{f['coupon_s'] / f['coupon_ref_s']:.1f}x",
+            ],
+            [
+                f"coupon gas per holder, {n:,}",
+                f"{f['coupon_gas_per_holder']:,}",
+                f"{f['coupon_transactions']} tx",
+                f"{f['erc20_gas_new']:,} / {f['erc20_gas_existing']:,} (ERC-20 transfer to zero / held balance)",
+                f"{f['coupon_gas_per_holder'] / f['erc20_gas_existing']:.2f}x the held",
+            ],
             [f"reconcile / verify after the coupon, {n:,}", f"{f['reconcile_s']:.2f} s / {f['verify_s']:.2f} s", "", "", ""],
         ]
     print(tabulate(rows, headers=["measure", "bondledger", "rate", "reference, same node", "vs reference"]))
-    print("goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder")
+    print(
+        "goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder"
+    )
     print(json.dumps(results))
     return 0
 

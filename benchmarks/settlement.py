@@ -51,9 +51,16 @@ def setup(ctx: Context, pairs: int):
     sellers = [Account.create() for _ in range(pairs)]
     buyers = [Account.create() for _ in range(pairs)]
     rows = [
-        InvestorRow(investor_id=f"{side}{i}", name=f"{side} {i}", wallet=a.address, country="HK",
-                    category=Category.institutional_professional_investor, kyc_expiry=date(2030, 12, 31))
-        for side, accounts in (("seller", sellers), ("buyer", buyers)) for i, a in enumerate(accounts)
+        InvestorRow(
+            investor_id=f"{side}{i}",
+            name=f"{side} {i}",
+            wallet=a.address,
+            country="HK",
+            category=Category.institutional_professional_investor,
+            kyc_expiry=date(2030, 12, 31),
+        )
+        for side, accounts in (("seller", sellers), ("buyer", buyers))
+        for i, a in enumerate(accounts)
     ]
     import_investors(ctx, rows)
     ts = load_termsheet(EXAMPLES / "green_bond_hkd.toml")
@@ -78,8 +85,15 @@ def prepare(ctx: Context, isin: str, sellers, buyers, count: int) -> None:
     """`count` instructions captured and affirmed by both parties (not timed)."""
     for n in range(count):
         seller, buyer = sellers[n % len(sellers)], buyers[n % len(buyers)]
-        row = trading.capture_trade(ctx, isin, f"seller{n % len(sellers)}", f"buyer{n % len(buyers)}", 1, Decimal("99.5"),
-                                    settlement_date=date(2024, 2, 7))
+        row = trading.capture_trade(
+            ctx,
+            isin,
+            f"seller{n % len(sellers)}",
+            f"buyer{n % len(buyers)}",
+            1,
+            Decimal("99.5"),
+            settlement_date=date(2024, 2, 7),
+        )
         trading.affirm(ctx, row.instruction_id, seller)
         trading.affirm(ctx, row.instruction_id, buyer)
 
@@ -93,7 +107,9 @@ def raw_ceiling(ctx: Context, count: int) -> dict:
     sender = keys.dev_account(7)
     op = Signer(ctx.chain, sender)
     factory = ctx.chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    token = ctx.chain.w3.eth.contract(address=op.transact(factory.constructor(sender.address, 10**12), "deploy")["contractAddress"], abi=art.abi)
+    token = ctx.chain.w3.eth.contract(
+        address=op.transact(factory.constructor(sender.address, 10**12), "deploy")["contractAddress"], abi=art.abi
+    )
     receivers = [Account.create().address for _ in range(100)]
     for r in receivers:  # every receiver already holds: the settlement legs pay existing holders too
         op.transact(token.functions.transfer(r, 1), "make a holder")
@@ -182,15 +198,32 @@ def main() -> int:
     args = parser.parse_args()
     f = measure(args.instructions)
     rows = [
-        ["reference: 500 pre-signed ERC-20 transfers, one block", f"{f['raw_tps']:,.0f} tx/s", f"{f['raw_gas_per_s']:,} gas/s", ""],
+        [
+            "reference: 500 pre-signed ERC-20 transfers, one block",
+            f"{f['raw_tps']:,.0f} tx/s",
+            f"{f['raw_gas_per_s']:,} gas/s",
+            "",
+        ],
         ["context: the same, one request each, automine", f"{f['raw_tps_one_request_each']:,.0f} tx/s", "", ""],
     ]
     for b in (1, 10, 100):
         gps = f[f"settle_gas_per_s_batch_{b}"]
-        rows.append([f"bondledger settle, batch {b} (register included)", f"{f[f'settle_tps_batch_{b}']:,.0f} instr/s",
-                     f"{gps:,} gas/s", f"{gps / f['raw_gas_per_s']:.0%} of the node's gas/s"])
-    rows.append(["gas per settled instruction (batch 100)", f"{f['gas_per_instruction']:,}", "",
-                 f"{f['gas_per_instruction'] / f['gas_erc20_transfer']:.2f}x one ERC-20 transfer"])
+        rows.append(
+            [
+                f"bondledger settle, batch {b} (register included)",
+                f"{f[f'settle_tps_batch_{b}']:,.0f} instr/s",
+                f"{gps:,} gas/s",
+                f"{gps / f['raw_gas_per_s']:.0%} of the node's gas/s",
+            ]
+        )
+    rows.append(
+        [
+            "gas per settled instruction (batch 100)",
+            f"{f['gas_per_instruction']:,}",
+            "",
+            f"{f['gas_per_instruction'] / f['gas_erc20_transfer']:.2f}x one ERC-20 transfer",
+        ]
+    )
     rows.append(["two plain ERC-20 transfers", f"{f['gas_two_erc20_transfers']:,}", "", ""])
     print(tabulate(rows, headers=["measure", "throughput", "gas/s", "vs reference"]))
     print("goals: settle at batch 100 >= 90% of the node's gas/s; gas per instruction <= 2.5x one ERC-20 transfer")

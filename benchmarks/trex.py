@@ -57,7 +57,11 @@ def locate() -> tuple[Path | None, str]:
             return path, ""
     return None, (
         f"@tokenysolutions/t-rex@{VERSION} is not installed (looked in {candidates[0]}"
-        + (f" and $BONDLEDGER_TREX_DIR={os.environ['BONDLEDGER_TREX_DIR']}" if len(candidates) > 1 else ", $BONDLEDGER_TREX_DIR unset")
+        + (
+            f" and $BONDLEDGER_TREX_DIR={os.environ['BONDLEDGER_TREX_DIR']}"
+            if len(candidates) > 1
+            else ", $BONDLEDGER_TREX_DIR unset"
+        )
         + "); `npm install --no-audit --no-fund` installs it as a dev dependency"
     )
 
@@ -98,7 +102,10 @@ class Suite:
         self.compliance = self.deploy("ModularCompliance")
         self.call(self.compliance.functions.init(), "init compliance")
         self.token = self.deploy("Token")
-        self.call(self.token.functions.init(self.registry.address, self.compliance.address, "T-REX bond", "TREX", 0, "0x" + "00" * 20), "init token")
+        self.call(
+            self.token.functions.init(self.registry.address, self.compliance.address, "T-REX bond", "TREX", 0, "0x" + "00" * 20),
+            "init token",
+        )
         self.call(self.token.functions.addAgent(op), "token agent")
         self.call(self.token.functions.unpause(), "unpause")
 
@@ -148,12 +155,16 @@ def measure(chain: Chain, package: Path, plain_art, op: Signer) -> dict:
     # DVD: alice delivers tokens, bob pays in a plain ERC-20 he holds
     dvd = suite.deploy("DVDTransferManager")
     factory = chain.w3.eth.contract(abi=plain_art.abi, bytecode=plain_art.bytecode)
-    cash = chain.w3.eth.contract(address=op.transact(factory.constructor(bob.address, 10**12), "deploy cash")["contractAddress"], abi=plain_art.abi)
+    cash = chain.w3.eth.contract(
+        address=op.transact(factory.constructor(bob.address, 10**12), "deploy cash")["contractAddress"], abi=plain_art.abi
+    )
     payer = Signer(chain, bob)
     payer.transact(cash.functions.approve(dvd.address, 10**12), "approve cash")
     holder.transact(token.functions.approve(dvd.address, 10**6), "approve tokens")
     for n in ("first", "repeat"):
-        receipt = holder.transact(dvd.functions.initiateDVDTransfer(token.address, 10, bob.address, cash.address, 995), "initiate DVD")
+        receipt = holder.transact(
+            dvd.functions.initiateDVDTransfer(token.address, 10, bob.address, cash.address, 995), "initiate DVD"
+        )
         transfer_id = dvd.events.DVDTransferInitiated().process_receipt(receipt)[0]["args"]["transferID"]
         f[f"trex_dvd_initiate_{n}"] = receipt["gasUsed"]
         f[f"trex_dvd_take_{n}"] = payer.transact(dvd.functions.takeDVDTransfer(transfer_id), "take DVD")["gasUsed"]

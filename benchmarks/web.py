@@ -53,28 +53,78 @@ def build(url: str, holders: int, transfers: int, seed: int = 14) -> None:
     now = datetime.now(timezone.utc)
     blocks = max(1, transfers // 20)  # 20 transfers a block
     with reg.engine.begin() as conn:
-        conn.execute(insert(models.Network), [{"id": 1, "chain_id": CHAIN_ID, "genesis_hash": fake_hash("genesis"), "created_at": now}])
-        conn.execute(insert(models.Checkpoint), [{"id": 1, "chain_id": CHAIN_ID, "block_number": blocks + 1,
-                                                   "block_hash": fake_hash("block", blocks + 1), "updated_at": now}])
-        conn.execute(insert(models.Instrument), [{
-            "isin": ISIN, "kind": "bond", "name": "Benchmark Green Bond", "symbol": "BGB", "issuer": "Benchmark Issuer",
-            "currency": "HKD", "address": BOND, "denomination": 5_000_000, "issue_size": 10**12,
-            "issue_date": date(2026, 1, 5), "maturity_date": date(2029, 1, 5), "termsheet": "{}", "termsheet_sha256": "0" * 64,
-            "created_at": now,
-        }])
-        conn.execute(insert(models.Investor), [
-            {"investor_id": f"investor_{i:05d}", "id_hash": fake_hash("id", i), "name": f"Investor {i}", "country": "HK",
-             "category": "professional", "kyc_expiry": date(2030, 1, 1), "updated_at": now}
-            for i in range(holders)
-        ])
-        conn.execute(insert(models.Wallet), [
-            {"address": w, "id_hash": fake_hash("id", i), "active": True, "block_number": 1} for i, w in enumerate(wallets)
-        ])
-        conn.execute(insert(models.Registration), [
-            {"chain_id": CHAIN_ID, "block_number": 1, "block_hash": fake_hash("block", 1), "block_timestamp": T0,
-             "tx_hash": fake_hash("reg", i), "log_index": 0, "event": "wallet_added", "id_hash": fake_hash("id", i), "wallet": w}
-            for i, w in enumerate(wallets)
-        ])
+        conn.execute(
+            insert(models.Network), [{"id": 1, "chain_id": CHAIN_ID, "genesis_hash": fake_hash("genesis"), "created_at": now}]
+        )
+        conn.execute(
+            insert(models.Checkpoint),
+            [
+                {
+                    "id": 1,
+                    "chain_id": CHAIN_ID,
+                    "block_number": blocks + 1,
+                    "block_hash": fake_hash("block", blocks + 1),
+                    "updated_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            insert(models.Instrument),
+            [
+                {
+                    "isin": ISIN,
+                    "kind": "bond",
+                    "name": "Benchmark Green Bond",
+                    "symbol": "BGB",
+                    "issuer": "Benchmark Issuer",
+                    "currency": "HKD",
+                    "address": BOND,
+                    "denomination": 5_000_000,
+                    "issue_size": 10**12,
+                    "issue_date": date(2026, 1, 5),
+                    "maturity_date": date(2029, 1, 5),
+                    "termsheet": "{}",
+                    "termsheet_sha256": "0" * 64,
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            insert(models.Investor),
+            [
+                {
+                    "investor_id": f"investor_{i:05d}",
+                    "id_hash": fake_hash("id", i),
+                    "name": f"Investor {i}",
+                    "country": "HK",
+                    "category": "professional",
+                    "kyc_expiry": date(2030, 1, 1),
+                    "updated_at": now,
+                }
+                for i in range(holders)
+            ],
+        )
+        conn.execute(
+            insert(models.Wallet),
+            [{"address": w, "id_hash": fake_hash("id", i), "active": True, "block_number": 1} for i, w in enumerate(wallets)],
+        )
+        conn.execute(
+            insert(models.Registration),
+            [
+                {
+                    "chain_id": CHAIN_ID,
+                    "block_number": 1,
+                    "block_hash": fake_hash("block", 1),
+                    "block_timestamp": T0,
+                    "tx_hash": fake_hash("reg", i),
+                    "log_index": 0,
+                    "event": "wallet_added",
+                    "id_hash": fake_hash("id", i),
+                    "wallet": w,
+                }
+                for i, w in enumerate(wallets)
+            ],
+        )
         balance = dict.fromkeys(wallets, 0)
         rows, duty, instructions = [], [], []
         for n in range(transfers):
@@ -89,24 +139,61 @@ def build(url: str, holders: int, transfers: int, seed: int = 14) -> None:
             if sender != views.ZERO_ADDRESS:
                 balance[sender] -= quantity
             balance[receiver] += quantity
-            proof = {"chain_id": CHAIN_ID, "block_number": block, "block_hash": fake_hash("block", block),
-                     "block_timestamp": T0 + 2 * block, "tx_hash": fake_hash("tx", n), "log_index": log}
+            proof = {
+                "chain_id": CHAIN_ID,
+                "block_number": block,
+                "block_hash": fake_hash("block", block),
+                "block_timestamp": T0 + 2 * block,
+                "tx_hash": fake_hash("tx", n),
+                "log_index": log,
+            }
             rows.append({**proof, "token": BOND, "from_address": sender, "to_address": receiver, "quantity": quantity})
             if n >= holders and n % 10 == 0:
                 instruction = fake_hash("instruction", n)
                 day = date.fromtimestamp(T0 + 2 * block)
-                instructions.append({
-                    "instruction_id": instruction, "isin": ISIN, "seller_investor_id": "s", "buyer_investor_id": "b",
-                    "seller": sender, "buyer": receiver, "security_token": BOND, "cash_token": CASH, "currency": "HKD",
-                    "quantity": quantity, "price": "100", "accrued": 0, "cash_amount": quantity * 5_000_000, "trade_date": day,
-                    "settlement_date": day, "expiry": T0 + 10**6, "nonce": n, "status": "settled", "reason": None,
-                    "created_at": now, "updated_at": now, **proof,
-                })
-                duty.append({
-                    **proof, "instruction_id": instruction, "isin": ISIN, "instrument_class": "bond", "treatment": "not_chargeable",
-                    "currency": "HKD", "consideration": quantity * 5_000_000, "duty_without_relief": 0, "duty_buyer": 0,
-                    "duty_seller": 0, "basis": "loan capital", "rule_version": "bench", "trade_date": day,
-                })
+                instructions.append(
+                    {
+                        "instruction_id": instruction,
+                        "isin": ISIN,
+                        "seller_investor_id": "s",
+                        "buyer_investor_id": "b",
+                        "seller": sender,
+                        "buyer": receiver,
+                        "security_token": BOND,
+                        "cash_token": CASH,
+                        "currency": "HKD",
+                        "quantity": quantity,
+                        "price": "100",
+                        "accrued": 0,
+                        "cash_amount": quantity * 5_000_000,
+                        "trade_date": day,
+                        "settlement_date": day,
+                        "expiry": T0 + 10**6,
+                        "nonce": n,
+                        "status": "settled",
+                        "reason": None,
+                        "created_at": now,
+                        "updated_at": now,
+                        **proof,
+                    }
+                )
+                duty.append(
+                    {
+                        **proof,
+                        "instruction_id": instruction,
+                        "isin": ISIN,
+                        "instrument_class": "bond",
+                        "treatment": "not_chargeable",
+                        "currency": "HKD",
+                        "consideration": quantity * 5_000_000,
+                        "duty_without_relief": 0,
+                        "duty_buyer": 0,
+                        "duty_seller": 0,
+                        "basis": "loan capital",
+                        "rule_version": "bench",
+                        "trade_date": day,
+                    }
+                )
         conn.execute(insert(models.Transfer), rows)
         conn.execute(insert(models.Instruction), instructions)
         conn.execute(insert(models.DutyAssessment), duty)
@@ -134,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'register.db'}"
         seconds, _ = timed(lambda: build(url, args.holders, args.transfers))
-        print(f"built a register of {args.holders:,} holders and {args.transfers:,} transfers in {seconds:.1f} s", file=sys.stderr)
+        print(
+            f"built a register of {args.holders:,} holders and {args.transfers:,} transfers in {seconds:.1f} s", file=sys.stderr
+        )
         reg = Register(url, read_only=True)
         client = TestClient(create_app(url))
         client.get("/api/instruments")  # warm up: the first request imports and compiles what every request uses
@@ -147,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = client.get(path)
                 assert r.status_code == 200, (path, r.status_code, r.text[:300])
                 return r
+
             return call
 
         investor = "investor_00007"
@@ -156,8 +246,20 @@ def main(argv: list[str] | None = None) -> int:
             ("/api/settlements", whole(lambda: as_json(views.settlements(reg)))),
             ("/api/stamp-duty", whole(lambda: as_json(views.stamp_duty(reg)))),
             (f"/api/investors/{investor}/movements", whole(lambda: as_json(views.movements(reg, investor)))),
-            (f"/instruments/{ISIN}", whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.transfer_rows(reg, ISIN))))),
-            ("/", whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.settlements(reg)), as_json(views.stamp_duty(reg))))),
+            (
+                f"/instruments/{ISIN}",
+                whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.transfer_rows(reg, ISIN)))),
+            ),
+            (
+                "/",
+                whole(
+                    lambda: (
+                        as_json(views.holders(reg, ISIN)[1]),
+                        as_json(views.settlements(reg)),
+                        as_json(views.stamp_duty(reg)),
+                    )
+                ),
+            ),
         ]
         table, figures = [], {}
         for path, reference in routes:

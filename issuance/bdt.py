@@ -22,8 +22,13 @@ _FREQUENCY = {0: "NONE", 1: "ANNUALLY", 2: "SEMIANNUALLY", 4: "QUARTERLY"}
 _DAY_COUNT = {"ACT/365F": "ACT/365", "ACT/360": "ACT/360", "30/360": "30/360", "ACT/ACT": "ICMA_ACT/ACT"}
 _CONVENTION = {"following": "FOLLOWING_UNADJUSTED", "modified_following": "MODIFIED_FOLLOWING_ADJUSTED"}
 NOT_IN_TERMSHEET = [
-    "Issuance.Listing", "Issuance.GoverningLaw", "Issuance.SellingRestrictions", "Issuance.ManufacturerTargetMarket",
-    "Product.FormOfNote", "Product.StatusOfNote", "Product.BusinessDayCenter",
+    "Issuance.Listing",
+    "Issuance.GoverningLaw",
+    "Issuance.SellingRestrictions",
+    "Issuance.ManufacturerTargetMarket",
+    "Product.FormOfNote",
+    "Product.StatusOfNote",
+    "Product.BusinessDayCenter",
 ]
 
 
@@ -49,7 +54,9 @@ def icma_bdt(register: Register, isin: str) -> dict:
         interest["InterestPayments"] = {
             "InterestPaymentFrequency": _FREQUENCY.get(bond.coupon_frequency, f"EVERY_{12 // bond.coupon_frequency}_MONTHS"),
             # the unadjusted day and month coupons fall on (at most four a year)
-            "PayableDate": [{"Day": d, "Month": m} for m, d in sorted({(p.accrual_end.month, p.accrual_end.day) for p in periods})[:4]],
+            "PayableDate": [
+                {"Day": d, "Month": m} for m, d in sorted({(p.accrual_end.month, p.accrual_end.day) for p in periods})[:4]
+            ],
             "FirstPayment": {"PaymentDate": periods[0].payment_date.isoformat()},
         }
     issuance = {

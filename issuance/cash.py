@@ -58,7 +58,9 @@ def check_asset(row: models.SettlementAsset, where: str) -> None:
         raise InputError(f"{where}: {row.label} is a stablecoin without an HKMA licence on record; it cannot settle")
 
 
-def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | None, licence: str | None) -> models.SettlementAsset:
+def add_asset(
+    ctx: Context, label: str, currency: str, kind: str, issuer: str | None, licence: str | None
+) -> models.SettlementAsset:
     """Deploys (or finds) a cash token `label` in `currency`, lists it on the DvP venue, and
     records its legal kind. Safe to re-run with the same facts; refuses changed ones."""
     if not _LABEL.match(label):
@@ -83,7 +85,9 @@ def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | 
     facts = (currency, kind, issuer, licence)
     if existing is not None:
         if (existing.currency, existing.kind, existing.issuer, existing.licence) != facts:
-            raise InputError(f"LABEL: {label} is already a {existing.currency} {existing.kind} with other facts; choose another label")
+            raise InputError(
+                f"LABEL: {label} is already a {existing.currency} {existing.kind} with other facts; choose another label"
+            )
         return existing
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
     record = ctx.register.contract("cash", label)
@@ -92,8 +96,15 @@ def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | 
     if record is None:
         create2.prepare(ctx.signer)
         # The token's code is its label (its symbol); its currency is recorded here.
-        found = create2.deploy(ctx.signer, "CashToken", label, f"{label} ({kind.replace('_', ' ')})", operator,
-                               salt=create2.salt("cash", label), what=f"deploy {label}")
+        found = create2.deploy(
+            ctx.signer,
+            "CashToken",
+            label,
+            f"{label} ({kind.replace('_', ' ')})",
+            operator,
+            salt=create2.salt("cash", label),
+            what=f"deploy {label}",
+        )
         address = found.address
     else:
         address = record.address
@@ -113,7 +124,9 @@ def add_asset(ctx: Context, label: str, currency: str, kind: str, issuer: str | 
 
 def list_assets(register) -> list[dict]:
     with register.session() as s:
-        rows = s.exec(select(models.SettlementAsset).order_by(models.SettlementAsset.currency, models.SettlementAsset.label)).all()
+        rows = s.exec(
+            select(models.SettlementAsset).order_by(models.SettlementAsset.currency, models.SettlementAsset.label)
+        ).all()
     return [
         {"label": r.label, "currency": r.currency, "kind": r.kind, "issuer": r.issuer, "licence": r.licence, "address": r.address}
         for r in rows
@@ -135,7 +148,16 @@ def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:
             f"{ctx.register.engine.dialect.name} register stores exactly; use PostgreSQL"
         )
     receipt = ctx.signer.transact(token.functions.mint(wallet, minor), f"mint {amount} {currency} to {wallet}")
-    ctx.record("cash mint", {"currency": currency, **({"asset": label} if label != currency else {}), "wallet": wallet, "amount": str(amount), "tx": receipt["transactionHash"].to_0x_hex()})
+    ctx.record(
+        "cash mint",
+        {
+            "currency": currency,
+            **({"asset": label} if label != currency else {}),
+            "wallet": wallet,
+            "amount": str(amount),
+            "tx": receipt["transactionHash"].to_0x_hex(),
+        },
+    )
     return receipt
 
 
@@ -154,7 +176,13 @@ def allow(ctx: Context, currency: str, amount: Decimal, holder: LocalAccount) ->
 
 # ---------------------------------------------------------------------- ERC-2612 permits
 
-PERMIT_FIELDS = [("owner", "address"), ("spender", "address"), ("value", "uint256"), ("nonce", "uint256"), ("deadline", "uint256")]
+PERMIT_FIELDS = [
+    ("owner", "address"),
+    ("spender", "address"),
+    ("value", "uint256"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+]
 PERMIT_DEADLINE = 3600  # seconds after the chain's time a permit signed now stays valid, unless given
 _DOMAIN_FIELDS_MASK = 0x0F  # ERC-5267: name, version, chainId, verifyingContract (no salt, no extensions)
 
@@ -209,8 +237,12 @@ def allow_by_permit(ctx: Context, currency: str, amount: Decimal, owner: str, de
     doc = permit_typed_data(ctx, currency, owner, amount, deadline)
     signer = eip712.recover(eip712.digest(doc), raw)
     if signer != owner:
-        why = "not a signature the token can recover (65 bytes r, s, v; s in the lower half; v 27 or 28)" if signer is None else (
-            f"signed by {signer}, not by the owner {owner} (another signer, other data, or another nonce than {doc['message']['nonce']})"
+        why = (
+            "not a signature the token can recover (65 bytes r, s, v; s in the lower half; v 27 or 28)"
+            if signer is None
+            else (
+                f"signed by {signer}, not by the owner {owner} (another signer, other data, or another nonce than {doc['message']['nonce']})"
+            )
         )
         if eip712.has_code(ctx.chain, owner):
             why += "; a contract wallet cannot permit (the token checks EOA signatures only): let it call `approve`"
@@ -219,9 +251,16 @@ def allow_by_permit(ctx: Context, currency: str, amount: Decimal, owner: str, de
     r, s, v = raw[:32], raw[32:64], raw[64]
     minor = int(doc["message"]["value"])
     receipt = ctx.signer.transact(
-        token.functions.permit(owner, doc["message"]["spender"], minor, deadline, v, r, s), f"permit {amount} {currency} of {owner}"
+        token.functions.permit(owner, doc["message"]["spender"], minor, deadline, v, r, s),
+        f"permit {amount} {currency} of {owner}",
     )
-    detail = {"currency": currency, "holder": owner, "amount": str(amount), "permit": True, "tx": receipt["transactionHash"].to_0x_hex()}
+    detail = {
+        "currency": currency,
+        "holder": owner,
+        "amount": str(amount),
+        "permit": True,
+        "tx": receipt["transactionHash"].to_0x_hex(),
+    }
     ctx.record("cash allow", detail, actor=owner)
     return receipt
 

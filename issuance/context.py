@@ -57,7 +57,12 @@ class Context:
         return self._signer
 
     def record(
-        self, action: str, detail: dict, actor: str | None = None, write: Callable[[Session], None] | None = None, sync: bool = True
+        self,
+        action: str,
+        detail: dict,
+        actor: str | None = None,
+        write: Callable[[Session], None] | None = None,
+        sync: bool = True,
     ) -> None:
         """How a workflow records what it did: its audit log entry (by `actor`, default the
         operator), in one register transaction with whatever `write(session)` adds, committed;

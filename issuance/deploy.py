@@ -57,8 +57,15 @@ def deploy_base(ctx: Context, progress: Callable[[str], None] | None = None) -> 
                 follow(s, ctx.chain, kind, label, found.address, found.receipt())
                 if kind == "cash" and s.get(models.SettlementAsset, label) is None:
                     # The platform's own cash tokens: deposits tokenised by the operator's bank.
-                    s.add(models.SettlementAsset(label=label, address=found.address, currency=label, kind="tokenised_deposit",
-                                                 issuer="the platform operator"))
+                    s.add(
+                        models.SettlementAsset(
+                            label=label,
+                            address=found.address,
+                            currency=label,
+                            kind="tokenised_deposit",
+                            issuer="the platform operator",
+                        )
+                    )
                 ctx.register.audit(s, operator, "deploy", {"contract": artifact, "label": label, "address": found.address})
             s.commit()
     return deployed

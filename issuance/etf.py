@@ -54,14 +54,21 @@ def launch(ctx: Context, ts: EtfTermSheet) -> models.Instrument:
     # No paying agent and no record dates: the fund pays no coupons.
     config = token_config(ctx, etf.name, etf.token_symbol, etf.currency, ts.restrictions, False, [])
     terms = struct("FundToken.FundTerms")(
-        fundCode=etf.fund_code, creationUnit=etf.creation_unit, navMaxAge=etf.nav_max_age,
+        fundCode=etf.fund_code,
+        creationUnit=etf.creation_unit,
+        navMaxAge=etf.nav_max_age,
         initialNav=nav_to_e6(etf.initial_nav, etf.currency, "initial_nav"),
     )
     # At an address fixed by the fund code and the term sheet (ledger.chain.create2): a re-run after an
     # interruption finds it instead of deploying a second fund.
     create2.prepare(ctx.signer)
     contract = create2.deploy(
-        ctx.signer, "FundToken", config, terms, salt=create2.salt("fund", etf.fund_code, ts.sha256()), what=f"launch fund {etf.fund_code}"
+        ctx.signer,
+        "FundToken",
+        config,
+        terms,
+        salt=create2.salt("fund", etf.fund_code, ts.sha256()),
+        what=f"launch fund {etf.fund_code}",
     )
     instrument = models.Instrument(
         isin=etf.fund_code,
@@ -98,7 +105,9 @@ def publish_nav(ctx: Context, fund_code: str, value: Decimal) -> int:
     inst, fund = fund_contract(ctx, fund_code)
     if value <= 0:
         raise InputError(f"VALUE: {value} must be positive")
-    receipt = ctx.signer.transact(fund.functions.publishNav(nav_to_e6(value, inst.currency, "VALUE")), f"publish NAV of {fund_code}")
+    receipt = ctx.signer.transact(
+        fund.functions.publishNav(nav_to_e6(value, inst.currency, "VALUE")), f"publish NAV of {fund_code}"
+    )
     ctx.record("etf nav", {"fund_code": fund_code, "nav": str(value)})
     return receipt["blockNumber"]
 
@@ -150,7 +159,9 @@ def create(ctx: Context, fund_code: str, ap_id: str, units: int) -> FlowResult:
     role = fund.functions.AUTHORIZED_PARTICIPANT_ROLE().call()
     if not fund.functions.hasRole(role, wallet).call():
         ctx.signer.transact(fund.functions.grantRole(role, wallet), f"make {ap_id} an authorized participant of {fund_code}")
-    receipt = ctx.signer.transact(dvp.functions.settleCreation(inst.address, wallet, count), f"create {units} units of {fund_code}")
+    receipt = ctx.signer.transact(
+        dvp.functions.settleCreation(inst.address, wallet, count), f"create {units} units of {fund_code}"
+    )
     return _flow(ctx, "creation", inst, ap_id, wallet, units, cash_due, nav_e6, receipt)
 
 
@@ -167,15 +178,24 @@ def redeem(ctx: Context, fund_code: str, ap_id: str, units: int) -> FlowResult:
     treasury = fund.functions.treasury().call()
     cash = cash_contract(ctx, inst.currency)
     if cash.functions.balanceOf(treasury).call() < cash_due:
-        raise InputError(f"{fund_code}: the fund's cash account holds less than the {from_minor(cash_due, inst.currency)} {inst.currency} due")
+        raise InputError(
+            f"{fund_code}: the fund's cash account holds less than the {from_minor(cash_due, inst.currency)} {inst.currency} due"
+        )
     dvp = dvp_contract(ctx)
-    receipt = ctx.signer.transact(dvp.functions.settleRedemption(inst.address, wallet, count), f"redeem {units} units of {fund_code}")
+    receipt = ctx.signer.transact(
+        dvp.functions.settleRedemption(inst.address, wallet, count), f"redeem {units} units of {fund_code}"
+    )
     return _flow(ctx, "redemption", inst, ap_id, wallet, units, cash_due, nav_e6, receipt)
 
 
 def _flow(ctx, kind, inst, ap_id, wallet, units, cash_due, nav_e6, receipt) -> FlowResult:
     ctx.record(f"etf {kind}", {"fund_code": inst.isin, "participant": ap_id, "units": units})
     return FlowResult(
-        inst.isin, wallet, units, from_minor(cash_due, inst.currency), inst.currency, nav_from_e6(nav_e6, inst.currency),
+        inst.isin,
+        wallet,
+        units,
+        from_minor(cash_due, inst.currency),
+        inst.currency,
+        nav_from_e6(nav_e6, inst.currency),
         receipt["transactionHash"].to_0x_hex(),
     )

@@ -27,10 +27,14 @@ def _green_bond(ctx: Context, isin: str) -> tuple[models.Instrument, TermSheet]:
     return inst, ts
 
 
-def allocate(ctx: Context, isin: str, category: str, amount: Decimal, project: str, on: date | None = None) -> models.GreenAllocation:
+def allocate(
+    ctx: Context, isin: str, category: str, amount: Decimal, project: str, on: date | None = None
+) -> models.GreenAllocation:
     inst, ts = _green_bond(ctx, isin)
     if category not in ts.green.use_of_proceeds:
-        raise InputError(f"--category: {category!r} is not one of {isin}'s use-of-proceeds categories ({', '.join(ts.green.use_of_proceeds)})")
+        raise InputError(
+            f"--category: {category!r} is not one of {isin}'s use-of-proceeds categories ({', '.join(ts.green.use_of_proceeds)})"
+        )
     if not project.strip():
         raise InputError("--project: must name the project")
     if amount <= 0:
@@ -41,9 +45,16 @@ def allocate(ctx: Context, isin: str, category: str, amount: Decimal, project: s
         if allocated + minor > inst.issue_size:
             left = from_minor(inst.issue_size - allocated, inst.currency)
             raise InputError(f"--amount: {amount} {inst.currency} is more than the {left} of proceeds left to allocate")
-        row = models.GreenAllocation(isin=isin, category=category, project=project.strip(), amount=minor, allocated_on=on or ctx.chain_date())
+        row = models.GreenAllocation(
+            isin=isin, category=category, project=project.strip(), amount=minor, allocated_on=on or ctx.chain_date()
+        )
         s.add(row)
-        ctx.register.audit(s, ctx.signer.address, "green allocate", {"isin": isin, "category": category, "project": project, "amount": str(amount)})
+        ctx.register.audit(
+            s,
+            ctx.signer.address,
+            "green allocate",
+            {"isin": isin, "category": category, "project": project, "amount": str(amount)},
+        )
         s.commit()
     return row
 
@@ -53,7 +64,9 @@ def report(ctx: Context, isin: str) -> dict:
     allocated and the unallocated balance; and the projects."""
     inst, ts = _green_bond(ctx, isin)
     with ctx.register.session() as s:
-        rows = s.exec(select(models.GreenAllocation).where(models.GreenAllocation.isin == isin).order_by(models.GreenAllocation.id)).all()
+        rows = s.exec(
+            select(models.GreenAllocation).where(models.GreenAllocation.isin == isin).order_by(models.GreenAllocation.id)
+        ).all()
     proceeds = inst.issue_size
     by_category = {c: 0 for c in ts.green.use_of_proceeds}
     projects: dict[str, set[str]] = {c: set() for c in ts.green.use_of_proceeds}
@@ -84,7 +97,12 @@ def report(ctx: Context, isin: str) -> dict:
             for c, v in by_category.items()
         ],
         "allocations": [
-            {"category": r.category, "project": r.project, "amount": str(from_minor(r.amount, inst.currency)), "allocated_on": r.allocated_on.isoformat()}
+            {
+                "category": r.category,
+                "project": r.project,
+                "amount": str(from_minor(r.amount, inst.currency)),
+                "allocated_on": r.allocated_on.isoformat(),
+            }
             for r in rows
         ],
     }

@@ -77,7 +77,9 @@ def read_rows(path: str | Path, model: type[Row]) -> list:
                 if not any((v or "").strip() for v in raw.values()):
                     continue  # blank line
                 if None in raw.values():
-                    raise InputError(f"{where}: {sum(v is not None for v in raw.values())} fields, fewer than the header's {len(header)}")
+                    raise InputError(
+                        f"{where}: {sum(v is not None for v in raw.values())} fields, fewer than the header's {len(header)}"
+                    )
                 rows.append(_validate(model, raw, where))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
@@ -110,7 +112,9 @@ def read_investors(path: str | Path) -> list[InvestorRow]:
     for i, row in enumerate(rows):
         first = seen.setdefault(row.investor_id, row)
         if (first.name, first.country, first.category, first.kyc_expiry) != (row.name, row.country, row.category, row.kyc_expiry):
-            raise InputError(f"{Path(path).name}: investor {row.investor_id} has rows that disagree on name, country, category or kyc_expiry")
+            raise InputError(
+                f"{Path(path).name}: investor {row.investor_id} has rows that disagree on name, country, category or kyc_expiry"
+            )
         owner = owners.setdefault(row.wallet, row.investor_id)
         if owner != row.investor_id:
             raise InputError(f"{Path(path).name}: wallet {row.wallet} is listed for both {owner} and {row.investor_id}")
@@ -118,7 +122,9 @@ def read_investors(path: str | Path) -> list[InvestorRow]:
     # quadratic: ten seconds at 10,000 investors)
     for investor_id, count in Counter(owners.values()).items():
         if count > MAX_WALLETS_PER_INVESTOR:
-            raise InputError(f"{Path(path).name}: investor {investor_id} has {count} wallets; the registry keeps at most {MAX_WALLETS_PER_INVESTOR}")
+            raise InputError(
+                f"{Path(path).name}: investor {investor_id} has {count} wallets; the registry keeps at most {MAX_WALLETS_PER_INVESTOR}"
+            )
     return rows
 
 
@@ -128,6 +134,8 @@ def read_allocations(path: str | Path) -> list[AllocationRow]:
     for row in rows:
         key = (row.investor_id, row.wallet)
         if key in seen:
-            raise InputError(f"{Path(path).name}: investor {row.investor_id} has two allocations to wallet {row.wallet}; merge them")
+            raise InputError(
+                f"{Path(path).name}: investor {row.investor_id} has two allocations to wallet {row.wallet}; merge them"
+            )
         seen.add(key)
     return rows

@@ -89,7 +89,11 @@ def plan_import(ctx: Context, registry: str, rows: list[InvestorRow]) -> ImportP
     ids = list(by_investor)
     hashes = {i: id_hash(i) for i in ids}
     records = read_aggregated(ctx.chain, "InvestorRegistry", registry, [("investor", [hashes[i]]) for i in ids])
-    owners = iter(read_aggregated(ctx.chain, "InvestorRegistry", registry, [("investorOf", [r.wallet]) for i in ids for r in by_investor[i]]))
+    owners = iter(
+        read_aggregated(
+            ctx.chain, "InvestorRegistry", registry, [("investorOf", [r.wallet]) for i in ids for r in by_investor[i]]
+        )
+    )
     # Each investor's writes stay in one multicall, so the multicalls are independent of each
     # other and can be estimated together and sent back to back (Signer.send_many).
     batches: list[list[bytes]] = [[]]
@@ -125,9 +129,7 @@ def plan_import(ctx: Context, registry: str, rows: list[InvestorRow]) -> ImportP
     return ImportPlan(by_investor, hashes, [b for b in batches if b], investor_writes, wallet_writes)
 
 
-def import_investors(
-    ctx: Context, rows: list[InvestorRow], progress: Callable[[int, int], None] | None = None
-) -> ImportResult:
+def import_investors(ctx: Context, rows: list[InvestorRow], progress: Callable[[int, int], None] | None = None) -> ImportResult:
     registry = registry_contract(ctx).address
     plan = plan_import(ctx, registry, rows)
     ctx.signer.send_many(plan.transactions(registry), progress=progress)
@@ -147,8 +149,14 @@ def import_investors(
         new, known = [], []
         for investor_id, own in plan.by_investor.items():
             first = own[0]
-            fields = {"investor_id": investor_id, "name": first.name, "country": first.country,
-                      "category": first.category.name, "kyc_expiry": first.kyc_expiry, "updated_at": now}
+            fields = {
+                "investor_id": investor_id,
+                "name": first.name,
+                "country": first.country,
+                "category": first.category.name,
+                "kyc_expiry": first.kyc_expiry,
+                "updated_at": now,
+            }
             if investor_id in present:
                 known.append(fields)
             else:

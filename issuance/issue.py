@@ -122,7 +122,10 @@ def check_settlement_asset(ctx: Context, ts: TermSheet, source: str) -> None:
 
 
 def preflight(
-    ctx: Context, ts: TermSheet, allocations: list[Allocation], source: str = "allocations",
+    ctx: Context,
+    ts: TermSheet,
+    allocations: list[Allocation],
+    source: str = "allocations",
     committed: dict[tuple[str, str], int] | None = None,
 ) -> None:
     """Every check that can fail, against the register and the chain, before anything is sent.
@@ -228,7 +231,9 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
     # At an address fixed by the ISIN and the term sheet (ledger.chain.create2): a re-run after an
     # interruption, even one while this deployment was unconfirmed, finds it instead of making a second.
     create2.prepare(ctx.signer)
-    contract = create2.deploy(ctx.signer, "BondToken", *_bond_constructor(ctx, ts), salt=_bond_salt(ts), what=f"deploy bond {bond.isin}")
+    contract = create2.deploy(
+        ctx.signer, "BondToken", *_bond_constructor(ctx, ts), salt=_bond_salt(ts), what=f"deploy bond {bond.isin}"
+    )
     with ctx.register.session() as s:
         s.add(
             models.Instrument(
@@ -264,7 +269,9 @@ def deploy_bond(ctx: Context, ts: TermSheet) -> str:
                 )
             )
         indexer.follow(s, ctx.chain, "bond", bond.isin, contract.address, contract.receipt())
-        ctx.register.audit(s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()})
+        ctx.register.audit(
+            s, operator, "deploy bond", {"isin": bond.isin, "address": contract.address, "termsheet_sha256": ts.sha256()}
+        )
         s.commit()
     return contract.address
 
@@ -309,7 +316,10 @@ class Prepared:
 
 
 def prepare_issue(
-    ctx: Context, ts: TermSheet, rows: list[AllocationRow], source: str = "allocations",
+    ctx: Context,
+    ts: TermSheet,
+    rows: list[AllocationRow],
+    source: str = "allocations",
     committed: dict[tuple[str, str], int] | None = None,
 ) -> Prepared:
     """Every check of an issue, nothing sent."""
@@ -321,7 +331,13 @@ def prepare_issue(
         raise InputError(f"bond.isin: {ts.bond.isin} is already issued in this register with a different term sheet")
     address = existing.address if existing else bond_address(ctx, ts)
     on_chain = existing is not None or bool(ctx.chain.w3.eth.get_code(address))
-    settled = read_many(ctx.chain, "DvPSettlement", [(dvp.address, "isAllocationSettled", [address, a.allocation_id]) for a in allocations]) if on_chain else []
+    settled = (
+        read_many(
+            ctx.chain, "DvPSettlement", [(dvp.address, "isAllocationSettled", [address, a.allocation_id]) for a in allocations]
+        )
+        if on_chain
+        else []
+    )
     pending = [a for i, a in enumerate(allocations) if not on_chain or not settled[i]]
     preflight(ctx, ts, pending, source, committed)
     return Prepared(ts, allocations, pending, existing, address, source)
@@ -345,7 +361,12 @@ def execute_issue(
     """Deploys (or finds) the bond and settles its pending allocations DvP, or, before its
     settlement date (T+n after pricing), fixes them and leaves them to settle on that date."""
     ts, allocations, pending, existing, address, source = (
-        prepared.ts, prepared.allocations, prepared.pending, prepared.existing, prepared.address, prepared.source
+        prepared.ts,
+        prepared.allocations,
+        prepared.pending,
+        prepared.existing,
+        prepared.address,
+        prepared.source,
     )
     dvp = dvp_contract(ctx)
     # A bond this register lacks may still be on chain at its deterministic address (a run that
@@ -357,7 +378,11 @@ def execute_issue(
         ctx.signer.transact(dvp.functions.setListed(address, True), f"list {ts.bond.isin} on the settlement venue")
     # The token's own rule is the last word: ask it before settling anything (ERC-1404's reason
     # code for a mint, from the zero address; canTransfer answers only holders' transfers).
-    reasons = read_many(ctx.chain, "BondToken", [(address, "detectTransferRestriction", [ZERO_ADDRESS, a.row.wallet, a.quantity]) for a in pending])
+    reasons = read_many(
+        ctx.chain,
+        "BondToken",
+        [(address, "detectTransferRestriction", [ZERO_ADDRESS, a.row.wallet, a.quantity]) for a in pending],
+    )
     for a, reason in zip(pending, reasons):
         if reason != Reason.OK:
             raise InputError(f"{source}: {a.row.investor_id}: the bond refuses the allocation: {Reason(reason).describe()}")
@@ -376,7 +401,11 @@ def execute_issue(
     # together, sent back to back and their receipts collected in batches (Signer.send_many).
     ctx.signer.send_many(
         [
-            (dvp.address, calldata("DvPSettlement", "settleIssuance", [address, [a.as_tuple() for a in batch]]), f"settle allocations of {ts.bond.isin}")
+            (
+                dvp.address,
+                calldata("DvPSettlement", "settleIssuance", [address, [a.as_tuple() for a in batch]]),
+                f"settle allocations of {ts.bond.isin}",
+            )
             for batch in batches
         ],
         progress=(lambda done, _: progress(sum(len(b) for b in batches[:done]), len(pending))) if progress else None,

@@ -100,7 +100,9 @@ def _holders_of_record(ctx: Context, inst, bond, snapshot: int | None) -> dict[s
     with ctx.register.session() as s:
         # Ascending by address (as numbers, not as mixed-case text): the paying agent pays a coupon's
         # holders in that order, above a cursor, so a re-run starts where the last batch ended.
-        wallets = sorted(set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS}, key=lambda w: int(w, 16))
+        wallets = sorted(
+            set(s.exec(select(t.to_address).where(t.token == inst.address)).all()) - {ZERO_ADDRESS}, key=lambda w: int(w, 16)
+        )
     balance, supply, at = ("balanceOf", "totalSupply", []) if snapshot is None else ("balanceOfAt", "totalSupplyAt", [snapshot])
     results = _uint_calls(ctx, "BondToken", bond.address, [*((balance, [w, *at]) for w in wallets), (supply, at)])
     holdings = {w: q for w, q in zip(wallets, results[:-1]) if q}
@@ -138,9 +140,7 @@ def _prepare_agent(ctx: Context, inst, bond, agent, needed: int) -> None:
         ctx.signer.transact(cash.functions.approve(agent.address, needed), f"authorize the paying agent for {due}")
 
 
-def _pay_in_batches(
-    ctx, agent: str, fn: str, args, holders: list[str], what: str, progress, after: str | None = None
-) -> None:
+def _pay_in_batches(ctx, agent: str, fn: str, args, holders: list[str], what: str, progress, after: str | None = None) -> None:
     """Pays `holders` through the paying agent's `fn(*args, batch)`: the batches pay distinct
     holders, so they are estimated together and sent back to back (Signer.send_many), not one
     round trip and receipt wait each. With `after` (coupons: the cursor), each batch names the
@@ -189,9 +189,7 @@ def _coupon_to_pay(ctx: Context, inst, ts: TermSheet, agent, on: date | None) ->
 
 
 @writes_register("coupon pay")
-def pay_coupon(
-    ctx: Context, isin: str, on: date | None = None, progress: Callable[[int, int], None] | None = None
-) -> PaymentRun:
+def pay_coupon(ctx: Context, isin: str, on: date | None = None, progress: Callable[[int, int], None] | None = None) -> PaymentRun:
     """Pays one coupon (the earliest due and unpaid, or the one paying on `on`) to the holders of record."""
     inst, ts, bond = _bond(ctx, isin)
     agent = _agent(ctx)
@@ -217,7 +215,13 @@ def pay_coupon(
         )
     paid_before = state.paidAmount
     _pay_in_batches(
-        ctx, agent.address, "payCouponAfter", [inst.address, coupon_id], unpaid, f"pay coupon {coupon_id} of {isin}", progress,
+        ctx,
+        agent.address,
+        "payCouponAfter",
+        [inst.address, coupon_id],
+        unpaid,
+        f"pay coupon {coupon_id} of {isin}",
+        progress,
         after=cursor,
     )
     after = _coupon_state(ctx, agent, inst, coupon_id)
@@ -225,8 +229,16 @@ def pay_coupon(
     paid_total = from_minor(after.paidAmount, inst.currency)
     ctx.record("coupon pay", {"isin": isin, "coupon": coupon_id, "holders": len(unpaid)})
     return PaymentRun(
-        isin, "coupon", coupon_id, period.payment_date, len(unpaid), from_minor(after.paidAmount - paid_before, inst.currency),
-        paid_total, after.complete, (exact - paid_total).normalize() if after.complete else Decimal(0), inst.currency,
+        isin,
+        "coupon",
+        coupon_id,
+        period.payment_date,
+        len(unpaid),
+        from_minor(after.paidAmount - paid_before, inst.currency),
+        paid_total,
+        after.complete,
+        (exact - paid_total).normalize() if after.complete else Decimal(0),
+        inst.currency,
     )
 
 
@@ -247,7 +259,8 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     # (the final one at maturity) are paid here first, as coupons to their holders of record.
     now = ctx.chain.now()
     owed = [
-        (i + 1, p) for i, p in enumerate(coupon_schedule(bond_terms))
+        (i + 1, p)
+        for i, p in enumerate(coupon_schedule(bond_terms))
         if now >= record_time(p.record_date) and not _coupon_state(ctx, agent, inst, i + 1).complete
     ]
     not_yet = [(n, p) for n, p in owed if p.payment_date > today]
@@ -266,7 +279,9 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
         price = price.quantize(Decimal(1).scaleb(-10), rounding=ROUND_FLOOR)
     else:
         if today < bond_terms.maturity_date:
-            raise InputError(f"ISIN: {isin} matures on {bond_terms.maturity_date}; the chain's date is {today} (use --call to redeem early)")
+            raise InputError(
+                f"ISIN: {isin} matures on {bond_terms.maturity_date}; the chain's date is {today} (use --call to redeem early)"
+            )
         price = denomination
     amount = per_token(price, inst.currency) if not state.declared else state.amountPerToken
     if owed:
@@ -295,6 +310,15 @@ def redeem(ctx: Context, isin: str, call: bool = False, progress: Callable[[int,
     after = _redemption_state(ctx, agent, inst)
     ctx.record("redeem", {"isin": isin, "call": call, "holders": len(holdings)})
     return PaymentRun(
-        isin, "redemption", 0, today, len(holdings), from_minor(after.paidAmount - state.paidAmount, inst.currency),
-        from_minor(after.paidAmount, inst.currency), after.complete, Decimal(0), inst.currency, coupon_runs,
+        isin,
+        "redemption",
+        0,
+        today,
+        len(holdings),
+        from_minor(after.paidAmount - state.paidAmount, inst.currency),
+        from_minor(after.paidAmount, inst.currency),
+        after.complete,
+        Decimal(0),
+        inst.currency,
+        coupon_runs,
     )

@@ -124,7 +124,9 @@ def load_programme(path: str | Path) -> Loaded:
 
 
 @writes_register("programme issue")
-def issue_programme(ctx: Context, loaded: Loaded, allocations_dir: Path, batch_size: int = 50, progress=None) -> list[IssueResult]:
+def issue_programme(
+    ctx: Context, loaded: Loaded, allocations_dir: Path, batch_size: int = 50, progress=None
+) -> list[IssueResult]:
     """Checks every tranche, then issues them all (each safe to re-run)."""
     files = []
     for ts in loaded.tranches:

@@ -191,6 +191,8 @@ class Restrictions(Strict):
 
 
 ASSET_KINDS = ("tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin")
+
+
 def _asset_name(value: str) -> str:
     """A cash token's label (upper case, as `cash add` records it) or a kind of settlement asset."""
     value = value.strip()

@@ -120,7 +120,9 @@ def cash_for(ts: TermSheet, quantity: int, price: Decimal, settlement_date: date
     the dirty amount, rounded half up to the minor unit once, on the total."""
     bond = ts.bond
     if settlement_date < bond.issue_date or settlement_date >= bond.maturity_date:
-        raise InputError(f"settlement date: {settlement_date} is outside the bond's life ({bond.issue_date} to {bond.maturity_date})")
+        raise InputError(
+            f"settlement date: {settlement_date} is outside the bond's life ({bond.issue_date} to {bond.maturity_date})"
+        )
     scale = Decimal(10) ** minor_exponent(bond.currency)
     accrued = accrued_per_denomination(bond, settlement_date) * quantity * scale
     clean = bond.denomination * quantity * price / 100 * scale
@@ -187,8 +189,16 @@ def capture_trade(
     if asset_label is not None:
         cash_token = _allowed_asset(ctx, inst, ts, asset_label).address
     data = InstructionData(
-        seller, buyer, inst.address, quantity, cash_token, cash,
-        unix_midnight(trade_date), unix_midnight(settlement_date), expiry, allocate_nonce(ctx),
+        seller,
+        buyer,
+        inst.address,
+        quantity,
+        cash_token,
+        cash,
+        unix_midnight(trade_date),
+        unix_midnight(settlement_date),
+        expiry,
+        allocate_nonce(ctx),
     )
     row = models.Instruction(
         instruction_id=instruction_id(venue(ctx), data),
@@ -229,7 +239,9 @@ def allocate_nonce(ctx: Context) -> int:
             s.commit()
         if not dvp.functions.isNonceUsed(nonce).call():
             return nonce
-    raise ChainError(f"trade: the venue {dvp.address} has used the next 1000 nonces of this register; is it another register's venue?")
+    raise ChainError(
+        f"trade: the venue {dvp.address} has used the next 1000 nonces of this register; is it another register's venue?"
+    )
 
 
 # ---------------------------------------------------------------------- affirmation and cancellation
@@ -309,21 +321,31 @@ def check_signature(ctx: Context, row: models.Instruction, signature: bytes, sig
             return party, wallet
     who = signer or "the seller or the buyer"
     if contracts and (signer or recovered is None):
-        raise InputError(f"--signature: contract wallet {', '.join(contracts)} does not accept it as a signature of {row.instruction_id} (ERC-1271)")
+        raise InputError(
+            f"--signature: contract wallet {', '.join(contracts)} does not accept it as a signature of {row.instruction_id} (ERC-1271)"
+        )
     if recovered is None:
         raise InputError(
             f"--signature: {len(signature)} bytes is not a signature the venue can recover (65 bytes r, s, v; s in the lower half; v 27 or 28)"
         )
-    raise InputError(f"--signature: signed by {recovered}, not by {who} of {row.instruction_id} (another signer, or other data signed)")
+    raise InputError(
+        f"--signature: signed by {recovered}, not by {who} of {row.instruction_id} (another signer, or other data signed)"
+    )
 
 
 def _store(ctx: Context, row: models.Instruction, party: str, wallet: str, signature: bytes, source: str) -> str:
     with ctx.register.session() as s:
         existing = s.exec(
-            select(models.Affirmation).where(models.Affirmation.instruction_id == row.instruction_id, models.Affirmation.party == party)
+            select(models.Affirmation).where(
+                models.Affirmation.instruction_id == row.instruction_id, models.Affirmation.party == party
+            )
         ).first()
         if existing is None:
-            s.add(models.Affirmation(instruction_id=row.instruction_id, party=party, wallet=wallet, signature="0x" + signature.hex()))
+            s.add(
+                models.Affirmation(
+                    instruction_id=row.instruction_id, party=party, wallet=wallet, signature="0x" + signature.hex()
+                )
+            )
             ctx.register.audit(s, wallet, "affirm", {"instruction_id": row.instruction_id, "party": party, "source": source})
             s.commit()
     return party
@@ -339,7 +361,9 @@ def cancel(ctx: Context, iid: str, account) -> models.Instruction:
     v = venue(ctx)
     dvp = ctx.chain.contract("DvPSettlement", v.address)
     signature = sign_cancel(account, v, row.instruction_id)
-    ctx.signer.transact(dvp.functions.cancelBySig(data_of(row).as_tuple(), account.address, signature), f"cancel {row.instruction_id}")
+    ctx.signer.transact(
+        dvp.functions.cancelBySig(data_of(row).as_tuple(), account.address, signature), f"cancel {row.instruction_id}"
+    )
     indexer.sync(ctx.register, ctx.chain)
     return instruction(ctx, iid)
 
@@ -361,7 +385,11 @@ def due(ctx: Context) -> list[tuple[models.Instruction, str, str]]:
         pending = select(i.instruction_id).where(i.status.in_(["pending", "failed"]))
         for iid, party, signature in s.exec(select(a.instruction_id, a.party, a.signature).where(a.instruction_id.in_(pending))):
             sigs.setdefault(iid, {})[party] = signature
-    return [(r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"]) for r in rows if len(sigs.get(r.instruction_id, {})) == 2]
+    return [
+        (r, sigs[r.instruction_id]["seller"], sigs[r.instruction_id]["buyer"])
+        for r in rows
+        if len(sigs.get(r.instruction_id, {})) == 2
+    ]
 
 
 def pending_summary(ctx: Context) -> str:
@@ -460,7 +488,12 @@ def settle(
 
 
 #: refusals no retry can cure: an instruction refused for one of them leaves its batch
-PERMANENT_FAILURES = (SettlementFailure.EXPIRED, SettlementFailure.NONCE_USED, SettlementFailure.CANCELLED, SettlementFailure.INVALID_INSTRUCTION)
+PERMANENT_FAILURES = (
+    SettlementFailure.EXPIRED,
+    SettlementFailure.NONCE_USED,
+    SettlementFailure.CANCELLED,
+    SettlementFailure.INVALID_INSTRUCTION,
+)
 
 
 def _permanent_culprit(data: str | None) -> str | None:
@@ -492,10 +525,17 @@ def _settleable(ctx: Context, work: list, refused: dict) -> list:
         indexer.sync(ctx.register, ctx.chain)  # whatever settled or cancelled them is an event by now
         i = models.Instruction
         with ctx.register.session() as s:
-            open_ = set(s.exec(select(i.instruction_id).where(i.instruction_id.in_(used | cancelled), i.status.in_(indexer.OPEN_STATUSES))))
+            open_ = set(
+                s.exec(
+                    select(i.instruction_id).where(i.instruction_id.in_(used | cancelled), i.status.in_(indexer.OPEN_STATUSES))
+                )
+            )
         for row, _, _ in work:
             if row.instruction_id in used & open_ and row.instruction_id not in cancelled:
-                refused[row.instruction_id] = (f"nonce {row.nonce} is used on the venue by another instruction: it can never settle", None)
+                refused[row.instruction_id] = (
+                    f"nonce {row.nonce} is used on the venue by another instruction: it can never settle",
+                    None,
+                )
     return [w for w in work if w[0].instruction_id not in used | cancelled]
 
 
@@ -515,8 +555,15 @@ def _refusal(data: str | None, batch, receipt: dict) -> dict[str, tuple[str, dic
     culprit, why = None, describe_revert(data)
     refusal = _refused_by(data)
     if refusal:
-        culprit, why = "0x" + refusal["instructionId"].hex(), SettlementFailure(refusal["reason"]).describe(refusal["tokenReason"])
-    proof = {"tx_hash": receipt["transactionHash"], "block_number": int(receipt["blockNumber"], 16), "block_hash": receipt["blockHash"]}
+        culprit, why = (
+            "0x" + refusal["instructionId"].hex(),
+            SettlementFailure(refusal["reason"]).describe(refusal["tokenReason"]),
+        )
+    proof = {
+        "tx_hash": receipt["transactionHash"],
+        "block_number": int(receipt["blockNumber"], 16),
+        "block_hash": receipt["blockHash"],
+    }
     result = {}
     for row, _, _ in batch:
         if row.instruction_id == culprit:

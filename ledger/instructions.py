@@ -58,7 +58,12 @@ class Venue:
     address: str
 
     def domain(self) -> dict:
-        return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id, "verifyingContract": to_checksum_address(self.address)}
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.address),
+        }
 
 
 def _json_value(type_: str, value):

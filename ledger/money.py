@@ -85,4 +85,3 @@ def nav_to_e6(nav: Decimal, currency: str, field: str = "NAV") -> int:
 
 def nav_from_e6(nav_e6: int, currency: str) -> Decimal:
     return (Decimal(nav_e6) / NAV_SCALE).scaleb(-minor_exponent(currency)).normalize()
-

@@ -100,8 +100,19 @@ def site(issued):
     world, bond = issued
     fund(world.run, 2, "100000000")
     trade = _run_json(
-        world, "trade", BOND, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 100, "--price", "99.50",
-        "--settlement-date", "2024-02-07",
+        world,
+        "trade",
+        BOND,
+        "--seller",
+        "harbour_pension",
+        "--buyer",
+        "kowloon_life",
+        "--quantity",
+        100,
+        "--price",
+        "99.50",
+        "--settlement-date",
+        "2024-02-07",
     )
     for index in (1, 2):
         assert world.run("affirm", trade["instruction_id"], "--dev-account", index).exit_code == 0
@@ -208,7 +219,6 @@ def chromium(url: str, profile: Path, *extra: str) -> Dom:
     return dom
 
 
-
 # ---------------------------------------------------------------------- pages of long lists
 
 BIG_BOND, BIG_FUND = "HK0000000019", "03998"
@@ -234,11 +244,19 @@ def build_long_register(url: str) -> dict:
     balance = dict.fromkeys(wallets, 0)
 
     def proof(block: int, log: int) -> dict:
-        return {"chain_id": 31337, "block_number": block, "block_hash": _fake_hash("block", block),
-                "block_timestamp": t0 + 3_600 * block, "tx_hash": _fake_hash("tx", block, log), "log_index": log}
+        return {
+            "chain_id": 31337,
+            "block_number": block,
+            "block_hash": _fake_hash("block", block),
+            "block_timestamp": t0 + 3_600 * block,
+            "tx_hash": _fake_hash("tx", block, log),
+            "log_index": log,
+        }
 
     def transfer(block, log, token, sender, receiver, quantity):
-        rows["transfers"].append({**proof(block, log), "token": token, "from_address": sender, "to_address": receiver, "quantity": quantity})
+        rows["transfers"].append(
+            {**proof(block, log), "token": token, "from_address": sender, "to_address": receiver, "quantity": quantity}
+        )
 
     zero = "0x" + "0" * 40
     for i, w in enumerate(wallets):  # mints: only five different quantities, so ties abound
@@ -254,45 +272,133 @@ def build_long_register(url: str) -> dict:
         transfer(block, 2 * (n % 6) + 1, fund_token, zero if n % 2 else wallets[0], wallets[0] if n % 2 else zero, 50)
         day = date(2026, 1, 1 + n % 20)
         instruction = _fake_hash("instruction", n)
-        rows["instructions"].append({
-            "instruction_id": instruction, "isin": BIG_BOND, "seller_investor_id": "s", "buyer_investor_id": "b", "seller": sender,
-            "buyer": receiver, "security_token": bond_token, "cash_token": "0x" + "ca" * 20, "currency": "HKD", "quantity": 10,
-            "price": "100", "accrued": 0, "cash_amount": 1000, "trade_date": day, "settlement_date": day, "expiry": t0 + 10**7,
-            "nonce": n // 2, "status": "settled", "reason": None, **proof(block, 100),
-        })
+        rows["instructions"].append(
+            {
+                "instruction_id": instruction,
+                "isin": BIG_BOND,
+                "seller_investor_id": "s",
+                "buyer_investor_id": "b",
+                "seller": sender,
+                "buyer": receiver,
+                "security_token": bond_token,
+                "cash_token": "0x" + "ca" * 20,
+                "currency": "HKD",
+                "quantity": 10,
+                "price": "100",
+                "accrued": 0,
+                "cash_amount": 1000,
+                "trade_date": day,
+                "settlement_date": day,
+                "expiry": t0 + 10**7,
+                "nonce": n // 2,
+                "status": "settled",
+                "reason": None,
+                **proof(block, 100),
+            }
+        )
         if n < 250:
-            rows["duty"].append({
-                **proof(block, 100 + n % 6), "instruction_id": instruction, "isin": BIG_BOND, "instrument_class": "bond",
-                "treatment": "not_chargeable", "currency": "HKD", "consideration": 1000, "duty_without_relief": 0, "duty_buyer": 0,
-                "duty_seller": 0, "basis": "loan capital", "rule_version": "test", "trade_date": day,
-            })
+            rows["duty"].append(
+                {
+                    **proof(block, 100 + n % 6),
+                    "instruction_id": instruction,
+                    "isin": BIG_BOND,
+                    "instrument_class": "bond",
+                    "treatment": "not_chargeable",
+                    "currency": "HKD",
+                    "consideration": 1000,
+                    "duty_without_relief": 0,
+                    "duty_buyer": 0,
+                    "duty_seller": 0,
+                    "basis": "loan capital",
+                    "rule_version": "test",
+                    "trade_date": day,
+                }
+            )
         if n < 210:
-            rows["payments"].append({**proof(block, 200 + n % 6), "bond": bond_token, "kind": "coupon", "coupon_id": 1 + n % 2,
-                                     "holder": receiver, "quantity": 10, "amount": 12_345})
-            rows["nav"].append({**proof(block, 300 + n % 6), "fund": fund_token, "nav_e6": 25_000_000 + n, "published_at": t0 + n})
-            rows["flows"].append({**proof(block, 400 + n % 6), "kind": "creation" if n % 2 else "redemption", "fund": fund_token,
-                                  "participant": wallets[0], "creation_units": 1, "units": 50, "cash_token": "0x" + "ca" * 20,
-                                  "cash_amount": 1_250_000, "nav_e6": 25_000_000})
+            rows["payments"].append(
+                {
+                    **proof(block, 200 + n % 6),
+                    "bond": bond_token,
+                    "kind": "coupon",
+                    "coupon_id": 1 + n % 2,
+                    "holder": receiver,
+                    "quantity": 10,
+                    "amount": 12_345,
+                }
+            )
+            rows["nav"].append(
+                {**proof(block, 300 + n % 6), "fund": fund_token, "nav_e6": 25_000_000 + n, "published_at": t0 + n}
+            )
+            rows["flows"].append(
+                {
+                    **proof(block, 400 + n % 6),
+                    "kind": "creation" if n % 2 else "redemption",
+                    "fund": fund_token,
+                    "participant": wallets[0],
+                    "creation_units": 1,
+                    "units": 50,
+                    "cash_token": "0x" + "ca" * 20,
+                    "cash_amount": 1_250_000,
+                    "nav_e6": 25_000_000,
+                }
+            )
     with reg.engine.begin() as conn:
         conn.execute(insert(models.Network), [{"id": 1, "chain_id": 31337, "genesis_hash": _fake_hash("genesis")}])
-        conn.execute(insert(models.Checkpoint), [{"id": 1, "chain_id": 31337, "block_number": 200, "block_hash": _fake_hash("block", 200)}])
+        conn.execute(
+            insert(models.Checkpoint), [{"id": 1, "chain_id": 31337, "block_number": 200, "block_hash": _fake_hash("block", 200)}]
+        )
         for isin, kind, token in ((BIG_BOND, "bond", bond_token), (BIG_FUND, "fund", fund_token)):
-            conn.execute(insert(models.Instrument), [{
-                "isin": isin, "kind": kind, "name": f"Long {kind}", "symbol": kind.upper(), "issuer": "Issuer", "currency": "HKD",
-                "address": token, "denomination": 1_000_000 if kind == "bond" else None, "termsheet": "{}", "termsheet_sha256": "0" * 64,
-                "creation_unit": 50 if kind == "fund" else None,
-            }])
-        conn.execute(insert(models.Investor), [
-            {"investor_id": f"inv_{i:03d}", "id_hash": _fake_hash("id", i), "name": f"Investor {i}", "country": "HK",
-             "category": "professional", "kyc_expiry": date(2030, 1, 1)} for i in range(len(wallets))
-        ])
-        conn.execute(insert(models.Wallet), [{"address": w, "id_hash": _fake_hash("id", i), "active": True, "block_number": 1}
-                                             for i, w in enumerate(wallets)])
-        conn.execute(insert(models.Registration), [
-            {**proof(1, i), "event": "wallet_added", "id_hash": _fake_hash("id", i), "wallet": w} for i, w in enumerate(wallets)
-        ])
-        for model, name in ((models.Transfer, "transfers"), (models.Instruction, "instructions"), (models.DutyAssessment, "duty"),
-                            (models.Payment, "payments"), (models.NavRecord, "nav"), (models.FundFlow, "flows")):
+            conn.execute(
+                insert(models.Instrument),
+                [
+                    {
+                        "isin": isin,
+                        "kind": kind,
+                        "name": f"Long {kind}",
+                        "symbol": kind.upper(),
+                        "issuer": "Issuer",
+                        "currency": "HKD",
+                        "address": token,
+                        "denomination": 1_000_000 if kind == "bond" else None,
+                        "termsheet": "{}",
+                        "termsheet_sha256": "0" * 64,
+                        "creation_unit": 50 if kind == "fund" else None,
+                    }
+                ],
+            )
+        conn.execute(
+            insert(models.Investor),
+            [
+                {
+                    "investor_id": f"inv_{i:03d}",
+                    "id_hash": _fake_hash("id", i),
+                    "name": f"Investor {i}",
+                    "country": "HK",
+                    "category": "professional",
+                    "kyc_expiry": date(2030, 1, 1),
+                }
+                for i in range(len(wallets))
+            ],
+        )
+        conn.execute(
+            insert(models.Wallet),
+            [{"address": w, "id_hash": _fake_hash("id", i), "active": True, "block_number": 1} for i, w in enumerate(wallets)],
+        )
+        conn.execute(
+            insert(models.Registration),
+            [
+                {**proof(1, i), "event": "wallet_added", "id_hash": _fake_hash("id", i), "wallet": w}
+                for i, w in enumerate(wallets)
+            ],
+        )
+        for model, name in (
+            (models.Transfer, "transfers"),
+            (models.Instruction, "instructions"),
+            (models.DutyAssessment, "duty"),
+            (models.Payment, "payments"),
+            (models.NavRecord, "nav"),
+            (models.FundFlow, "flows"),
+        ):
             conn.execute(insert(model), rows[name])
     reg.engine.dispose()
     return {"holders": sum(1 for q in balance.values() if q), "equal": len(set(q for q in balance.values() if q))}

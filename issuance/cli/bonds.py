@@ -15,8 +15,12 @@ from ledger.money import parse_amount
 
 @click.command()
 @click.argument("termsheet", type=click.Path(path_type=Path))
-@click.option("--allocations", "allocations_file", required=True, type=click.Path(path_type=Path), help="CSV: investor_id,wallet,principal.")
-@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction.")
+@click.option(
+    "--allocations", "allocations_file", required=True, type=click.Path(path_type=Path), help="CSV: investor_id,wallet,principal."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction."
+)
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def issue(opts, termsheet, allocations_file, batch_size, fmt):
@@ -39,8 +43,14 @@ def issue(opts, termsheet, allocations_file, batch_size, fmt):
 
 def _issue_json(result) -> dict:
     settles_on = result.settles_on.isoformat() if result.settles_on else None
-    return {"isin": result.isin, "address": result.address, "settled": result.settled,
-            "already_settled": result.already_settled, "pending": result.pending, "settles_on": settles_on}
+    return {
+        "isin": result.isin,
+        "address": result.address,
+        "settled": result.settled,
+        "already_settled": result.already_settled,
+        "pending": result.pending,
+        "settles_on": settles_on,
+    }
 
 
 def _issue_out(result, fmt: str) -> None:
@@ -62,9 +72,16 @@ def programme():
 
 @programme.command("issue")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--allocations", "allocations_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Directory with one allocation CSV per tranche, named <ISIN>.csv.")
-@click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction.")
+@click.option(
+    "--allocations",
+    "allocations_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory with one allocation CSV per tranche, named <ISIN>.csv.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 500), default=50, show_default=True, help="Allocations per settlement transaction."
+)
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def programme_issue(opts, file, allocations_dir, batch_size, fmt):
@@ -88,8 +105,14 @@ def programme_issue(opts, file, allocations_dir, batch_size, fmt):
 
 @click.command("export-terms")
 @click.argument("isin")
-@click.option("--format", "fmt", type=click.Choice(["icma-bdt"]), default="icma-bdt", show_default=True,
-              help="icma-bdt: the ICMA Bond Data Taxonomy's element tree as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["icma-bdt"]),
+    default="icma-bdt",
+    show_default=True,
+    help="icma-bdt: the ICMA Bond Data Taxonomy's element tree as JSON.",
+)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file (default: stdout).")
 @pass_options
 def export_terms(opts, isin, fmt, out):
@@ -158,7 +181,11 @@ def coupon_pay(opts, isin, on, fmt):
 
 @click.command()
 @click.argument("isin")
-@click.option("--call", is_flag=True, help="Redeem before maturity on the issuer's call (at the term sheet's call price plus accrued interest).")
+@click.option(
+    "--call",
+    is_flag=True,
+    help="Redeem before maturity on the issuer's call (at the term sheet's call price plus accrued interest).",
+)
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
 @pass_options
 def redeem(opts, isin, call, fmt):
@@ -171,7 +198,9 @@ def redeem(opts, isin, call, fmt):
     out["coupons_paid"] = [_run_out(c) for c in run.coupons]  # the coupons paid first (the final one at maturity)
     if fmt != "json":
         for c in run.coupons:
-            click.echo(f"paid coupon {c.coupon_id} ({c.payment_date}): {c.paid} {c.currency} to {c.holders_paid} holder(s)", err=True)
+            click.echo(
+                f"paid coupon {c.coupon_id} ({c.payment_date}): {c.paid} {c.currency} to {c.holders_paid} holder(s)", err=True
+            )
         del out["coupons_paid"]
     emit_record(out, fmt)
 

@@ -77,6 +77,4 @@ def _flow_command(flow: str):
 etf.command("create", help="An authorized participant creates UNITS of FUND, paying cash at the latest NAV.")(
     _flow_command("create")
 )
-etf.command("redeem", help="An authorized participant redeems UNITS of FUND for cash at the latest NAV.")(
-    _flow_command("redeem")
-)
+etf.command("redeem", help="An authorized participant redeems UNITS of FUND for cash at the latest NAV.")(_flow_command("redeem"))

@@ -227,7 +227,9 @@ def holder_key_options(f):
     """--private-key / --dev-account: whose signature (an investor's, not the operator's)."""
     f = click.option("--dev-account", type=WHOLE, help="On a devnet (chain id 31337): anvil account N.")(f)
     f = click.option(
-        "--private-key", default=lambda: settings().holder_private_key, help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY]."
+        "--private-key",
+        default=lambda: settings().holder_private_key,
+        help="The holder's key [env BONDLEDGER_HOLDER_PRIVATE_KEY].",
     )(f)
     return f
 

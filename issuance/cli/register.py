@@ -13,7 +13,9 @@ from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, 
 
 @click.command()
 @click.option(
-    "--confirmations", type=WHOLE, default=None,
+    "--confirmations",
+    type=WHOLE,
+    default=None,
     help="Blocks below the head before one counts as final where the node has no finalized block "
     "(default: BONDLEDGER_CONFIRMATIONS, else 0 on a devnet, 64 elsewhere).",
 )
@@ -125,8 +127,11 @@ def register_settlements(register, isin, date_from, date_to):
 
 @register.command("issuances")
 @click.argument("isin", required=False)
-@click.option("--kind", type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
-              help="Only primary settlements in this kind of settlement asset.")
+@click.option(
+    "--kind",
+    type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
+    help="Only primary settlements in this kind of settlement asset.",
+)
 @view
 def register_issuances(register, isin, kind):
     """Every primary allocation settled DvP (of ISIN), with its settlement asset and its legal kind."""
@@ -167,7 +172,11 @@ def reconcile(opts, isin, fmt):
     record(ctx.register, result)
     click.echo(f"final at block {result.final_block}: rows above it are provisional", err=True)
     emit_check(
-        result, fmt, "breaks", "BREAK", result.isin,
+        result,
+        fmt,
+        "breaks",
+        "BREAK",
+        result.isin,
         f"{result.wallets_checked} wallets, supply register {result.supply_register} / chain {result.supply_chain}",
     )
 
@@ -186,7 +195,11 @@ def verify(opts, fmt):
     with Progress("verifying") as progress:
         result = verify_register(opts.register(), connect(resolve_rpc_url(opts.rpc_url)), progress)
     emit_check(
-        result, fmt, "problems", "PROBLEM", "register",
+        result,
+        fmt,
+        "problems",
+        "PROBLEM",
+        "register",
         f"{result.rows_checked} rows against their logs, {result.logs_checked} logs against the register, "
         f"{result.audit_entries} audit entries",
         f"audit log head {result.audit_head or '(empty)'}: compare it with the one noted at the last audit",

@@ -108,8 +108,12 @@ def cash():
 @cash.command("add")
 @click.argument("label")
 @click.option("--currency", required=True, help="Its currency (HKD, CNH, USD, EUR).")
-@click.option("--kind", required=True, type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
-              help="Its legal kind.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["tokenised_central_bank_money", "tokenised_deposit", "licensed_stablecoin"]),
+    help="Its legal kind.",
+)
 @click.option("--issuer", help="Who issues it: the central bank, the deposit-taking bank, the licensed stablecoin issuer.")
 @click.option("--licence", help="A licensed_stablecoin's HKMA licence number (required for one).")
 @click.option("--format", "fmt", type=TABLE_OR_JSON, default="table")
@@ -118,8 +122,19 @@ def cash_add(opts, label, currency, kind, issuer, licence, fmt):
     """Add a settlement asset: a cash token LABEL (e.g. e-HKD) with its legal kind, listed on the
     DvP venue. Safe to re-run with the same facts."""
     row = cash_ops.add_asset(opts.context(), label.upper(), currency.upper(), kind, issuer, licence)
-    emit([{"label": row.label, "currency": row.currency, "kind": row.kind, "issuer": row.issuer, "licence": row.licence,
-           "address": row.address}], fmt)
+    emit(
+        [
+            {
+                "label": row.label,
+                "currency": row.currency,
+                "kind": row.kind,
+                "issuer": row.issuer,
+                "licence": row.licence,
+                "address": row.address,
+            }
+        ],
+        fmt,
+    )
 
 
 @cash.command("list")
@@ -147,11 +162,21 @@ def cash_mint(opts, currency, wallet, amount):
 @click.argument("currency")
 @click.argument("amount")
 @holder_key_options
-@click.option("--permit", is_flag=True, help="Authorize by an ERC-2612 permit signature the operator submits: no gas for the holder.")
+@click.option(
+    "--permit", is_flag=True, help="Authorize by an ERC-2612 permit signature the operator submits: no gas for the holder."
+)
 @click.option("--owner", help="With --permit: the holder's wallet, when the permit is signed elsewhere.")
-@click.option("--deadline", type=int, help="With --permit: unix seconds the permit is valid until (default: the chain's time + 1 hour).")
-@click.option("--signature", help="With --permit: the owner's permit signature made elsewhere (0x hex); needs --owner and --deadline.")
-@click.option("--typed-data", is_flag=True, help="With --permit and --owner: print the permit as EIP-712 typed data to sign (eth_signTypedData_v4); send nothing.")
+@click.option(
+    "--deadline", type=int, help="With --permit: unix seconds the permit is valid until (default: the chain's time + 1 hour)."
+)
+@click.option(
+    "--signature", help="With --permit: the owner's permit signature made elsewhere (0x hex); needs --owner and --deadline."
+)
+@click.option(
+    "--typed-data",
+    is_flag=True,
+    help="With --permit and --owner: print the permit as EIP-712 typed data to sign (eth_signTypedData_v4); send nothing.",
+)
 @pass_options
 def cash_allow(opts, currency, amount, private_key, dev_account, permit, owner, deadline, signature, typed_data):
     """Authorize DvP settlement to take up to AMOUNT of the holder's CURRENCY.
@@ -162,7 +187,11 @@ def cash_allow(opts, currency, amount, private_key, dev_account, permit, owner, 
     """
     value = amount_arg(amount)
     currency = currency.upper()
-    given = [name for name, v in (("--owner", owner), ("--deadline", deadline), ("--signature", signature), ("--typed-data", typed_data)) if v not in (None, False)]
+    given = [
+        name
+        for name, v in (("--owner", owner), ("--deadline", deadline), ("--signature", signature), ("--typed-data", typed_data))
+        if v not in (None, False)
+    ]
     if not permit:
         if given:
             raise InputError(f"{given[0]}: only with --permit")
@@ -172,12 +201,18 @@ def cash_allow(opts, currency, amount, private_key, dev_account, permit, owner, 
         click.echo(f"{holder.address} authorized settlement to take up to {value} {currency}")
         return
     owner = address_arg(owner, "--owner") if owner is not None else None
-    explicit_key = dev_account is not None or click.get_current_context().get_parameter_source("private_key") == ParameterSource.COMMANDLINE
+    explicit_key = (
+        dev_account is not None or click.get_current_context().get_parameter_source("private_key") == ParameterSource.COMMANDLINE
+    )
     if explicit_key and (signature or typed_data):
-        raise InputError(f"{'--signature' if signature else '--typed-data'}: not with a key (--private-key / --dev-account), which signs the permit here")
+        raise InputError(
+            f"{'--signature' if signature else '--typed-data'}: not with a key (--private-key / --dev-account), which signs the permit here"
+        )
     keyed = not (signature or typed_data) and (dev_account is not None or private_key is not None)
     if not keyed and owner is None:
-        raise InputError("--permit: give the holder's key (--private-key / --dev-account), or --owner with --typed-data or --signature")
+        raise InputError(
+            "--permit: give the holder's key (--private-key / --dev-account), or --owner with --typed-data or --signature"
+        )
     if signature and deadline is None:
         raise InputError("--deadline: required with --signature (the deadline the permit was signed with)")
     if not (keyed or signature or typed_data):

@@ -137,7 +137,13 @@ def read_aggregated(chain: Chain, artifact: str, address: str, calls: list[tuple
     part that reverts is read again call by call, for the error of the call at fault."""
     parts = [calls[i : i + MULTICALL_READS] for i in range(0, len(calls), MULTICALL_READS)]
     requests = [
-        (part, {"to": address, "data": calldata(artifact, "multicall", [[bytes.fromhex(calldata(artifact, fn, args)[2:]) for fn, args in part]])})
+        (
+            part,
+            {
+                "to": address,
+                "data": calldata(artifact, "multicall", [[bytes.fromhex(calldata(artifact, fn, args)[2:]) for fn, args in part]]),
+            },
+        )
         for part in parts
     ]
     results = []
@@ -316,8 +322,15 @@ class Signer:
         # (completing a coupon) than it did when estimated against the state before the run
         signed = [
             self.account.sign_transaction(
-                {"to": to, "data": data, "gas": gas + gas // 5 + 50_000, "value": 0, "chainId": self.chain.chain_id,
-                 "nonce": self._next_nonce(), **fees}
+                {
+                    "to": to,
+                    "data": data,
+                    "gas": gas + gas // 5 + 50_000,
+                    "value": 0,
+                    "chainId": self.chain.chain_id,
+                    "nonce": self._next_nonce(),
+                    **fees,
+                }
             ).raw_transaction
             for (to, data, *_), gas in zip(calls, estimates)
         ]

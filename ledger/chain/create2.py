@@ -57,9 +57,7 @@ PROXY_CODE = (
 #: its keyless deployment: nonce 0, gas price 100 gwei, gas 100,000, v = 27, r = s = 0x2222…
 PROXY_DEPLOYER = "0x3fAB184622Dc19b6109349B94811493BF2a45362"
 PROXY_DEPLOYMENT = (
-    "0xf8a58085174876e800830186a08080b853604580600e600039806000f350fe"
-    + PROXY_CODE[2:]
-    + "1ba0" + "22" * 32 + "a0" + "22" * 32
+    "0xf8a58085174876e800830186a08080b853604580600e600039806000f350fe" + PROXY_CODE[2:] + "1ba0" + "22" * 32 + "a0" + "22" * 32
 )
 PROXY_DEPLOYMENT_COST = 100_000 * 100 * 10**9  # gas limit x gas price, in wei
 
@@ -109,15 +107,26 @@ def ensure_proxy(signer: Signer) -> None:
     code = chain.w3.eth.get_code(PROXY)
     if code:
         if code.to_0x_hex() != PROXY_CODE:
-            raise UnsupportedNode(f"the node at {chain.rpc_url} holds other code at {PROXY}, the deterministic-deployment proxy's address")
+            raise UnsupportedNode(
+                f"the node at {chain.rpc_url} holds other code at {PROXY}, the deterministic-deployment proxy's address"
+            )
         return
     how = f"deploy it at {PROXY} (its keyless transaction, or the node's own genesis) and run again"
     if chain.w3.eth.get_transaction_count(PROXY_DEPLOYER) != 0:
-        raise UnsupportedNode(f"the node at {chain.rpc_url} has no deterministic-deployment proxy and its deployer's nonce is used: {how}")
+        raise UnsupportedNode(
+            f"the node at {chain.rpc_url} has no deterministic-deployment proxy and its deployer's nonce is used: {how}"
+        )
     short = PROXY_DEPLOYMENT_COST - chain.w3.eth.get_balance(PROXY_DEPLOYER)
     if short > 0:
         fees = signer.fees()
-        tx = {"to": PROXY_DEPLOYER, "value": short, "gas": 21_000, "chainId": chain.chain_id, "nonce": signer._next_nonce(), **fees}
+        tx = {
+            "to": PROXY_DEPLOYER,
+            "value": short,
+            "gas": 21_000,
+            "chainId": chain.chain_id,
+            "nonce": signer._next_nonce(),
+            **fees,
+        }
         signer.wait(signer.send(tx), "pay the gas of the deterministic-deployment proxy")
     try:
         tx_hash = chain.w3.eth.send_raw_transaction(HexBytes(PROXY_DEPLOYMENT))
@@ -163,4 +172,6 @@ def deploy(signer: Signer, name: str, *args, salt: bytes, what: str) -> Deployme
     found = locate(chain, address)
     if found is not None:
         return found
-    raise ChainError(f"{what}: transaction {receipt['transactionHash']} reverted ({describe_revert(signer.revert_data(receipt))})")
+    raise ChainError(
+        f"{what}: transaction {receipt['transactionHash']} reverted ({describe_revert(signer.revert_data(receipt))})"
+    )

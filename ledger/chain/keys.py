@@ -100,9 +100,7 @@ def operator(chain_id: int, private_key: str | None = None, keystore: Path | Non
         return from_keystore(keystore, None, chain_id)
     if chain_id == DEVNET_CHAIN_ID:
         return dev_account(0)
-    raise InputError(
-        f"operator key: none given for chain id {chain_id}; set BONDLEDGER_PRIVATE_KEY or --keystore"
-    )
+    raise InputError(f"operator key: none given for chain id {chain_id}; set BONDLEDGER_PRIVATE_KEY or --keystore")
 
 
 def _guard(account: LocalAccount, chain_id: int, what: str) -> LocalAccount:

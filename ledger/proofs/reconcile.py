@@ -112,7 +112,10 @@ def _check_nav(register: Register, chain: Chain, inst, block: int, result: "Reco
     n = models.NavRecord
     with register.session() as s:
         last = s.exec(
-            select(n).where(n.fund == inst.address, n.block_number <= block).order_by(n.block_number.desc(), n.log_index.desc()).limit(1)
+            select(n)
+            .where(n.fund == inst.address, n.block_number <= block)
+            .order_by(n.block_number.desc(), n.log_index.desc())
+            .limit(1)
         ).first()
     on_chain = read(chain, "FundToken", inst.address, "nav", [], block).navPerUnit
     registered = last.nav_e6 if last else None
@@ -196,7 +199,10 @@ def record(register: Register, result: Reconciliation) -> models.ReconciliationR
     import json
 
     row = models.ReconciliationRecord(
-        isin=result.isin, block_number=result.block, ok=result.ok, breaks=len(result.breaks),
+        isin=result.isin,
+        block_number=result.block,
+        ok=result.ok,
+        breaks=len(result.breaks),
         summary=json.dumps(result.as_json(), separators=(",", ":")),
     )
     with register.session() as s:

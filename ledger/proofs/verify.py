@@ -104,7 +104,14 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
                 result.problems.append(Problem("integrity", table, where, "no such log on chain"))
                 continue
             if log["blockHash"] != row.block_hash or int(log["blockNumber"], 16) != row.block_number:
-                result.problems.append(Problem("integrity", table, where, f"the log is in block {int(log['blockNumber'], 16)} {log['blockHash'][:10]}…, not the row's"))
+                result.problems.append(
+                    Problem(
+                        "integrity",
+                        table,
+                        where,
+                        f"the log is in block {int(log['blockNumber'], 16)} {log['blockHash'][:10]}…, not the row's",
+                    )
+                )
                 continue
             address = checksum(log["address"])
             kind = kinds.get(address)
@@ -112,7 +119,12 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
             if decoded is None:
                 result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
                 continue
-            proof = {"block_number": row.block_number, "block_hash": row.block_hash, "tx_hash": row.tx_hash, "log_index": row.log_index}
+            proof = {
+                "block_number": row.block_number,
+                "block_hash": row.block_hash,
+                "tx_hash": row.tx_hash,
+                "log_index": row.log_index,
+            }
             mismatch = eventmap.compare(table, row, DecodedLog(address, kind, decoded[0], decoded[1], proof))
             if mismatch:
                 result.problems.append(Problem("integrity", table, where, mismatch))
@@ -120,7 +132,11 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
 
 
 def _completeness(
-    register: Register, chain: Chain, block: int, seen: set[tuple[str, int]], result: Verification,
+    register: Register,
+    chain: Chain,
+    block: int,
+    seen: set[tuple[str, int]],
+    result: Verification,
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Every log of every followed contract up to `block` must have its row."""
@@ -128,7 +144,10 @@ def _completeness(
         contracts = s.exec(select(models.ContractRecord)).all()
         coupon_records = s.exec(select(models.CouponRecord)).all()
     # rows without a proof of their own (coupon records) name the transaction of their event
-    recorded_txs = {"declared_tx": {r.declared_tx for r in coupon_records}, "completed_tx": {r.completed_tx for r in coupon_records if r.completed_tx}}
+    recorded_txs = {
+        "declared_tx": {r.declared_tx for r in coupon_records},
+        "completed_tx": {r.completed_tx for r in coupon_records if r.completed_tx},
+    }
     if not contracts:
         return
     kinds = {c.address: c.kind for c in contracts}
@@ -147,7 +166,11 @@ def _completeness(
             table = e.model.__tablename__
             present = key in seen if e.proven else key[0] in recorded_txs[e.tx_column]
             if not present:
-                result.problems.append(Problem("completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register"))
+                result.problems.append(
+                    Problem(
+                        "completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register"
+                    )
+                )
         if progress:
             progress(high - start + 1, block - start + 1)
 
@@ -159,11 +182,15 @@ def _audit_log(register: Register, result: Verification) -> None:
     for entry in entries:
         result.audit_entries += 1
         if expected_id is not None and entry.id != expected_id:
-            result.problems.append(Problem("audit_log", "audit_log", str(entry.id), f"entries {expected_id}..{entry.id - 1} are missing"))
+            result.problems.append(
+                Problem("audit_log", "audit_log", str(entry.id), f"entries {expected_id}..{entry.id - 1} are missing")
+            )
         if entry.prev_hash != previous:
             result.problems.append(Problem("audit_log", "audit_log", str(entry.id), "does not chain to the entry before it"))
         if audit_hash(entry) != entry.hash:
-            result.problems.append(Problem("audit_log", "audit_log", str(entry.id), "its content does not match its hash (edited)"))
+            result.problems.append(
+                Problem("audit_log", "audit_log", str(entry.id), "its content does not match its hash (edited)")
+            )
         previous, expected_id = entry.hash, entry.id + 1
     result.audit_head = previous if entries else ""
 
@@ -183,5 +210,7 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
     _audit_log(register, result)
     _, breaks = statuses.instruction_breaks(register, chain, cp.block_number)
     for b in breaks:
-        result.problems.append(Problem("status", "instructions", b.instruction_id, f"{b.register} in the register, {b.chain} on chain: {b.what}"))
+        result.problems.append(
+            Problem("status", "instructions", b.instruction_id, f"{b.register} in the register, {b.chain} on chain: {b.what}")
+        )
     return result

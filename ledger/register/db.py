@@ -249,7 +249,9 @@ class Register:
     def _wait_for(self, take, what: str) -> None:
         if take():
             return
-        print(f"{what}: another bondledger command is writing register {_display(self.url)}; waiting for it to end", file=sys.stderr)
+        print(
+            f"{what}: another bondledger command is writing register {_display(self.url)}; waiting for it to end", file=sys.stderr
+        )
         wait = settings().lock_wait  # how long a writer waits for another to finish before giving up
         deadline = time.monotonic() + wait
         while not take():
@@ -345,7 +347,5 @@ def writes_register(what: str):
 
 
 def audit_hash(entry: models.AuditLog) -> str:
-    body = json.dumps(
-        [entry.prev_hash, entry.at.isoformat(), entry.actor, entry.action, entry.detail], separators=(",", ":")
-    )
+    body = json.dumps([entry.prev_hash, entry.at.isoformat(), entry.actor, entry.action, entry.detail], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()

@@ -93,7 +93,9 @@ class WalletLink(Effect):
         for log in logs:
             a = log.args
             wallets[a["wallet"]] = {
-                "address": a["wallet"], "id_hash": a["investorId"], "active": log.event == "WalletAdded",
+                "address": a["wallet"],
+                "id_hash": a["investorId"],
+                "active": log.event == "WalletAdded",
                 "block_number": log.proof["block_number"],
             }
         addresses = list(wallets)
@@ -177,7 +179,14 @@ def _transfer(log):
 def _registration(event: str):
     def columns(log):
         a = log.args
-        row = {"event": event, "id_hash": a["investorId"], "wallet": a.get("wallet"), "country": None, "category": None, "kyc_expiry": None}
+        row = {
+            "event": event,
+            "id_hash": a["investorId"],
+            "wallet": a.get("wallet"),
+            "country": None,
+            "category": None,
+            "kyc_expiry": None,
+        }
         if event == "investor_updated":
             row.update(country=_bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
         return row
@@ -188,7 +197,13 @@ def _registration(event: str):
 def _settlement(status: str):
     def columns(log):
         a = log.args
-        return {"instruction_id": a["instructionId"], "event": status, "reason": a.get("reason"), "token_reason": a.get("tokenReason"), "party": a.get("party")}
+        return {
+            "instruction_id": a["instructionId"],
+            "event": status,
+            "reason": a.get("reason"),
+            "token_reason": a.get("tokenReason"),
+            "party": a.get("party"),
+        }
 
     return columns
 
@@ -197,8 +212,14 @@ def _fund_flow(kind: str):
     def columns(log):
         a = log.args
         return {
-            "kind": kind, "fund": a["fund"], "participant": a["participant"], "creation_units": a["creationUnits"], "units": a["units"],
-            "cash_token": a["cashToken"], "cash_amount": a["cashAmount"], "nav_e6": a["navPerUnit"],
+            "kind": kind,
+            "fund": a["fund"],
+            "participant": a["participant"],
+            "creation_units": a["creationUnits"],
+            "units": a["units"],
+            "cash_token": a["cashToken"],
+            "cash_amount": a["cashAmount"],
+            "nav_e6": a["navPerUnit"],
         }
 
     return columns
@@ -208,8 +229,12 @@ def _payment(kind: str):
     def columns(log):
         a = log.args
         return {
-            "bond": a["bond"], "kind": kind, "coupon_id": a["couponId"] if kind == "coupon" else 0, "holder": a["holder"],
-            "quantity": a["quantity"], "amount": a["amount"],
+            "bond": a["bond"],
+            "kind": kind,
+            "coupon_id": a["couponId"] if kind == "coupon" else 0,
+            "holder": a["holder"],
+            "quantity": a["quantity"],
+            "amount": a["amount"],
         }
 
     return columns
@@ -219,9 +244,14 @@ def _declared(kind: str):
     def columns(log):
         a, coupon = log.args, kind == "coupon"
         return {
-            "bond": a["bond"], "coupon_id": a["couponId"] if coupon else 0, "kind": kind, "amount_per_token": a["amountPerToken"],
-            "payment_time": a["paymentTime"] if coupon else log.proof["block_timestamp"], "early": a.get("early", False),
-            "declared_block": log.proof["block_number"], "declared_tx": log.proof["tx_hash"],
+            "bond": a["bond"],
+            "coupon_id": a["couponId"] if coupon else 0,
+            "kind": kind,
+            "amount_per_token": a["amountPerToken"],
+            "payment_time": a["paymentTime"] if coupon else log.proof["block_timestamp"],
+            "early": a.get("early", False),
+            "declared_block": log.proof["block_number"],
+            "declared_tx": log.proof["tx_hash"],
         }
 
     return columns
@@ -231,8 +261,12 @@ def _completed(kind: str):
     def columns(log):
         a = log.args
         return {
-            "coupon_id": a["couponId"] if kind == "coupon" else 0, "completed": True, "paid_quantity": a["quantity"],
-            "paid_amount": a["amount"], "completed_block": log.proof["block_number"], "completed_tx": log.proof["tx_hash"],
+            "coupon_id": a["couponId"] if kind == "coupon" else 0,
+            "completed": True,
+            "paid_quantity": a["quantity"],
+            "paid_amount": a["amount"],
+            "completed_block": log.proof["block_number"],
+            "completed_tx": log.proof["tx_hash"],
         }
 
     return columns
@@ -247,7 +281,10 @@ _instruction_status, _wallet_link, _coupon_completion = InstructionStatus(), Wal
 #: (contract kind, event name) -> what it writes
 EVENTS: dict[tuple[str, str], Entry] = {
     **{(kind, "Transfer"): Entry(models.Transfer, _transfer) for kind in ("cash", "bond", "fund")},
-    ("fund", "NavPublished"): Entry(models.NavRecord, lambda log: {"fund": log.contract, "nav_e6": log.args["navPerUnit"], "published_at": log.args["timestamp"]}),
+    ("fund", "NavPublished"): Entry(
+        models.NavRecord,
+        lambda log: {"fund": log.contract, "nav_e6": log.args["navPerUnit"], "published_at": log.args["timestamp"]},
+    ),
     ("registry", "InvestorUpdated"): Entry(models.Registration, _registration("investor_updated")),
     ("registry", "InvestorRemoved"): Entry(models.Registration, _registration("investor_removed")),
     ("registry", "WalletAdded"): Entry(models.Registration, _registration("wallet_added"), _wallet_link),
@@ -255,8 +292,12 @@ EVENTS: dict[tuple[str, str], Entry] = {
     ("dvp", "IssuanceSettled"): Entry(
         models.Issuance,
         lambda log: {
-            "allocation_id": log.args["allocationId"], "token": log.args["token"], "investor": log.args["investor"],
-            "quantity": log.args["quantity"], "cash_token": log.args["cashToken"], "cash_amount": log.args["cashAmount"],
+            "allocation_id": log.args["allocationId"],
+            "token": log.args["token"],
+            "investor": log.args["investor"],
+            "quantity": log.args["quantity"],
+            "cash_token": log.args["cashToken"],
+            "cash_amount": log.args["cashAmount"],
             "treasury": log.args["treasury"],
         },
     ),
@@ -269,8 +310,12 @@ EVENTS: dict[tuple[str, str], Entry] = {
     ("paying_agent", "PrincipalPaid"): Entry(models.Payment, _payment("redemption")),
     ("paying_agent", "CouponDeclared"): Entry(models.CouponRecord, _declared("coupon"), tx_column="declared_tx"),
     ("paying_agent", "RedemptionDeclared"): Entry(models.CouponRecord, _declared("redemption"), tx_column="declared_tx"),
-    ("paying_agent", "CouponCompleted"): Entry(models.CouponRecord, _completed("coupon"), _coupon_completion, False, "completed_tx"),
-    ("paying_agent", "RedemptionCompleted"): Entry(models.CouponRecord, _completed("redemption"), _coupon_completion, False, "completed_tx"),
+    ("paying_agent", "CouponCompleted"): Entry(
+        models.CouponRecord, _completed("coupon"), _coupon_completion, False, "completed_tx"
+    ),
+    ("paying_agent", "RedemptionCompleted"): Entry(
+        models.CouponRecord, _completed("redemption"), _coupon_completion, False, "completed_tx"
+    ),
 }
 #: every other event of a followed contract
 OTHER = Entry(models.TokenEvent, _token_event)
@@ -407,7 +452,13 @@ def assess_duties(session: Session, logs: list[DecodedLog]) -> None:
 
 
 def _duty_row(
-    proof: dict, instruction_id: str, instrument: models.Instrument | None, klass: str, currency: str, cash_amount: int, traded: date,
+    proof: dict,
+    instruction_id: str,
+    instrument: models.Instrument | None,
+    klass: str,
+    currency: str,
+    cash_amount: int,
+    traded: date,
 ) -> dict:
     assessment = stampduty.assess(klass, cash_amount, traded, 10 ** CURRENCIES.get(currency, 2))
     return {

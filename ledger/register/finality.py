@@ -63,7 +63,7 @@ def is_provisional(block: int | None, finalized: int) -> bool:
 
 
 def final_note(register) -> str:
-    """"final at block N" for reports, from the register's checkpoint."""
+    """ "final at block N" for reports, from the register's checkpoint."""
     with register.session() as s:
         height = finalized_height(s)
     return f"final at block {height}" if height >= 0 else "nothing final yet"

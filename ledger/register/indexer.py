@@ -25,6 +25,7 @@ from ledger.errors import RegisterError
 CHUNK_BLOCKS = 5_000  # the widest block range asked of eth_getLogs at once
 CHUNK_LOGS = 5_000  # ranges shrink so that a chunk holds about this many logs: memory stays flat
 
+
 @dataclass
 class DecodedLog:
     contract: str
@@ -59,9 +60,7 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
 
 
 def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: int) -> list[DecodedLog]:
-    raw = chain.rpc(
-        "eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}]
-    )
+    raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}])
     kinds = {a.lower(): k for a, k in addresses.items()}
     block_numbers = sorted({int(log["blockNumber"], 16) for log in raw})
     blocks = chain.rpc_batch([("eth_getBlockByNumber", [hex(n), False]) for n in block_numbers])
@@ -148,7 +147,9 @@ def find_fork(register: Register, chain: Chain) -> Fork | None:
             known[finalized] = cp.finalized_hash
         known.update(s.exec(select(models.ProvisionalBlock.number, models.ProvisionalBlock.hash)).all())
         for model in eventmap.PROVEN_MODELS:  # (a register indexed before it kept provisional blocks)
-            q = select(model.block_number, model.block_hash).where(model.block_number > finalized, model.block_number < cp.block_number)
+            q = select(model.block_number, model.block_hash).where(
+                model.block_number > finalized, model.block_number < cp.block_number
+            )
             known.update(s.exec(q.distinct()).all())
     ancestor = -1
     candidates = sorted((n for n in known if n <= head and n < cp.block_number), reverse=True)
@@ -337,11 +338,17 @@ def _record_blocks(session: Session, chain: Chain, first: int, last: int, finali
         kept = dict(session.exec(select(b.number, b.hash).where(b.number >= numbers[0] - 1, b.number <= last)).all())
         headers = {}
         for n in range(0, len(numbers), ANCESTOR_BATCH):
-            for number, header in zip(numbers[n : n + ANCESTOR_BATCH], chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]])):
+            for number, header in zip(
+                numbers[n : n + ANCESTOR_BATCH],
+                chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]]),
+            ):
                 if not header:
                     raise _Moved(number)  # the chain is shorter now
                 headers[number] = header["hash"]
-                if kept.get(number, header["hash"]) != header["hash"] or kept.get(number - 1, header["parentHash"]) != header["parentHash"]:
+                if (
+                    kept.get(number, header["hash"]) != header["hash"]
+                    or kept.get(number - 1, header["parentHash"]) != header["parentHash"]
+                ):
                     raise _Moved(number)
                 kept.setdefault(number, header["hash"])
         for log in logs:
@@ -403,7 +410,12 @@ def record_refusals(register: Register, chain_id: int, refused: dict[str, tuple[
         for iid, (why, proof) in refused.items():
             values = {"status": "failed", "reason": why, "updated_at": models.utcnow()}
             if proof:
-                values.update(tx_hash=proof["tx_hash"], block_number=proof["block_number"], block_hash=proof["block_hash"], chain_id=chain_id)
+                values.update(
+                    tx_hash=proof["tx_hash"],
+                    block_number=proof["block_number"],
+                    block_hash=proof["block_hash"],
+                    chain_id=chain_id,
+                )
             s.execute(update(i).where(i.instruction_id == iid, i.status.in_(OPEN_STATUSES)).values(**values))
         register.audit(s, actor, "settle refused", {"instructions": {i: w for i, (w, _) in refused.items()}})
         s.commit()

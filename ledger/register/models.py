@@ -381,7 +381,6 @@ class FundFlow(ChainProof, table=True):
     nav_e6: int = _amount()
 
 
-
 # ---------------------------------------------------------------------- bond lifecycle
 
 

@@ -265,7 +265,9 @@ class ReconciliationReport(Row):
     supply_register: int
     supply_chain: int
     breaks: list[BreakRow]
-    final_block: int = Field(-1, description="The register's finalized height: rows above it may still be taken back by a reorganisation")
+    final_block: int = Field(
+        -1, description="The register's finalized height: rows above it may still be taken back by a reorganisation"
+    )
 
 
 class ReconciliationRecordRow(Row):

@@ -80,7 +80,9 @@ def instruction_breaks(register: Register, chain: Chain, block: int, isin: str |
         if event is not None and status != event:
             breaks.append(StatusBreak(iid, status, event, f"the venue emitted Instruction{event.capitalize()} in {event_tx}"))
         elif event is None and status in ("settled", "cancelled"):
-            breaks.append(StatusBreak(iid, status, expected or "pending", f"the venue has no Instruction{status.capitalize()} event for it"))
+            breaks.append(
+                StatusBreak(iid, status, expected or "pending", f"the venue has no Instruction{status.capitalize()} event for it")
+            )
         elif expected == "expired" and status in OPEN:
             breaks.append(StatusBreak(iid, status, "expired", f"its expiry {expiry} is past the block's time {chain_time}"))
         elif expected is None and status == "expired":

@@ -42,7 +42,6 @@ from ledger.register.rows import (
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
-
 def marks_finality(query):
     """For a query of chain rows (its first argument the register): every row it gives is marked
     provisional or final against the register's finalized height, read once, before the query
@@ -100,9 +99,7 @@ def balances(session: Session, token: str, block: int) -> dict[str, int]:
         select(t.to_address, func.sum(t.quantity)).where(t.token == token, t.block_number <= block).group_by(t.to_address)
     ).all()
     sent = session.exec(
-        select(t.from_address, func.sum(t.quantity))
-        .where(t.token == token, t.block_number <= block)
-        .group_by(t.from_address)
+        select(t.from_address, func.sum(t.quantity)).where(t.token == token, t.block_number <= block).group_by(t.from_address)
     ).all()
     result: dict[str, int] = {}
     for wallet, amount in received:
@@ -146,7 +143,9 @@ def holders(
         ids = investor_ids_at(s, [w for w, _ in bal], block)
     rows = [
         HolderRow(
-            investor_id=ids[w], wallet=w, quantity=q,
+            investor_id=ids[w],
+            wallet=w,
+            quantity=q,
             principal=from_minor(q * inst.denomination, inst.currency) if inst.denomination else None,
         )
         for w, q in bal
@@ -206,25 +205,28 @@ def stamp_duty(
     order = [(d.trade_date, False), *chain_order(d)]
     with register.session() as s:
         rows = fetch(s, q, page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
-    return page_like(rows, [
-        DutyRow(
-            instruction_id=r.instruction_id,
-            isin=r.isin,
-            instrument_class=r.instrument_class,
-            treatment=r.treatment,
-            currency=r.currency,
-            consideration=from_minor(r.consideration, r.currency),
-            duty_without_relief=from_minor(r.duty_without_relief, r.currency),
-            duty_buyer=from_minor(r.duty_buyer, r.currency),
-            duty_seller=from_minor(r.duty_seller, r.currency),
-            basis=r.basis,
-            rule_version=r.rule_version,
-            trade_date=r.trade_date,
-            tx_hash=r.tx_hash,
-            block_number=r.block_number,
-        )
-        for r in rows
-    ])
+    return page_like(
+        rows,
+        [
+            DutyRow(
+                instruction_id=r.instruction_id,
+                isin=r.isin,
+                instrument_class=r.instrument_class,
+                treatment=r.treatment,
+                currency=r.currency,
+                consideration=from_minor(r.consideration, r.currency),
+                duty_without_relief=from_minor(r.duty_without_relief, r.currency),
+                duty_buyer=from_minor(r.duty_buyer, r.currency),
+                duty_seller=from_minor(r.duty_seller, r.currency),
+                basis=r.basis,
+                rule_version=r.rule_version,
+                trade_date=r.trade_date,
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+            )
+            for r in rows
+        ],
+    )
 
 
 def instruments(register: Register) -> list[InstrumentRow]:
@@ -264,7 +266,9 @@ def outstanding(session: Session, token: str, block: int) -> int:
     t = models.Transfer
     total = 0
     for side, sign in ((t.from_address, 1), (t.to_address, -1)):
-        found = session.exec(select(func.sum(t.quantity)).where(t.token == token, t.block_number <= block, side == ZERO_ADDRESS)).one()
+        found = session.exec(
+            select(func.sum(t.quantity)).where(t.token == token, t.block_number <= block, side == ZERO_ADDRESS)
+        ).one()
         total += sign * int(found or 0)
     return total
 
@@ -309,7 +313,9 @@ def coupons(register: Register, isin: str) -> list[CouponRow]:
     date) against what the paying agent declared and paid, and the rounding residue."""
     inst = register.instrument(isin)
     with register.session() as s:
-        schedule = s.exec(select(models.ScheduledCoupon).where(models.ScheduledCoupon.isin == isin).order_by(models.ScheduledCoupon.coupon_id)).all()
+        schedule = s.exec(
+            select(models.ScheduledCoupon).where(models.ScheduledCoupon.isin == isin).order_by(models.ScheduledCoupon.coupon_id)
+        ).all()
         declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
         paid = dict(
             s.exec(
@@ -380,27 +386,30 @@ def settlements(
     with register.session() as s:
         rows = fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
         assets = _assets(s)
-    return page_like(rows, [
-        SettlementRow(
-            instruction_id=r.instruction_id,
-            isin=r.isin,
-            status=r.status,
-            reason=r.reason,
-            seller=r.seller_investor_id,
-            buyer=r.buyer_investor_id,
-            quantity=r.quantity,
-            price=Decimal(r.price),
-            cash_amount=from_minor(r.cash_amount, r.currency),
-            currency=r.currency,
-            settlement_asset=assets.get(r.cash_token, (None, None))[0],
-            asset_kind=assets.get(r.cash_token, (None, None))[1],
-            trade_date=r.trade_date,
-            settlement_date=r.settlement_date,
-            tx_hash=r.tx_hash,
-            block_number=r.block_number,
-        )
-        for r in rows
-    ])
+    return page_like(
+        rows,
+        [
+            SettlementRow(
+                instruction_id=r.instruction_id,
+                isin=r.isin,
+                status=r.status,
+                reason=r.reason,
+                seller=r.seller_investor_id,
+                buyer=r.buyer_investor_id,
+                quantity=r.quantity,
+                price=Decimal(r.price),
+                cash_amount=from_minor(r.cash_amount, r.currency),
+                currency=r.currency,
+                settlement_asset=assets.get(r.cash_token, (None, None))[0],
+                asset_kind=assets.get(r.cash_token, (None, None))[1],
+                trade_date=r.trade_date,
+                settlement_date=r.settlement_date,
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+            )
+            for r in rows
+        ],
+    )
 
 
 def _assets(session: Session) -> dict[str, tuple[str, str]]:
@@ -462,17 +471,20 @@ def nav_history(register: Register, fund_code: str, page: Page | None = None) ->
     with register.session() as s:
         q = select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)
         rows = fetch(s, q, page, chain_order(n), chain_key)
-    return page_like(rows, [
-        NavRow(
-            fund_code=fund_code,
-            nav=nav_from_e6(r.nav_e6, inst.currency),
-            currency=inst.currency,
-            published_at=datetime.fromtimestamp(r.published_at, timezone.utc),
-            block_number=r.block_number,
-            tx_hash=r.tx_hash,
-        )
-        for r in rows
-    ])
+    return page_like(
+        rows,
+        [
+            NavRow(
+                fund_code=fund_code,
+                nav=nav_from_e6(r.nav_e6, inst.currency),
+                currency=inst.currency,
+                published_at=datetime.fromtimestamp(r.published_at, timezone.utc),
+                block_number=r.block_number,
+                tx_hash=r.tx_hash,
+            )
+            for r in rows
+        ],
+    )
 
 
 @marks_finality
@@ -483,22 +495,25 @@ def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> 
         q = select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
         rows = fetch(s, q, page, chain_order(f), chain_key)
         wallets, names = _names(s)
-    return page_like(rows, [
-        FlowRow(
-            kind=r.kind,
-            fund_code=fund_code,
-            participant=names.get(wallets.get(r.participant), r.participant),
-            units=r.units,
-            creation_units=r.creation_units,
-            cash_amount=from_minor(r.cash_amount, inst.currency),
-            currency=inst.currency,
-            nav=nav_from_e6(r.nav_e6, inst.currency),
-            date=hk_date(r.block_timestamp),
-            block_number=r.block_number,
-            tx_hash=r.tx_hash,
-        )
-        for r in rows
-    ])
+    return page_like(
+        rows,
+        [
+            FlowRow(
+                kind=r.kind,
+                fund_code=fund_code,
+                participant=names.get(wallets.get(r.participant), r.participant),
+                units=r.units,
+                creation_units=r.creation_units,
+                cash_amount=from_minor(r.cash_amount, inst.currency),
+                currency=inst.currency,
+                nav=nav_from_e6(r.nav_e6, inst.currency),
+                date=hk_date(r.block_timestamp),
+                block_number=r.block_number,
+                tx_hash=r.tx_hash,
+            )
+            for r in rows
+        ],
+    )
 
 
 @marks_finality
@@ -629,7 +644,8 @@ def _movement(row, incoming: bool, directory: Directory) -> MovementRow:
         direction="in" if incoming else "out",
         quantity=quantity,
         wallet=row.to_address if incoming else row.from_address,
-        counterparty=directory.names.get(directory.wallets.get(other)) or ("issue/redemption" if other == ZERO_ADDRESS else other),
+        counterparty=directory.names.get(directory.wallets.get(other))
+        or ("issue/redemption" if other == ZERO_ADDRESS else other),
         block_number=row.block_number,
         block_hash=row.block_hash,
         tx_hash=row.tx_hash,
@@ -644,7 +660,17 @@ def every_investors_movements(register: Register) -> Iterator[tuple[str, list[Mo
     of 10,000 investors quadratic. Only one investor's rows are held at a time."""
     r, i, t = models.Registration, models.Investor, models.Transfer
     own = select(r.id_hash, r.wallet).where(r.wallet.is_not(None)).distinct().subquery()
-    columns = [t.token, t.from_address, t.to_address, t.quantity, t.block_number, t.block_hash, t.block_timestamp, t.tx_hash, t.log_index]
+    columns = [
+        t.token,
+        t.from_address,
+        t.to_address,
+        t.quantity,
+        t.block_number,
+        t.block_hash,
+        t.block_timestamp,
+        t.tx_hash,
+        t.log_index,
+    ]
     # each transfer once per investor on its receiving side (leg 0) and once on its sending side
     # (leg 1); a transfer between two wallets of one investor is its "in" alone, as in `movements`
     legs = union_all(

@@ -27,7 +27,7 @@ class RowsResponse(JSONResponse):
 
 PAGING = (
     f"One page of rows: `limit` of them (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); the `Link` header "
-    "(rel=\"next\", rel=\"prev\") and `X-Next-Cursor` / `X-Previous-Cursor` give the pages around it."
+    '(rel="next", rel="prev") and `X-Next-Cursor` / `X-Previous-Cursor` give the pages around it.'
 )
 
 
@@ -36,7 +36,9 @@ def _limit():
 
 
 def _cursor():
-    return Query(None, description="Where the page starts: an `X-Next-Cursor` or `X-Previous-Cursor` a page gave; none for the first page")
+    return Query(
+        None, description="Where the page starts: an `X-Next-Cursor` or `X-Previous-Cursor` a page gave; none for the first page"
+    )
 
 
 def _rows_of(name: str) -> type:
@@ -142,7 +144,10 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         responses=rows_responses("Payments in chain order", 400, 404, paged=True),
     )
     def api_payments(
-        request: Request, isin: str = PathParam(description="ISIN of a bond"), limit: int = _limit(), cursor: str | None = _cursor()
+        request: Request,
+        isin: str = PathParam(description="ISIN of a bond"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         page = page_of("payments", limit, cursor)
         return paged(request, "payments", views.payments(register, isin.upper(), page))
@@ -157,7 +162,10 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         responses=rows_responses("NAVs in chain order", 400, 404, paged=True),
     )
     def api_nav(
-        request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
+        request: Request,
+        code: str = PathParam(description="The fund's code"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         page = page_of("nav", limit, cursor)
         return paged(request, "nav", views.nav_history(register, code.upper(), page))
@@ -172,7 +180,10 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         responses=rows_responses("Creations and redemptions in chain order", 400, 404, paged=True),
     )
     def api_flows(
-        request: Request, code: str = PathParam(description="The fund's code"), limit: int = _limit(), cursor: str | None = _cursor()
+        request: Request,
+        code: str = PathParam(description="The fund's code"),
+        limit: int = _limit(),
+        cursor: str | None = _cursor(),
     ):
         page = page_of("flows", limit, cursor)
         return paged(request, "flows", views.fund_flows(register, code.upper(), page))
@@ -182,7 +193,8 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         tags=["settlements"],
         summary="Settlement instructions, with their status and reason",
         description=(
-            "`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument. " + PAGING
+            "`bondledger register settlements [ISIN] [--from] [--to] --format json`: traded in a period, of one instrument. "
+            + PAGING
         ),
         response_class=RowsResponse,
         response_model=_rows_of("settlements"),

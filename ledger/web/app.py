@@ -44,8 +44,8 @@ def create_app(db_url: str, rpc_url: str | None = None) -> FastAPI:
             "Every route is a GET over the off-chain register as the indexer wrote it; any other method is "
             "refused with 405. Rows are exactly what `bondledger register ... --format json` prints. Lists come "
             "a page at a time: `limit` rows (default 100, at most 1000) from an opaque `cursor`; the body stays a "
-            "list, and the pages around it are in the `Link` (rel=\"next\", rel=\"prev\"), `X-Next-Cursor` and "
-            "`X-Previous-Cursor` headers. Errors answer `{\"detail\": \"<one line>\"}`: 404 when the instrument, "
+            'list, and the pages around it are in the `Link` (rel="next", rel="prev"), `X-Next-Cursor` and '
+            '`X-Previous-Cursor` headers. Errors answer `{"detail": "<one line>"}`: 404 when the instrument, '
             "fund or investor is not in the register, 400 for other bad input (a bad `limit` or `cursor` too)."
         ),
         openapi_tags=[

@@ -39,7 +39,9 @@ def _share(part: int, whole: int) -> str:
     return f"{Decimal(part * 100) / whole:.2f}" if whole else "0.00"
 
 
-def _figure(ident: str, title: str, desc: str, width: int, height: int, body: list[str], headers: list[str], rows: list[list]) -> Markup:
+def _figure(
+    ident: str, title: str, desc: str, width: int, height: int, body: list[str], headers: list[str], rows: list[list]
+) -> Markup:
     """A <figure> with the SVG (titled and described for screen readers) and its numbers as a table."""
     t, d = escape(title), escape(desc)
     svg = (
@@ -53,7 +55,9 @@ def _figure(ident: str, title: str, desc: str, width: int, height: int, body: li
         f'<details class="chart-data"><summary>The numbers</summary><table id="chart-{ident}-data">'
         f"<thead><tr>{head}</tr></thead><tbody>{table_rows}</tbody></table></details>"
     )
-    return Markup(f'<figure class="chart" id="figure-{ident}"><figcaption>{t}</figcaption>{svg}<p class="note">{d}</p>{table}</figure>')
+    return Markup(
+        f'<figure class="chart" id="figure-{ident}"><figcaption>{t}</figcaption>{svg}<p class="note">{d}</p>{table}</figure>'
+    )
 
 
 def _hbars(ident: str, bars: list[tuple[str, Decimal, str]], scale_max: Decimal, css: str = "bar") -> list[str]:
@@ -79,7 +83,11 @@ def concentration(code: str, holders: list[HolderRow], outstanding: int, block: 
         return None
     held = sum(h.quantity for h in top)
     bars = [
-        (h.investor_id or f"{h.wallet[:10]}…", Decimal(h.quantity), f"{h.investor_id or 'unregistered'} {h.wallet}: {_share(h.quantity, outstanding)}%")
+        (
+            h.investor_id or f"{h.wallet[:10]}…",
+            Decimal(h.quantity),
+            f"{h.investor_id or 'unregistered'} {h.wallet}: {_share(h.quantity, outstanding)}%",
+        )
         for h in top
     ]
     # The scale runs from 0 to a round share just above the largest holder's, marked on the axis.
@@ -95,8 +103,13 @@ def concentration(code: str, holders: list[HolderRow], outstanding: int, block: 
     who = "the largest holder holds" if len(top) == 1 else f"the largest {len(top)} holders hold"
     title = f"{code}: {who} {_share(held, outstanding)}% of {outstanding:,} units"
     desc = f"Each bar is one holder's share of the units outstanding at block {block}, largest first."
-    rows = [[i + 1, h.investor_id or "unregistered", h.wallet, f"{h.quantity:,}", f"{_share(h.quantity, outstanding)}%"] for i, h in enumerate(top)]
-    return _figure("concentration", title, desc, WIDTH, 26 + len(bars) * ROW, body, ["Rank", "Investor", "Wallet", "Units", "Share"], rows)
+    rows = [
+        [i + 1, h.investor_id or "unregistered", h.wallet, f"{h.quantity:,}", f"{_share(h.quantity, outstanding)}%"]
+        for i, h in enumerate(top)
+    ]
+    return _figure(
+        "concentration", title, desc, WIDTH, 26 + len(bars) * ROW, body, ["Rank", "Investor", "Wallet", "Units", "Share"], rows
+    )
 
 
 def coupons(code: str, currency: str, rows: list[CouponRow]) -> Markup | None:
@@ -122,7 +135,9 @@ def coupons(code: str, currency: str, rows: list[CouponRow]) -> Markup | None:
                 f'<rect class="bar {kind}" x="{_px(x + j * bar)}" y="{_px(base - h)}" width="{_px(bar - 2)}" height="{_px(h)}">'
                 f"<title>coupon {r.coupon} ({r.payment_date}) {kind}: {escape(value)} {escape(currency)}</title></rect>"
             )
-        body.append(f'<text x="{_px(x + bar)}" y="{base + 16}" text-anchor="middle" class="label">{escape(r.payment_date)}</text>')
+        body.append(
+            f'<text x="{_px(x + bar)}" y="{base + 16}" text-anchor="middle" class="label">{escape(r.payment_date)}</text>'
+        )
     title = f"{code}: coupons due vs paid ({currency})"
     desc = "For each coupon by payment date: the amount due on the holdings of record (left) and the amount paid (right)."
     table = [[r.coupon, r.payment_date, r.due, r.paid, r.status] for r in rows]
@@ -161,7 +176,9 @@ def nav(code: str, currency: str, history: list[NavRow], flows: list[FlowRow]) -
         top_nav, bottom_nav = max(values), min(values)
         body.append(f'<text x="{left - 6}" y="{_px(y_of(top_nav) + 4)}" text-anchor="end" class="label">{escape(top_nav)}</text>')
         if bottom_nav != top_nav:
-            body.append(f'<text x="{left - 6}" y="{_px(y_of(bottom_nav) + 4)}" text-anchor="end" class="label">{escape(bottom_nav)}</text>')
+            body.append(
+                f'<text x="{left - 6}" y="{_px(y_of(bottom_nav) + 4)}" text-anchor="end" class="label">{escape(bottom_nav)}</text>'
+            )
         if len(points) > 1:
             body.append('<polyline class="nav-line" points="' + " ".join(f"{_px(x)},{_px(y)}" for x, y in points) + '"/>')
         for (x, y), n in zip(points, history):

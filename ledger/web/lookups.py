@@ -11,6 +11,7 @@ from ledger.register.db import Register
 from ledger.errors import ChainError, RegisterError
 from ledger.register.paging import DATE_PATTERN
 from ledger.register.rows import ReconciliationReport
+
 #: Dates a view can be asked for: the calendar bondledger's schedules use (QuantLib's); the end of
 #: 9999-12-31 is not even a Python datetime.
 FIRST_DAY, LAST_DAY = date(1901, 1, 1), date(2199, 12, 31)

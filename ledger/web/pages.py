@@ -40,14 +40,20 @@ def wallet_names(register: Register, wallets: list[str]) -> dict[str, str]:
     """wallet -> investor id of these wallets, as the register links them now (labels on the pages only)."""
     w, i = models.Wallet, models.Investor
     with register.session() as s:
-        return dict(s.exec(select(w.address, i.investor_id).join(i, i.id_hash == w.id_hash).where(w.address.in_(set(wallets)))).all())
+        return dict(
+            s.exec(select(w.address, i.investor_id).join(i, i.id_hash == w.id_hash).where(w.address.in_(set(wallets)))).all()
+        )
 
 
 def status_of(last: ReconciliationRecordRow | None) -> dict:
     """A badge for an instrument's last recorded reconciliation (`bondledger reconcile`): the
     page never reconciles itself (that is `/api/reconciliation/{isin}`, on demand)."""
     if last is None:
-        return {"state": "never", "label": "never reconciled", "detail": "run `bondledger reconcile ISIN`, or see /api/reconciliation/ISIN"}
+        return {
+            "state": "never",
+            "label": "never reconciled",
+            "detail": "run `bondledger reconcile ISIN`, or see /api/reconciliation/ISIN",
+        }
     when = f"block {last.block}, {_when(last.reconciled_at)} UTC"
     if last.ok:
         return {"state": "ok", "label": "OK", "detail": f"{last.report.wallets_checked} wallets at {when}"}
@@ -138,8 +144,12 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
                 "instruments": instruments,
                 "holders": holders,
                 "status": {i.isin: status_of(last.get(i.isin)) for i in instruments},
-                "settlements": pager.done("settlements", "settlements", views.settlements(register, page=pager.page("settlements", "settlements"))),
-                "duty": pager.done("stamp-duty", "stamp-duty", views.stamp_duty(register, page=pager.page("stamp-duty", "stamp-duty"))),
+                "settlements": pager.done(
+                    "settlements", "settlements", views.settlements(register, page=pager.page("settlements", "settlements"))
+                ),
+                "duty": pager.done(
+                    "stamp-duty", "stamp-duty", views.stamp_duty(register, page=pager.page("stamp-duty", "stamp-duty"))
+                ),
                 "links": pager.links,
             },
         )
@@ -153,7 +163,9 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
         pager = Pager(request)
         walk = pager.block("holders")  # a page after the first stays at the first one's block
         holders_page = pager.page("holders", "holders")
-        block, holders = views.holders(register, code, block_param if walk is None else walk, holders_page, day if walk is None else None)
+        block, holders = views.holders(
+            register, code, block_param if walk is None else walk, holders_page, day if walk is None else None
+        )
         last = views.last_reconciliations(register).get(code)
         report = last.report if last else None
         page = pager.page
@@ -170,8 +182,12 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             "point_in_time": block_param is not None or day is not None,
             "status": status_of(last),
             "report": report,
-            "transfers": pager.done("transfers", "transfers", transfers := views.transfer_rows(register, code, page("transfers", "transfers"))),
-            "settlements": pager.done("settlements", "settlements", views.settlements(register, code, page=page("settlements", "settlements"))),
+            "transfers": pager.done(
+                "transfers", "transfers", transfers := views.transfer_rows(register, code, page("transfers", "transfers"))
+            ),
+            "settlements": pager.done(
+                "settlements", "settlements", views.settlements(register, code, page=page("settlements", "settlements"))
+            ),
             "zero": views.ZERO_ADDRESS,
         }
         if holders_page.key is None and pager.limit >= charts.TOP_HOLDERS:
@@ -188,7 +204,9 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             }
             latest = Page(charts.NAV_POINTS, backward=True)  # the latest NAVs and flows, in chain order
             pictures.append(
-                charts.nav(code, inst.currency, views.nav_history(register, code, latest), views.fund_flows(register, code, latest))
+                charts.nav(
+                    code, inst.currency, views.nav_history(register, code, latest), views.fund_flows(register, code, latest)
+                )
             )
         else:
             context |= {

@@ -44,7 +44,10 @@ PAGE_HEADERS = {
         "schema": {"type": "string"},
     },
     "X-Next-Cursor": {"description": "Pass as `cursor` for the next page; absent on the last page", "schema": {"type": "string"}},
-    "X-Previous-Cursor": {"description": "Pass as `cursor` for the page before; absent on the first page", "schema": {"type": "string"}},
+    "X-Previous-Cursor": {
+        "description": "Pass as `cursor` for the page before; absent on the first page",
+        "schema": {"type": "string"},
+    },
 }
 
 

@@ -25,8 +25,22 @@ def traded(issued):
     """The issued bond and one settled trade: harbour_pension sells 100 to kowloon_life."""
     world, out = issued
     fund(world.run, 2, "5000000")
-    r = world.run("trade", ISIN, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 100,
-                  "--price", "99.50", "--settlement-date", "2024-02-07", "--format", "json")
+    r = world.run(
+        "trade",
+        ISIN,
+        "--seller",
+        "harbour_pension",
+        "--buyer",
+        "kowloon_life",
+        "--quantity",
+        100,
+        "--price",
+        "99.50",
+        "--settlement-date",
+        "2024-02-07",
+        "--format",
+        "json",
+    )
     iid = r.json()["instruction_id"]
     for index in (1, 2):
         assert world.run("affirm", iid, "--dev-account", index).exit_code == 0
@@ -69,7 +83,9 @@ def test_verify_catches_an_edited_transfer(traded):
 def test_verify_catches_a_deleted_transfer(traded):
     world, out, _ = traded
     with Register(world.db_url).engine.begin() as conn:
-        tx, log_index = conn.execute(text("SELECT tx_hash, log_index FROM transfers WHERE quantity = 100 AND token = :t"), {"t": out["address"]}).one()
+        tx, log_index = conn.execute(
+            text("SELECT tx_hash, log_index FROM transfers WHERE quantity = 100 AND token = :t"), {"t": out["address"]}
+        ).one()
         conn.execute(text("DELETE FROM transfers WHERE tx_hash = :h AND log_index = :i"), {"h": tx, "i": log_index})
     code, report = verify(world)
     assert code == 1
@@ -113,7 +129,7 @@ def test_verify_catches_a_tampered_audit_log(traded):
     world, _, _ = traded
     with Register(world.db_url).engine.begin() as conn:
         drop_audit_guards(conn)
-    sql(world, "UPDATE audit_log SET detail = '{\"isin\": \"forged\"}' WHERE id = 3")
+    sql(world, 'UPDATE audit_log SET detail = \'{"isin": "forged"}\' WHERE id = 3')
     sql(world, "DELETE FROM audit_log WHERE id = 7")
     code, report = verify(world)
     assert code == 1
@@ -149,7 +165,10 @@ def test_every_movement_of_one_investor(traded):
 
 def test_settlements_in_a_period(traded):
     world, _, iid = traded
-    assert [s["instruction_id"] for s in world.run("register", "settlements", "--from", "2024-02-07", "--to", "2024-02-07", "--format", "json").json()] == [iid]
+    assert [
+        s["instruction_id"]
+        for s in world.run("register", "settlements", "--from", "2024-02-07", "--to", "2024-02-07", "--format", "json").json()
+    ] == [iid]
     assert world.run("register", "settlements", "--from", "2024-02-08", "--format", "json").json() == []
 
 
@@ -166,7 +185,12 @@ def test_reading_the_register_needs_neither_the_chain_nor_write_access(traded):
     db_file = world.db_url.removeprefix("sqlite:///")
     before = hashlib.sha256(open(db_file, "rb").read()).hexdigest(), register_counts(world.db_url)
     dead_node = {"BONDLEDGER_RPC_URL": "http://127.0.0.1:9"}
-    for args in (["register", "holders", ISIN], ["register", "settlements"], ["register", "stamp-duty"], ["register", "instruments"]):
+    for args in (
+        ["register", "holders", ISIN],
+        ["register", "settlements"],
+        ["register", "stamp-duty"],
+        ["register", "instruments"],
+    ):
         r = world.run(*args, env=dead_node)
         assert r.exit_code == 0, (args, r.stderr)
     assert (hashlib.sha256(open(db_file, "rb").read()).hexdigest(), register_counts(world.db_url)) == before
@@ -199,7 +223,12 @@ def test_export_writes_every_table_and_view_with_a_manifest_of_sums(traded, tmp_
     paths = {f["path"] for f in manifest["files"]}
     for table in ("transfers", "instruments", "investors", "audit_log", "duty_assessments", "instructions"):
         assert {f"tables/{table}.csv", f"tables/{table}.json"} <= paths
-    assert {f"views/{ISIN}/holders.csv", "views/stamp_duty.json", "views/settlements.csv", "views/movements/harbour_pension.json"} <= paths
+    assert {
+        f"views/{ISIN}/holders.csv",
+        "views/stamp_duty.json",
+        "views/settlements.csv",
+        "views/movements/harbour_pension.json",
+    } <= paths
     for f in manifest["files"]:
         assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
     sums = (out / "SHA256SUMS").read_text().splitlines()

@@ -40,7 +40,11 @@ def files(tmp_path, termsheet: str = TERMSHEET, allocations: str = ALLOCATIONS):
 
 
 def test_a_bad_isin_check_digit(refuses, tmp_path):
-    refuses("issue", *files(tmp_path, TERMSHEET.replace("HK0000987658", "HK0000987657")), expect="bond.isin: bad check digit 7 (expected 8)")
+    refuses(
+        "issue",
+        *files(tmp_path, TERMSHEET.replace("HK0000987658", "HK0000987657")),
+        expect="bond.isin: bad check digit 7 (expected 8)",
+    )
 
 
 def test_maturity_not_after_issue(refuses, tmp_path):
@@ -50,12 +54,20 @@ def test_maturity_not_after_issue(refuses, tmp_path):
 
 def test_principal_not_a_multiple_of_the_denomination(refuses, tmp_path):
     alloc = ALLOCATIONS.replace("600000000", "599990000").replace("150000000", "150010000")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect="harbour_pension: principal 599990000 is not a multiple of the denomination 50000")
+    refuses(
+        "issue",
+        *files(tmp_path, allocations=alloc),
+        expect="harbour_pension: principal 599990000 is not a multiple of the denomination 50000",
+    )
 
 
 def test_allocations_not_summing_to_the_issue_size(refuses, tmp_path):
     alloc = ALLOCATIONS.replace("150000000", "100000000")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect="allocations sum to 1950000000.00 but the issue size is 2000000000 HKD")
+    refuses(
+        "issue",
+        *files(tmp_path, allocations=alloc),
+        expect="allocations sum to 1950000000.00 but the issue size is 2000000000 HKD",
+    )
 
 
 def test_an_unknown_investor(refuses, tmp_path):
@@ -65,7 +77,11 @@ def test_an_unknown_investor(refuses, tmp_path):
 
 def test_a_bad_address(refuses, tmp_path):
     alloc = ALLOCATIONS.replace(dev_address(5), "0x9965507D1a55bcC2695C58ba16FB37d819B0A4")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect="allocations.csv line 6: wallet: '0x9965507D1a55bcC2695C58ba16FB37d819B0A4' is not a 20-byte hex address")
+    refuses(
+        "issue",
+        *files(tmp_path, allocations=alloc),
+        expect="allocations.csv line 6: wallet: '0x9965507D1a55bcC2695C58ba16FB37d819B0A4' is not a 20-byte hex address",
+    )
 
 
 def test_a_bad_checksum_address(refuses, tmp_path):
@@ -75,13 +91,19 @@ def test_a_bad_checksum_address(refuses, tmp_path):
 
 def test_a_wallet_of_another_investor(refuses, tmp_path):
     alloc = ALLOCATIONS.replace(f"victoria_peak,{dev_address(5)}", f"victoria_peak,{dev_address(4)}")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect=f"wallet: {dev_address(4)} is not a registered wallet of victoria_peak")
+    refuses(
+        "issue",
+        *files(tmp_path, allocations=alloc),
+        expect=f"wallet: {dev_address(4)} is not a registered wallet of victoria_peak",
+    )
 
 
 def test_an_ineligible_retail_investor(refuses, tmp_path):
     # chan_tai_man is retail; the bond is for professional investors only
     alloc = ALLOCATIONS.replace(f"victoria_peak,{dev_address(5)}", f"chan_tai_man,{dev_address(7)}")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect="chan_tai_man: not eligible for HK0000987658: category not allowed")
+    refuses(
+        "issue", *files(tmp_path, allocations=alloc), expect="chan_tai_man: not eligible for HK0000987658: category not allowed"
+    )
 
 
 def test_an_investor_outside_the_allowed_jurisdictions(refuses, tmp_path):
@@ -92,7 +114,11 @@ def test_an_investor_outside_the_allowed_jurisdictions(refuses, tmp_path):
 def test_cash_short_of_the_allocation(funded, refuses, tmp_path):
     funded.run("cash", "allow", "HKD", "900000000", "--dev-account", 5)  # authorized more than it holds
     alloc = ALLOCATIONS.replace("600000000", "450000000").replace("150000000", "300000000")
-    refuses("issue", *files(tmp_path, allocations=alloc), expect=f"{dev_address(5)}: cash balance 150000000.00 HKD is short of 300000000.00")
+    refuses(
+        "issue",
+        *files(tmp_path, allocations=alloc),
+        expect=f"{dev_address(5)}: cash balance 150000000.00 HKD is short of 300000000.00",
+    )
 
 
 def test_cash_not_authorized_for_settlement(funded, refuses, tmp_path):
@@ -101,14 +127,22 @@ def test_cash_not_authorized_for_settlement(funded, refuses, tmp_path):
 
 
 def test_a_bond_that_matured_before_the_chains_date(refuses, tmp_path):
-    ts = TERMSHEET.replace("issue_date = 2024-02-07", "issue_date = 2022-02-07").replace("maturity_date = 2026-02-07", "maturity_date = 2024-02-07")
+    ts = TERMSHEET.replace("issue_date = 2024-02-07", "issue_date = 2022-02-07").replace(
+        "maturity_date = 2026-02-07", "maturity_date = 2024-02-07"
+    )
     refuses("issue", *files(tmp_path, ts), expect="bond.maturity_date: 2024-02-07 is not after the chain's date 2024-02-07")
 
 
 @pytest.mark.filterwarnings("ignore:QuantLib's Hong Kong calendar")
 def test_more_coupons_than_a_token_keeps_record_dates_for(refuses, tmp_path):
-    ts = TERMSHEET.replace("coupon_frequency = 2 ", "coupon_frequency = 12").replace("maturity_date = 2026-02-07", "maturity_date = 2046-02-07")
-    refuses("issue", *files(tmp_path, ts), expect="bond.coupon_frequency: 264 coupons over the bond's life; a token keeps at most 255 record dates")
+    ts = TERMSHEET.replace("coupon_frequency = 2 ", "coupon_frequency = 12").replace(
+        "maturity_date = 2026-02-07", "maturity_date = 2046-02-07"
+    )
+    refuses(
+        "issue",
+        *files(tmp_path, ts),
+        expect="bond.coupon_frequency: 264 coupons over the bond's life; a token keeps at most 255 record dates",
+    )
 
 
 def test_reissuing_an_isin_with_other_terms(issued, tmp_path):
@@ -151,7 +185,9 @@ def test_a_wallet_already_registered_to_another_investor(refuses, tmp_path):
         f"new_fund,New Fund,{dev_address(8)},HK,retail,2030-01-01\n"
         f"impostor,Impostor,{dev_address(1)},HK,retail,2030-01-01\n"
     )
-    refuses("investors", "import", clash, expect=f"wallet {dev_address(1)} of impostor is registered on chain to another investor")
+    refuses(
+        "investors", "import", clash, expect=f"wallet {dev_address(1)} of impostor is registered on chain to another investor"
+    )
 
 
 def test_the_installed_command_prints_one_line_and_exits_2(funded, tmp_path):

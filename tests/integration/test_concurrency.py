@@ -52,13 +52,20 @@ def together(world, *commands: list[str], home: Path) -> list[subprocess.Complet
     """Starts every command at once as its own process (bondledger's CLI, or `-c` Python code),
     and waits for all of them."""
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "BONDLEDGER_RPC_URL": world.rpc_url, "BONDLEDGER_DB": world.db_url,
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BONDLEDGER_RPC_URL": world.rpc_url,
+        "BONDLEDGER_DB": world.db_url,
         "BONDLEDGER_HOME": str(home),
     }
     procs = [
         subprocess.Popen(
             [sys.executable, *(c if c[0] == "-c" else ["-m", "issuance.cli", *c])],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for c in commands
     ]
@@ -86,7 +93,9 @@ def settled_on_chain(world) -> dict[str, int]:
     ctx = world.context()
     dvp = ctx.register.require_contract("dvp")
     topic = next(t for t, name in statuses._topics().items() if name == "settled")
-    logs = ctx.chain.rpc("eth_getLogs", [{"fromBlock": hex(dvp.deploy_block), "toBlock": "latest", "address": dvp.address, "topics": [topic]}])
+    logs = ctx.chain.rpc(
+        "eth_getLogs", [{"fromBlock": hex(dvp.deploy_block), "toBlock": "latest", "address": dvp.address, "topics": [topic]}]
+    )
     counts: dict[str, int] = {}
     for log in logs:
         counts[log["topics"][1]] = counts.get(log["topics"][1], 0) + 1
@@ -115,7 +124,12 @@ def assert_no_traceback(results) -> None:
 def test_two_settles_at_once_settle_every_instruction_exactly_once(market, tmp_path):
     world, _ = market
     ids = capture(world.context(), 50)
-    results = together(world, ["settle", "--batch-size", "10", "--format", "json"], ["settle", "--batch-size", "10", "--format", "json"], home=tmp_path)
+    results = together(
+        world,
+        ["settle", "--batch-size", "10", "--format", "json"],
+        ["settle", "--batch-size", "10", "--format", "json"],
+        home=tmp_path,
+    )
     assert_no_traceback(results)
     # each instruction reported settled by exactly one of them (whether the second had to wait
     # depends on scheduling, so it is not asserted)

@@ -66,7 +66,9 @@ def test_commands_without_an_rpc_url_use_the_background_devnet(background_devnet
     assert deployed.exit_code == 0, deployed.stderr
     assert "InvestorRegistry" in deployed.stdout and "HKD" in deployed.stdout
     chain = connect(url)
-    assert chain.block_number() == 11  # registry, DvP, paying agent, four cash tokens and their listings: all on the background devnet
+    assert (
+        chain.block_number() == 11
+    )  # registry, DvP, paying agent, four cash tokens and their listings: all on the background devnet
     synced = bondledger("sync", env=db)
     assert synced.stdout.startswith("indexed to block 11:")
 

@@ -72,7 +72,9 @@ def register_investor(parity: Parity, investor_id: str, wallet: str, country: st
 
 
 def test_the_python_rule_agrees_with_the_bond_for_every_kind_of_receiver(parity):
-    register_investor(parity, "liberty_fund", dev_address(8), "US", Category.institutional_professional_investor, SAMPLE_KYC_EXPIRY)
+    register_investor(
+        parity, "liberty_fund", dev_address(8), "US", Category.institutional_professional_investor, SAMPLE_KYC_EXPIRY
+    )
     cases = {
         "harbour_pension (eligible professional)": (dev_address(1), Reason.OK),
         "chan_tai_man (retail)": (dev_address(7), Reason.CATEGORY_NOT_ALLOWED),
@@ -148,7 +150,12 @@ def test_the_reason_codes_are_the_contracts_numbers(parity):
 def test_the_categories_are_the_registrys_numbers(parity):
     with open(EXAMPLES / "investors.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert {r["category"] for r in rows} == {"retail", "professional_investor", "corporate_professional_investor", "institutional_professional_investor"}
+    assert {r["category"] for r in rows} == {
+        "retail",
+        "professional_investor",
+        "corporate_professional_investor",
+        "institutional_professional_investor",
+    }
     for row in rows:
         expiry, country, category = parity.registry.functions.eligibility(row["wallet"]).call()
         assert category == Category[row["category"]], row["investor_id"]

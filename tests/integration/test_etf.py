@@ -55,12 +55,23 @@ def test_a_creation_mints_units_and_takes_cash_at_the_latest_nav(etf_world):
     flow = create(world)
     assert (flow["units"], flow["cash_amount"], flow["nav"]) == (100_000, "2543210.00", "25.4321")
     assert run_json(world, "register", "holders", FUND) == [
-        {"investor_id": "red_dot_securities", "wallet": dev_address(AP), "quantity": 100_000, "principal": None, "provisional": True}
+        {
+            "investor_id": "red_dot_securities",
+            "wallet": dev_address(AP),
+            "quantity": 100_000,
+            "principal": None,
+            "provisional": True,
+        }
     ]
     position = run_json(world, "cash", "balance", "HKD", dev_address(AP))[0]
     assert position["balance"] == "7456790.00"
     [row] = run_json(world, "register", "flows", FUND)
-    assert (row["kind"], row["participant"], row["creation_units"], row["tx_hash"]) == ("creation", "red_dot_securities", 2, flow["tx_hash"])
+    assert (row["kind"], row["participant"], row["creation_units"], row["tx_hash"]) == (
+        "creation",
+        "red_dot_securities",
+        2,
+        flow["tx_hash"],
+    )
 
 
 def test_a_redemption_burns_units_and_pays_cash_from_the_funds_account(etf_world):
@@ -81,8 +92,21 @@ def test_a_secondary_trade_of_units_settles_dvp_with_the_2015_waiver(etf_world):
     world, _ = etf_world
     create(world)
     fund(world.run, 1, "1000000")
-    t = run_json(world, "trade", FUND, "--seller", "red_dot_securities", "--buyer", "harbour_pension", "--quantity", 10_000,
-                 "--price", "25.50", "--settlement-date", "2024-02-07")
+    t = run_json(
+        world,
+        "trade",
+        FUND,
+        "--seller",
+        "red_dot_securities",
+        "--buyer",
+        "harbour_pension",
+        "--quantity",
+        10_000,
+        "--price",
+        "25.50",
+        "--settlement-date",
+        "2024-02-07",
+    )
     assert (t["cash_amount"], t["accrued"]) == ("255000.00", "0.00")  # price per unit, nothing accrues
     for index in (AP, 1):
         assert world.run("affirm", t["instruction_id"], "--dev-account", index).exit_code == 0
@@ -126,10 +150,19 @@ def test_a_stale_nav_blocks_creation_and_redemption(etf_world):
 @pytest.mark.parametrize(
     "args, expect",
     [
-        (["--ap", "red_dot_securities", "--units", "70000"], "--units: 70000 is not a positive whole number of creation units of 50000"),
-        (["--ap", "harbour_pension", "--units", "50000"], "--ap: harbour_pension is registered as institutional_professional_investor, not as an authorized_participant"),
+        (
+            ["--ap", "red_dot_securities", "--units", "70000"],
+            "--units: 70000 is not a positive whole number of creation units of 50000",
+        ),
+        (
+            ["--ap", "harbour_pension", "--units", "50000"],
+            "--ap: harbour_pension is registered as institutional_professional_investor, not as an authorized_participant",
+        ),
         (["--ap", "ghost", "--units", "50000"], "--ap: ghost is not a known investor"),
-        (["--ap", "red_dot_securities", "--units", "500000"], "--ap: red_dot_securities holds 10000000.00 HKD, needs 12716050.00 for 500000 units"),
+        (
+            ["--ap", "red_dot_securities", "--units", "500000"],
+            "--ap: red_dot_securities holds 10000000.00 HKD, needs 12716050.00 for 500000 units",
+        ),
     ],
 )
 def test_a_creation_that_cannot_settle_is_refused_before_anything_is_sent(etf_world, args, expect):
@@ -150,7 +183,11 @@ def test_redeeming_more_than_held_is_refused(etf_world):
 @pytest.mark.parametrize(
     "old, new, expect",
     [
-        ('initial_nav = "25.4321"', 'initial_nav = "25.123456789"', "etf.initial_nav: 25.123456789 has more than 8 decimal places"),
+        (
+            'initial_nav = "25.4321"',
+            'initial_nav = "25.123456789"',
+            "etf.initial_nav: 25.123456789 has more than 8 decimal places",
+        ),
         ("creation_unit = 50000", "creation_unit = 0", "etf.creation_unit: Input should be greater than 0"),
         ('fund_code = "03999"', 'fund_code = "no spaces please"', "etf.fund_code: String should match pattern"),
         ("nav_max_age = 86400", "", "etf.nav_max_age: missing"),

@@ -84,12 +84,19 @@ def faults(request) -> Faults:
 def start(world: World, *args, home: Path) -> subprocess.Popen:
     """`bondledger ARGS` as its own process against `world`."""
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "BONDLEDGER_RPC_URL": world.rpc_url, "BONDLEDGER_DB": world.db_url,
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BONDLEDGER_RPC_URL": world.rpc_url,
+        "BONDLEDGER_DB": world.db_url,
         "BONDLEDGER_HOME": str(home),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "issuance.cli", *map(str, args)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -210,7 +217,9 @@ def assert_each_holder_paid_once(world: World, kind: str, coupon_id: int, holder
     bond, _, agent = addresses(world)
     if kind == "coupon":
         paid = [e for e in events(world, "PayingAgent", agent, "CouponPaid") if e["bond"] == bond and e["couponId"] == coupon_id]
-        done = [e for e in events(world, "PayingAgent", agent, "CouponCompleted") if e["bond"] == bond and e["couponId"] == coupon_id]
+        done = [
+            e for e in events(world, "PayingAgent", agent, "CouponCompleted") if e["bond"] == bond and e["couponId"] == coupon_id
+        ]
     else:
         paid = [e for e in events(world, "PayingAgent", agent, "PrincipalPaid") if e["bond"] == bond]
         done = [e for e in events(world, "PayingAgent", agent, "RedemptionCompleted") if e["bond"] == bond]

@@ -57,7 +57,11 @@ TERM_SHEETS = [
     ("maturity_date = 2026-02-07", "maturity_date = 2300-02-07", "bond.maturity_date: 2300-02-07 is outside"),
     ("issue_date = 2024-02-07", "issue_date = 2024-02-07T00:00:00", "bond.issue_date: 2024-02-07T00:00:00 is a date and time"),
     ('(sample)"', '(sample)\\u0000"', "bond.name: contains the control character U+0000"),
-    ("[restrictions]", "deep = " + "[" * 50_000 + "]" * 50_000 + "\n[restrictions]", "not a term sheet: values nested too deeply"),
+    (
+        "[restrictions]",
+        "deep = " + "[" * 50_000 + "]" * 50_000 + "\n[restrictions]",
+        "not a term sheet: values nested too deeply",
+    ),
 ]
 
 
@@ -67,7 +71,9 @@ def test_a_hostile_term_sheet(refuses, tmp_path, old, new, expect):
 
 
 def test_a_term_sheet_not_in_utf8(refuses, tmp_path):
-    refuses(*issue_args(tmp_path, BOND.replace("(sample)", "(caf\xe9)").encode("latin-1")), expect="termsheet.toml: not UTF-8 text")
+    refuses(
+        *issue_args(tmp_path, BOND.replace("(sample)", "(caf\xe9)").encode("latin-1")), expect="termsheet.toml: not UTF-8 text"
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,7 +92,9 @@ def test_a_hostile_allocation_file(refuses, tmp_path, old, new, expect):
 def test_a_library_warning_never_precedes_the_error_line(refuses, tmp_path):
     # Monthly coupons to 2046: QuantLib's Hong Kong calendar warns about the years it lacks, then
     # the bond is refused for having more coupons than a token keeps record dates for.
-    ts = BOND.replace("coupon_frequency = 2 ", "coupon_frequency = 12").replace("maturity_date = 2026-02-07", "maturity_date = 2046-02-07")
+    ts = BOND.replace("coupon_frequency = 2 ", "coupon_frequency = 12").replace(
+        "maturity_date = 2026-02-07", "maturity_date = 2046-02-07"
+    )
     refuses(*issue_args(tmp_path, ts), expect="bond.coupon_frequency: 264 coupons over the bond's life")
 
 
@@ -98,10 +106,22 @@ def investors_file(tmp_path, *rows: str):
 @pytest.mark.parametrize(
     "row, expect",
     [
-        (f"nul_fund,Nul\x00 Fund,{dev_address(8)},HK,retail,2030-12-31", "investors.csv line 2: name: contains the control character U+0000"),
-        (f"far_fund,Far Fund,{dev_address(8)},HK,retail,9999-12-31", "investors.csv line 2: kyc_expiry: 9999-12-31 is outside 1901-01-01 to 2199-12-31"),
-        (f"dt_fund,DT Fund,{dev_address(8)},HK,retail,2030-12-31T00:00:00", "kyc_expiry: '2030-12-31T00:00:00' is not a date (YYYY-MM-DD)"),
-        (f"extra_fund,Extra Fund,{dev_address(8)},HK,retail,2030-12-31,surplus", "investors.csv line 2: 7 fields, more than the header's 6"),
+        (
+            f"nul_fund,Nul\x00 Fund,{dev_address(8)},HK,retail,2030-12-31",
+            "investors.csv line 2: name: contains the control character U+0000",
+        ),
+        (
+            f"far_fund,Far Fund,{dev_address(8)},HK,retail,9999-12-31",
+            "investors.csv line 2: kyc_expiry: 9999-12-31 is outside 1901-01-01 to 2199-12-31",
+        ),
+        (
+            f"dt_fund,DT Fund,{dev_address(8)},HK,retail,2030-12-31T00:00:00",
+            "kyc_expiry: '2030-12-31T00:00:00' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            f"extra_fund,Extra Fund,{dev_address(8)},HK,retail,2030-12-31,surplus",
+            "investors.csv line 2: 7 fields, more than the header's 6",
+        ),
     ],
     ids=["NUL in a name", "KYC expiry beyond uint40", "datetime for a date", "unnamed extra column"],
 )
@@ -112,7 +132,12 @@ def test_a_hostile_investor_file_sends_nothing(refuses, tmp_path, row, expect):
 
 def test_a_hostile_participant_file_in_latin1(refuses, tmp_path):
     text = (EXAMPLES / "authorized_participants.csv").read_text().replace("(sample", "(caf\xe9")
-    refuses("investors", "import", write(tmp_path, "authorized_participants.csv", text.encode("latin-1")), expect="authorized_participants.csv: not UTF-8 text")
+    refuses(
+        "investors",
+        "import",
+        write(tmp_path, "authorized_participants.csv", text.encode("latin-1")),
+        expect="authorized_participants.csv: not UTF-8 text",
+    )
 
 
 def test_more_wallets_than_the_registry_keeps_is_refused_before_sending(funded, refuses, tmp_path):
@@ -121,7 +146,12 @@ def test_more_wallets_than_the_registry_keeps_is_refused_before_sending(funded, 
     first = [f"many,Many Wallets,0x{i + 1:040x},HK,retail,2030-12-31" for i in range(10)]
     assert run(funded, "investors", "import", investors_file(tmp_path, *first)).returncode == 0
     more = [f"many,Many Wallets,0x{i + 101:040x},HK,retail,2030-12-31" for i in range(7)]
-    refuses("investors", "import", investors_file(tmp_path, *more), expect="investor many: more than 16 wallets (the registry's limit)")
+    refuses(
+        "investors",
+        "import",
+        investors_file(tmp_path, *more),
+        expect="investor many: more than 16 wallets (the registry's limit)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,8 +172,14 @@ def test_a_hostile_etf_term_sheet(refuses, tmp_path, old, new, expect):
     [
         (("cash", "mint", "HKD", dev_address(1), "1e400"), "AMOUNT: 1E+400 is too large"),
         (("cash", "mint", "HKD", dev_address(1), "NaN"), "AMOUNT: NaN is not a finite number"),
-        (("register", "holders", "HK0000987658", "--as-of-date", "9999-12-31"), "--as-of-date: 9999-12-31 is outside 1902-01-01 to 2198-12-31"),
-        (("register", "holders", "HK0000987658", "--as-of-date", "2024-02-07T00:00"), "--as-of-date: '2024-02-07T00:00' is not a date (YYYY-MM-DD)"),
+        (
+            ("register", "holders", "HK0000987658", "--as-of-date", "9999-12-31"),
+            "--as-of-date: 9999-12-31 is outside 1902-01-01 to 2198-12-31",
+        ),
+        (
+            ("register", "holders", "HK0000987658", "--as-of-date", "2024-02-07T00:00"),
+            "--as-of-date: '2024-02-07T00:00' is not a date (YYYY-MM-DD)",
+        ),
         (("register", "holders", "HK0000987658", "--as-of-block", "9" * 30), "--as-of-block: "),
         (("etf", "create", "03999", "--ap", "red_dot_securities", "--units", "1e400"), "--units: '1e400' is not a whole number"),
         (("cash", "allow", "HKD", "5", "--dev-account", "true"), "--dev-account: 'true' is not a whole number"),

@@ -147,7 +147,9 @@ def test_a_contract_followed_late_is_backfilled_from_its_deployment_block(funded
     assert r.exit_code == 0, r.stderr
     assert r.stdout == f"indexed to block {head}: 4 new event(s)\n"  # 2 role grants, a mint, a transfer
     with ctx.register.session() as s:
-        moves = s.exec(select(models.Transfer).where(models.Transfer.token == token.address).order_by(models.Transfer.block_number)).all()
+        moves = s.exec(
+            select(models.Transfer).where(models.Transfer.token == token.address).order_by(models.Transfer.block_number)
+        ).all()
         grants = s.exec(select(models.TokenEvent).where(models.TokenEvent.contract == token.address)).all()
         record = s.get(models.ContractRecord, token.address)
     assert [(m.from_address, m.to_address, m.quantity) for m in moves] == [
@@ -214,7 +216,11 @@ def test_an_edited_audit_row_no_longer_matches_its_hash(issued):
     reg = Register(world.db_url)
     with reg.engine.begin() as conn:
         drop_audit_guards(conn)
-        conn.execute(text("UPDATE audit_log SET detail = replace(detail, '\"allocations_settled\": 5', '\"allocations_settled\": 4') WHERE action = 'issue'"))
+        conn.execute(
+            text(
+                "UPDATE audit_log SET detail = replace(detail, '\"allocations_settled\": 5', '\"allocations_settled\": 4') WHERE action = 'issue'"
+            )
+        )
     with reg.session() as s:
         edited = s.exec(select(models.AuditLog).where(models.AuditLog.action == "issue")).one()
     assert '"allocations_settled": 4' in edited.detail

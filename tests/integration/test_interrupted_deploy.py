@@ -42,13 +42,21 @@ def kill_while_pending(world, *args, mine: int, fate: str) -> None:
         "PYTHONPATH": os.pathsep.join([str(artifacts.ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     chain.rpc("evm_setAutomine", [False])
-    proc = subprocess.Popen([sys.executable, "-m", "issuance.cli", *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "issuance.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for n in range(mine + 1):
             deadline = time.monotonic() + WAIT
             while pending(chain) == 0:
                 if proc.poll() is not None:
-                    pytest.fail(f"bondledger {' '.join(map(str, args))} ended before its transaction {n + 1}: {proc.communicate()}")
+                    pytest.fail(
+                        f"bondledger {' '.join(map(str, args))} ended before its transaction {n + 1}: {proc.communicate()}"
+                    )
                 assert time.monotonic() < deadline, f"no transaction {n + 1} from bondledger {args}"
                 time.sleep(0.02)
             if n < mine:
@@ -143,7 +151,13 @@ def test_a_register_that_lost_an_issue_finds_the_bond_and_its_settlements_on_cha
     assert again.json() == {**first.json(), "settled": 0, "already_settled": 5}
     assert emitters(chain) == before
     assert lost.run("reconcile", ISIN).exit_code == 0
-    assert [h["quantity"] for h in lost.run("register", "holders", ISIN, "--format", "json").json()] == [12000, 10000, 8000, 7000, 3000]
+    assert [h["quantity"] for h in lost.run("register", "holders", ISIN, "--format", "json").json()] == [
+        12000,
+        10000,
+        8000,
+        7000,
+        3000,
+    ]
 
 
 def test_a_fund_whose_launch_was_unconfirmed_at_a_kill_is_deployed_once(deployed):

@@ -133,9 +133,12 @@ def test_the_bond_announces_ierc7092_through_erc165(issued):
 def test_holders_as_of_a_block_before_the_issue_are_none(issued):
     world, out = issued
     run = world.run
-    deploy_block = world.chain().w3.eth.get_transaction_receipt(
-        run("register", "transfers", ISIN, "--format", "json").json()[0]["tx_hash"]
-    )["blockNumber"] - 1
+    deploy_block = (
+        world.chain().w3.eth.get_transaction_receipt(run("register", "transfers", ISIN, "--format", "json").json()[0]["tx_hash"])[
+            "blockNumber"
+        ]
+        - 1
+    )
     assert run("register", "holders", ISIN, "--as-of-block", deploy_block, "--format", "json").json() == []
     beyond = run("register", "holders", ISIN, "--as-of-block", 10**6)
     assert beyond.exit_code == 2 and "beyond the indexed block" in beyond.stderr

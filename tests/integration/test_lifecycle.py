@@ -42,8 +42,22 @@ def payments(world, kind="coupon", coupon=None):
 
 def trade_all(world, seller: int, buyer: int, quantity: int, day: str, settle_on: str | None = None):
     fund(world.run, buyer, str(quantity * 50_000))
-    r = world.run("trade", ISIN, "--seller", NAMES[seller], "--buyer", NAMES[buyer], "--quantity", quantity,
-                  "--price", "100", "--settlement-date", day, "--format", "json")
+    r = world.run(
+        "trade",
+        ISIN,
+        "--seller",
+        NAMES[seller],
+        "--buyer",
+        NAMES[buyer],
+        "--quantity",
+        quantity,
+        "--price",
+        "100",
+        "--settlement-date",
+        day,
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.stderr
     iid = r.json()["instruction_id"]
     for index in (seller, buyer):
@@ -303,7 +317,9 @@ def test_from_maturity_the_bond_no_longer_trades(issued):
 def callable_bond(funded, tmp_path):
     """The sample bond with an issuer's call from 2025-02-07 at 101."""
     termsheet = tmp_path / "callable.toml"
-    termsheet.write_text((EXAMPLES / "green_bond_hkd.toml").read_text() + '\n[call]\nfirst_call_date = 2025-02-07\ncall_price = "101"\n')
+    termsheet.write_text(
+        (EXAMPLES / "green_bond_hkd.toml").read_text() + '\n[call]\nfirst_call_date = 2025-02-07\ncall_price = "101"\n'
+    )
     r = funded.run("issue", termsheet, "--allocations", EXAMPLES / "allocations.csv", "--format", "json")
     assert r.exit_code == 0, r.stderr
     return funded, r.json()
@@ -325,7 +341,9 @@ def test_an_issuer_call_redeems_early_at_the_call_price_plus_accrued(callable_bo
     # per denomination: 50,000 x 101% + 28 days of 3.8% ACT/365F on 50,000
     per_denomination = Decimal(50_500) + Decimal(50_000) * Decimal("0.038") * 28 / 365
     principal = payments(world, kind="redemption")
-    assert principal["harbour_pension"]["amount"] == str((per_denomination * 12_000).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+    assert principal["harbour_pension"]["amount"] == str(
+        (per_denomination * 12_000).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    )
     bond = world.chain().contract("BondToken", out["address"]).functions
     assert bond.isRedeemed().call() and bond.closed().call()
 
@@ -335,13 +353,48 @@ def test_an_issuer_call_redeems_early_at_the_call_price_plus_accrued(callable_bo
 
 def test_green_allocations_are_reported_per_category_with_the_unallocated_balance(issued):
     world, _ = issued
-    assert world.run("green", "allocate", ISIN, "--category", "clean_transportation", "--amount", "500000000", "--project", "Electric buses").exit_code == 0
-    assert world.run("green", "allocate", ISIN, "--category", "green_buildings", "--amount", "250000000.50", "--project", "Zero-carbon school").exit_code == 0
+    assert (
+        world.run(
+            "green",
+            "allocate",
+            ISIN,
+            "--category",
+            "clean_transportation",
+            "--amount",
+            "500000000",
+            "--project",
+            "Electric buses",
+        ).exit_code
+        == 0
+    )
+    assert (
+        world.run(
+            "green",
+            "allocate",
+            ISIN,
+            "--category",
+            "green_buildings",
+            "--amount",
+            "250000000.50",
+            "--project",
+            "Zero-carbon school",
+        ).exit_code
+        == 0
+    )
     report = world.run("green", "report", ISIN, "--format", "json").json()
-    assert (report["net_proceeds"], report["allocated"], report["unallocated"]) == ("2000000000.00", "750000000.50", "1249999999.50")
+    assert (report["net_proceeds"], report["allocated"], report["unallocated"]) == (
+        "2000000000.00",
+        "750000000.50",
+        "1249999999.50",
+    )
     categories = {c["category"]: c for c in report["categories"]}
     assert len(categories) == 9, "every category of the framework, allocated or not"
-    assert categories["clean_transportation"] == {"category": "clean_transportation", "allocated": "500000000.00", "percent_of_proceeds": "25.00", "projects": 1}
+    assert categories["clean_transportation"] == {
+        "category": "clean_transportation",
+        "allocated": "500000000.00",
+        "percent_of_proceeds": "25.00",
+        "projects": 1,
+    }
     assert categories["renewable_energy"]["allocated"] == "0.00"
     assert report["framework_sha256"].startswith("62bcd247")
     table = world.run("green", "report", ISIN).stdout
@@ -351,10 +404,19 @@ def test_green_allocations_are_reported_per_category_with_the_unallocated_balanc
 @pytest.mark.parametrize(
     "args, expect",
     [
-        (["--category", "coal", "--amount", "1", "--project", "X"], "--category: 'coal' is not one of HK0000987658's use-of-proceeds categories"),
-        (["--category", "green_buildings", "--amount", "2000000000.01", "--project", "X"], "is more than the 2000000000.00 of proceeds left to allocate"),
+        (
+            ["--category", "coal", "--amount", "1", "--project", "X"],
+            "--category: 'coal' is not one of HK0000987658's use-of-proceeds categories",
+        ),
+        (
+            ["--category", "green_buildings", "--amount", "2000000000.01", "--project", "X"],
+            "is more than the 2000000000.00 of proceeds left to allocate",
+        ),
         (["--category", "green_buildings", "--amount", "-5", "--project", "X"], "--amount: -5 must be positive"),
-        (["--category", "green_buildings", "--amount", "1.001", "--project", "X"], "--amount: 1.001 HKD has more than 2 decimal places"),
+        (
+            ["--category", "green_buildings", "--amount", "1.001", "--project", "X"],
+            "--amount: 1.001 HKD has more than 2 decimal places",
+        ),
     ],
 )
 def test_a_bad_allocation_is_refused(issued, args, expect):

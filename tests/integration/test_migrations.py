@@ -22,6 +22,7 @@ from ledger.errors import RegisterError
 
 pytestmark = both_backends
 
+
 def revision(url: str) -> str | None:
     engine = create_engine(url)
     try:
@@ -116,7 +117,10 @@ def test_a_register_made_before_migrations_is_taken_over_with_its_rows(registers
         command.upgrade(db.alembic_config(conn), db.BASELINE_REVISION)
         conn.execute(text("DROP TABLE alembic_version"))
     with engine.begin() as conn:
-        conn.execute(models.Network.__table__.insert(), {"id": 1, "chain_id": 31337, "genesis_hash": "0xabc", "created_at": models.utcnow()})
+        conn.execute(
+            models.Network.__table__.insert(),
+            {"id": 1, "chain_id": 31337, "genesis_hash": "0xabc", "created_at": models.utcnow()},
+        )
     engine.dispose()
     reg = Register(url)
     assert revision(url) == db.head_revision()
@@ -135,7 +139,9 @@ def test_a_failed_migration_changes_nothing(registers):
     with pytest.raises(RegisterError) as refused:
         Register(url)
     message = str(refused.value)
-    assert message.startswith(f"migrating register {url} from schema revision none to {db.head_revision()} failed, nothing was changed: ")
+    assert message.startswith(
+        f"migrating register {url} from schema revision none to {db.head_revision()} failed, nothing was changed: "
+    )
     assert "investors" in message and "\n" not in message
     assert set(schema(url)) == {"investors"}
 
@@ -171,7 +177,9 @@ def test_a_read_only_open_refuses_a_register_at_an_older_revision(registers):
     url = registers.new()
     Register(url).engine.dispose()
     set_revision(url, "0000")
-    with pytest.raises(RegisterError, match=rf"is at schema revision 0000, this bondledger needs {db.head_revision()}: open it once read-write"):
+    with pytest.raises(
+        RegisterError, match=rf"is at schema revision 0000, this bondledger needs {db.head_revision()}: open it once read-write"
+    ):
         Register(url, read_only=True)
 
 
@@ -182,7 +190,9 @@ def test_a_register_of_a_newer_bondledger_is_refused_in_one_line(registers):
     with pytest.raises(RegisterError) as refused:
         Register(url)
     message = str(refused.value)
-    assert message.startswith(f"register {url} is at schema revision ffffffffffff, which this bondledger (head {db.head_revision()}) cannot migrate: ")
+    assert message.startswith(
+        f"register {url} is at schema revision ffffffffffff, which this bondledger (head {db.head_revision()}) cannot migrate: "
+    )
     assert "\n" not in message
     assert revision(url) == "ffffffffffff"
 

@@ -81,5 +81,7 @@ def test_a_node_dying_before_anything_is_sent_says_nothing_was(anvil, world, mon
 
     monkeypatch.setattr(investors, "registry_contract", registry_then_die)
     line = one_line(world.run("investors", "import", EXAMPLES / "investors.csv"), anvil.rpc_url)
-    assert line.startswith(PREFIX.format(url=anvil.rpc_url)) and line.endswith("this command again (it carries on from what the chain has)")
+    assert line.startswith(PREFIX.format(url=anvil.rpc_url)) and line.endswith(
+        "this command again (it carries on from what the chain has)"
+    )
     assert ": nothing was sent to it;" in line

@@ -56,7 +56,9 @@ def npm_tool(name: str) -> tuple[Path, Path] | None:
 def require_tool(name: str, package: str) -> tuple[Path, Path]:
     found = npm_tool(name)
     if found is None:
-        pytest.skip(f"{package} not found in node_modules (nor in $BONDLEDGER_TEST_NODE_MODULES): `make setup` installs it from package.json")
+        pytest.skip(
+            f"{package} not found in node_modules (nor in $BONDLEDGER_TEST_NODE_MODULES): `make setup` installs it from package.json"
+        )
     return found
 
 
@@ -64,7 +66,9 @@ def require_tool(name: str, package: str) -> tuple[Path, Path]:
 def node(command: list, cwd: Path, port: int, log_path: Path, env: dict | None = None):
     """A node process for the length of a `with` block; its URL. Stopped with its process group."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         try:
@@ -196,8 +200,20 @@ def test_the_demo_flow_and_a_coupon_on_hardhat_with_a_keystore_operator(hardhat,
     run("cash", "mint", "HKD", buyer.account.address, "5000000")
     run("cash", "allow", "HKD", "5000000", "--private-key", buyer.key)
     trade = run(
-        "trade", ISIN, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 100, "--price", "99.50",
-        "--settlement-date", "2024-02-07", "--format", "json",
+        "trade",
+        ISIN,
+        "--seller",
+        "harbour_pension",
+        "--buyer",
+        "kowloon_life",
+        "--quantity",
+        100,
+        "--price",
+        "99.50",
+        "--settlement-date",
+        "2024-02-07",
+        "--format",
+        "json",
     ).json()
     run("affirm", trade["instruction_id"], "--private-key", seller.key)
     run("affirm", trade["instruction_id"], "--private-key", buyer.key)

@@ -51,10 +51,17 @@ def test_a_permit_signed_elsewhere_over_the_printed_typed_data_is_submitted(fund
     assert doc["domain"] == {"name": "Tokenized HKD", "version": "1", "chainId": 31337,
                              "verifyingContract": ctx.register.require_contract("cash", "HKD").address}  # fmt: skip
     m = doc["message"]
-    assert (m["owner"], m["spender"], m["value"], m["nonce"]) == (wallet, ctx.register.require_contract("dvp").address, "100000", "0")
+    assert (m["owner"], m["spender"], m["value"], m["nonce"]) == (
+        wallet,
+        ctx.register.require_contract("dvp").address,
+        "100000",
+        "0",
+    )
     signature = "0x" + bytes(Account.sign_typed_data(keys.dev_account(HOLDER).key, full_message=doc).signature).hex()
     state = holder_state(world, wallet)
-    r = world.run("cash", "allow", "HKD", "1000", "--permit", "--owner", wallet, "--deadline", m["deadline"], "--signature", signature)
+    r = world.run(
+        "cash", "allow", "HKD", "1000", "--permit", "--owner", wallet, "--deadline", m["deadline"], "--signature", signature
+    )
     assert r.exit_code == 0, r.stderr
     assert authorized(world, wallet) == "1000.00" and holder_state(world, wallet) == state
     assert world.run("verify").exit_code == 0

@@ -19,14 +19,36 @@ HKD, CNH, USD, EUR = "HK000025HKD4", "HK000025CNH0", "HK000025USD0", "HK000025EU
 PRICING_DAY = int(datetime(2025, 11, 19, 2, tzinfo=timezone.utc).timestamp())
 # investor -> (anvil account, cash token, amount) for every allocation of the sample files
 FUNDING = [
-    (1, "E-HKD", "1000000000"), (2, "E-HKD", "800000000"), (3, "E-HKD", "700000000"),
-    (1, "CNH", "1500000000"), (4, "CNH", "1000000000"),
-    (2, "USDHK", "200000000"), (4, "USDHK", "100000000"),
-    (1, "EUR", "200000000"), (3, "EUR", "100000000"),
+    (1, "E-HKD", "1000000000"),
+    (2, "E-HKD", "800000000"),
+    (3, "E-HKD", "700000000"),
+    (1, "CNH", "1500000000"),
+    (4, "CNH", "1000000000"),
+    (2, "USDHK", "200000000"),
+    (4, "USDHK", "100000000"),
+    (1, "EUR", "200000000"),
+    (3, "EUR", "100000000"),
 ]
-E_HKD = ("E-HKD", "--currency", "HKD", "--kind", "tokenised_central_bank_money", "--issuer", "Hong Kong Monetary Authority (sample)")
-USDHK = ("USDHK", "--currency", "USD", "--kind", "licensed_stablecoin", "--issuer", "Harbour Stablecoin Ltd (sample)",
-         "--licence", "SCI-2025-001")
+E_HKD = (
+    "E-HKD",
+    "--currency",
+    "HKD",
+    "--kind",
+    "tokenised_central_bank_money",
+    "--issuer",
+    "Hong Kong Monetary Authority (sample)",
+)
+USDHK = (
+    "USDHK",
+    "--currency",
+    "USD",
+    "--kind",
+    "licensed_stablecoin",
+    "--issuer",
+    "Harbour Stablecoin Ltd (sample)",
+    "--licence",
+    "SCI-2025-001",
+)
 
 
 @pytest.fixture
@@ -69,7 +91,10 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
     # Pricing date: every tranche checked and deployed, its allocations fixed; nothing settles before T+1.
     fixed = ok(world, "programme", "issue", PROGRAMME, "--allocations", ALLOCATIONS, "--format", "json").json()
     assert [(t["isin"], t["settled"], t["pending"], t["settles_on"]) for t in fixed] == [
-        (HKD, 0, 3, "2025-11-20"), (CNH, 0, 2, "2025-11-20"), (USD, 0, 2, "2025-11-20"), (EUR, 0, 2, "2025-11-20"),
+        (HKD, 0, 3, "2025-11-20"),
+        (CNH, 0, 2, "2025-11-20"),
+        (USD, 0, 2, "2025-11-20"),
+        (EUR, 0, 2, "2025-11-20"),
     ]
     assert world.run("register", "issuances", "--format", "json").json() == []
 
@@ -89,7 +114,10 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
     # Identifiers in the register and on chain (ERC-1643 documents).
     instruments = {i["isin"]: i for i in world.run("register", "instruments", "--format", "json").json()}
     assert (instruments[HKD]["dti"], instruments[HKD]["issuer_lei"], instruments[HKD]["settlement_asset"]) == (
-        "HKGB25HKD", "5493HKSARGOVTGB25063", "E-HKD")
+        "HKGB25HKD",
+        "5493HKSARGOVTGB25063",
+        "E-HKD",
+    )
     bond = world.chain().contract("BondToken", instruments[HKD]["address"]).functions
     uri, _, _ = bond.getDocument(b"DTI".ljust(32, b"\0")).call()
     assert uri.endswith(":HKGB25HKD")
@@ -98,9 +126,14 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
 
     # The tranche's terms in the ICMA Bond Data Taxonomy's shape; the green report names the framework's hash.
     bdt = ok(world, "export-terms", HKD, "--format", "icma-bdt").json()["ICMABondDataTaxonomy"]
-    assert bdt["Party"] == [{"PID": "LEI-5493HKSARGOVTGB25063", "PartyName": instruments[HKD]["issuer"], "LEIIdentifier": "5493HKSARGOVTGB25063"}]
+    assert bdt["Party"] == [
+        {"PID": "LEI-5493HKSARGOVTGB25063", "PartyName": instruments[HKD]["issuer"], "LEIIdentifier": "5493HKSARGOVTGB25063"}
+    ]
     assert (bdt["Issuance"]["IssuanceType"], bdt["Issuance"]["PricingDate"], bdt["Issuance"]["SettlementDate"]) == (
-        "PROGRAMME", "2025-11-19", "2025-11-20")
+        "PROGRAMME",
+        "2025-11-19",
+        "2025-11-20",
+    )
     assert bdt["Product"]["SecurityIdentifierList"] == {"ISIN": HKD, "DTI": "HKGB25HKD"}
     assert bdt["Product"]["AggregateNominalAmount"] == {"Amount": "2500000000", "Currency": "HKD"}
     assert bdt["Product"]["InterestPayment"]["InterestPayments"]["InterestPaymentFrequency"] == "SEMIANNUALLY"
@@ -109,23 +142,63 @@ def test_the_2025_programme_from_pricing_to_redemption(funded_programme):
 
     # A trade of the USD tranche, in its stablecoin, on the term sheet's T+2.
     fund(world.run, 4, "21000000", currency="USDHK")
-    trade = ok(world, "trade", USD, "--seller", "kowloon_life", "--buyer", "straits_capital", "--quantity", 100,
-               "--price", "100", "--format", "json").json()
+    trade = ok(
+        world,
+        "trade",
+        USD,
+        "--seller",
+        "kowloon_life",
+        "--buyer",
+        "straits_capital",
+        "--quantity",
+        100,
+        "--price",
+        "100",
+        "--format",
+        "json",
+    ).json()
     assert trade["settlement_date"] == "2025-11-24"  # T+2 business days after Thursday 20 November
     for index in (2, 4):
         ok(world, "affirm", trade["instruction_id"], "--dev-account", index)
     waiting = ok(world, "settle", "--format", "json")
-    assert waiting.json() == [] and "nothing due today (2025-11-20); 1 instruction(s) pending, next due 2025-11-24" in waiting.stderr
+    assert (
+        waiting.json() == [] and "nothing due today (2025-11-20); 1 instruction(s) pending, next due 2025-11-24" in waiting.stderr
+    )
     warp(world, "2025-11-24")
     assert [o["status"] for o in ok(world, "settle", "--format", "json").json()] == ["settled"]
     [row] = world.run("register", "settlements", USD, "--format", "json").json()
     assert (row["settlement_asset"], row["asset_kind"]) == ("USDHK", "licensed_stablecoin")
 
     # A settlement asset the tranche's terms do not allow is refused, before anything is written.
-    ok(world, "cash", "add", "HKDS", "--currency", "HKD", "--kind", "licensed_stablecoin", "--issuer", "Kowloon Coin Ltd (sample)",
-       "--licence", "SCI-2025-002")
-    stderr = refused(world, "trade", HKD, "--seller", "harbour_pension", "--buyer", "kowloon_life", "--quantity", 1,
-                     "--price", "100", "--asset", "HKDS")
+    ok(
+        world,
+        "cash",
+        "add",
+        "HKDS",
+        "--currency",
+        "HKD",
+        "--kind",
+        "licensed_stablecoin",
+        "--issuer",
+        "Kowloon Coin Ltd (sample)",
+        "--licence",
+        "SCI-2025-002",
+    )
+    stderr = refused(
+        world,
+        "trade",
+        HKD,
+        "--seller",
+        "harbour_pension",
+        "--buyer",
+        "kowloon_life",
+        "--quantity",
+        1,
+        "--price",
+        "100",
+        "--asset",
+        "HKDS",
+    )
     assert "--asset: HKDS (licensed_stablecoin) is not allowed for HK000025HKD4" in stderr
 
     # Before the first coupons fall due, every tranche matches the chain (later, unpaid coupons are breaks).
@@ -179,11 +252,18 @@ def variant(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('lei = "5493HKSARGOVTGB25063"', 'lei = "5493HKSARGOVTGB25064"', "issuer.lei: '5493HKSARGOVTGB25064': bad check digits 64 (expected 63)"),
+        (
+            'lei = "5493HKSARGOVTGB25063"',
+            'lei = "5493HKSARGOVTGB25064"',
+            "issuer.lei: '5493HKSARGOVTGB25064': bad check digits 64 (expected 63)",
+        ),
         ('dti = "HKGB25HKD"', 'dti = "HKGB25HKA"', "tranche[0] (HK000025HKD4): identifiers.dti: 'HKGB25HKA' is not a DTI"),
         ('asset = "USDHK"', 'asset = "HKD"', "settlement.asset: HKD is HKD cash, not USD"),
-        ('assets = ["licensed_stablecoin", "tokenised_deposit"]', 'assets = ["tokenised_deposit"]',
-         "settlement.asset: USDHK (licensed_stablecoin) is not allowed for HK000025USD0"),
+        (
+            'assets = ["licensed_stablecoin", "tokenised_deposit"]',
+            'assets = ["tokenised_deposit"]',
+            "settlement.asset: USDHK (licensed_stablecoin) is not allowed for HK000025USD0",
+        ),
         ("issue_date = 2025-11-20", "issue_date = 2025-11-21", "is not T+1 after pricing_date 2025-11-19 (2025-11-20)"),
     ],
 )

@@ -66,7 +66,15 @@ def test_after_an_issue_reconcile_is_ok(issued):
 
 def test_a_changed_transfer_quantity_is_a_balance_and_a_supply_break(issued):
     world, out = issued
-    assert sql(world, "UPDATE transfers SET quantity = 11999 WHERE token = :t AND to_address = :w", t=out["address"], w=dev_address(1)) == 1
+    assert (
+        sql(
+            world,
+            "UPDATE transfers SET quantity = 11999 WHERE token = :t AND to_address = :w",
+            t=out["address"],
+            w=dev_address(1),
+        )
+        == 1
+    )
     code, report, table = reconcile(world)
     assert code == 1
     assert not report["ok"]
@@ -103,7 +111,16 @@ def _delete_mint_of(world, bond_address: str, wallet: str) -> str:
         allocation = conn.execute(
             text("SELECT allocation_id FROM issuances WHERE token = :t AND investor = :w"), {"t": bond_address, "w": wallet}
         ).scalar_one()
-    assert sql(world, "DELETE FROM transfers WHERE token = :t AND from_address = :z AND to_address = :w", t=bond_address, z=ZERO, w=wallet) == 1
+    assert (
+        sql(
+            world,
+            "DELETE FROM transfers WHERE token = :t AND from_address = :z AND to_address = :w",
+            t=bond_address,
+            z=ZERO,
+            w=wallet,
+        )
+        == 1
+    )
     return allocation
 
 
@@ -150,7 +167,10 @@ def test_events_not_yet_indexed_are_no_break(issued):
 
 def test_an_issuance_recorded_with_another_quantity_than_its_mint_is_a_break(issued):
     world, out = issued
-    assert sql(world, "UPDATE issuances SET quantity = 9000 WHERE token = :t AND investor = :w", t=out["address"], w=dev_address(2)) == 1
+    assert (
+        sql(world, "UPDATE issuances SET quantity = 9000 WHERE token = :t AND investor = :w", t=out["address"], w=dev_address(2))
+        == 1
+    )
     code, report, _ = reconcile(world)
     assert code == 1
     assert [b["kind"] for b in report["breaks"]] == ["issuance"]

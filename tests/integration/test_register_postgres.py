@@ -53,7 +53,14 @@ def test_the_issue_flow_runs_with_the_register_on_postgresql(pg_issued):
     assert reg.engine.dialect.name == "postgresql"
     assert {"transfers", "issuances", "registrations", "checkpoint", "audit_log"} <= set(inspect(reg.engine).get_table_names())
     with reg.engine.connect() as conn:
-        assert conn.execute(text("SELECT data_type FROM information_schema.columns WHERE table_name = 'transfers' AND column_name = 'quantity'")).scalar() == "numeric"
+        assert (
+            conn.execute(
+                text(
+                    "SELECT data_type FROM information_schema.columns WHERE table_name = 'transfers' AND column_name = 'quantity'"
+                )
+            ).scalar()
+            == "numeric"
+        )
 
 
 def test_the_postgresql_register_reads_as_the_sqlite_one(pg_issued, issued):

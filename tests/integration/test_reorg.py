@@ -26,8 +26,16 @@ ISIN = "HK0000987658"
 NAMES = {1: "harbour_pension", 2: "kowloon_life", 3: "lion_rock", 4: "straits_capital", 5: "victoria_peak"}
 #: every table sync writes, with the columns that differ between two registers holding the same facts
 DERIVED = {
-    "transfers": ("id",), "registrations": ("id",), "token_events": ("id",), "issuances": (), "wallets": (),
-    "settlement_events": ("id",), "payments": ("id",), "coupons": ("id",), "duty_assessments": (), "fund_flows": ("id",),
+    "transfers": ("id",),
+    "registrations": ("id",),
+    "token_events": ("id",),
+    "issuances": (),
+    "wallets": (),
+    "settlement_events": ("id",),
+    "payments": ("id",),
+    "coupons": ("id",),
+    "duty_assessments": (),
+    "fund_flows": ("id",),
     "nav_history": ("id",),
     "instructions": ("created_at", "updated_at"),
 }
@@ -51,10 +59,12 @@ def reindexed(world, registers) -> dict[str, list[tuple]]:
     with reg.engine.begin() as conn:
         for table in (*(t for t in DERIVED if t != "instructions"), "checkpoint"):
             conn.execute(text(f'DELETE FROM "{table}"'))
-        conn.execute(text(
-            "UPDATE instructions SET status = 'pending', reason = NULL, chain_id = NULL, block_number = NULL, "
-            "block_hash = NULL, block_timestamp = NULL, tx_hash = NULL, log_index = NULL"
-        ))
+        conn.execute(
+            text(
+                "UPDATE instructions SET status = 'pending', reason = NULL, chain_id = NULL, block_number = NULL, "
+                "block_hash = NULL, block_timestamp = NULL, tx_hash = NULL, log_index = NULL"
+            )
+        )
         conn.execute(text("UPDATE contracts SET synced_block = deploy_block - 1"))
     indexer.sync(reg, world.chain())
     rows = derived(reg.url)
@@ -80,8 +90,22 @@ def busy_blocks(world, bond: str) -> dict:
     move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(3), 500)
     Signer(chain, keys.dev_account(5)).transact(move, "holder transfer")
     fund(world.run, 2, "10000000")
-    r = world.run("trade", ISIN, "--seller", NAMES[1], "--buyer", NAMES[2], "--quantity", 100, "--price", "100",
-                  "--settlement-date", "2024-08-07", "--format", "json")
+    r = world.run(
+        "trade",
+        ISIN,
+        "--seller",
+        NAMES[1],
+        "--buyer",
+        NAMES[2],
+        "--quantity",
+        100,
+        "--price",
+        "100",
+        "--settlement-date",
+        "2024-08-07",
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.stderr
     iid = r.json()["instruction_id"]
     for index in (1, 2):
@@ -90,7 +114,11 @@ def busy_blocks(world, bond: str) -> dict:
     assert [o["status"] for o in settled.json()] == ["settled"], settled.stderr
     paid = world.run("coupon", "pay", ISIN, "--format", "json")
     assert paid.exit_code == 0 and paid.json()["complete"], paid.stderr
-    return {"first": first, "instruction": iid, "settle_block": world.chain().w3.eth.get_transaction_receipt(settled.json()[0]["tx_hash"])["blockNumber"]}
+    return {
+        "first": first,
+        "instruction": iid,
+        "settle_block": world.chain().w3.eth.get_transaction_receipt(settled.json()[0]["tx_hash"])["blockNumber"],
+    }
 
 
 def orphaned_transactions(chain, depth: int) -> list[list]:
@@ -227,7 +255,9 @@ def test_a_reorg_below_the_finalized_block_is_refused_in_one_line(issued):
     chain.rpc("anvil_rollback", [100])
     r = world.run("sync")
     assert r.exit_code == 1
-    assert r.stderr.startswith(f"error: block {cp.finalized_block} is final in the register ") and "the chain's head is" in r.stderr
+    assert (
+        r.stderr.startswith(f"error: block {cp.finalized_block} is final in the register ") and "the chain's head is" in r.stderr
+    )
     assert register_counts(world.db_url) == counts
 
 

@@ -55,20 +55,41 @@ def fund_by_permit(ctx: Context, investors: list, amount: int) -> None:
     for i in investors:
         message = {"owner": i.address, "spender": dvp, "value": str(amount), "nonce": "0", "deadline": str(deadline)}
         sig = Account.unsafe_sign_hash(eip712.digest(eip712.typed_data(domain, "Permit", PERMIT_FIELDS, message)), i.key)
-        data.append(calldata("CashToken", "permit", [i.address, dvp, amount, deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")]))
+        data.append(
+            calldata(
+                "CashToken",
+                "permit",
+                [i.address, dvp, amount, deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")],
+            )
+        )
     operator = ctx.signer.account
     nonce = ctx.chain.w3.eth.get_transaction_count(operator.address)
     fees = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1}
-    raw = ["0x" + bytes(operator.sign_transaction({"to": cash, "data": d, "gas": 150_000, "value": 0, "chainId": chain_id,
-                                                  "nonce": nonce + n, **fees}).raw_transaction).hex() for n, d in enumerate(data)]
+    raw = [
+        "0x"
+        + bytes(
+            operator.sign_transaction(
+                {"to": cash, "data": d, "gas": 150_000, "value": 0, "chainId": chain_id, "nonce": nonce + n, **fees}
+            ).raw_transaction
+        ).hex()
+        for n, d in enumerate(data)
+    ]
     ctx.chain.rpc("evm_setAutomine", [False])
     try:
-        hashes = [h for k in range(0, len(raw), 500) for h in ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[k : k + 500]])]
+        hashes = [
+            h
+            for k in range(0, len(raw), 500)
+            for h in ctx.chain.rpc_batch([("eth_sendRawTransaction", [t]) for t in raw[k : k + 500]])
+        ]
         while int(ctx.chain.rpc("txpool_status", [])["pending"], 16):
             ctx.chain.rpc("evm_mine", [])
     finally:
         ctx.chain.rpc("evm_setAutomine", [True])
-    receipts = [r for k in range(0, len(hashes), 500) for r in ctx.chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes[k : k + 500]])]
+    receipts = [
+        r
+        for k in range(0, len(hashes), 500)
+        for r in ctx.chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes[k : k + 500]])
+    ]
     assert all(r["status"] == "0x1" for r in receipts)
 
 
@@ -78,17 +99,28 @@ def test_a_bond_issued_to_2000_investors_pays_its_coupon_to_every_holder_and_rec
     investors = [Account.from_key(Web3.keccak(text=f"bondledger scale test investor {i}")) for i in range(HOLDERS)]
     ids = [f"inv{i:05d}" for i in range(HOLDERS)]
     investors_csv = write_csv(
-        tmp_path / "investors.csv", ["investor_id", "name", "wallet", "country", "category", "kyc_expiry"],
-        [[ids[n], f"Investor {n}", a.address, "HK", "institutional_professional_investor", "2030-12-31"] for n, a in enumerate(investors)],
+        tmp_path / "investors.csv",
+        ["investor_id", "name", "wallet", "country", "category", "kyc_expiry"],
+        [
+            [ids[n], f"Investor {n}", a.address, "HK", "institutional_professional_investor", "2030-12-31"]
+            for n, a in enumerate(investors)
+        ],
     )
     r = world.run("investors", "import", investors_csv)
     assert r.exit_code == 0, r.stderr
 
     # the sample bond, sized for one token (HK$50,000) to each investor
     termsheet = tmp_path / "bond.toml"
-    termsheet.write_text((EXAMPLES / "green_bond_hkd.toml").read_text().replace('issue_size = "2000000000"', f'issue_size = "{DENOMINATION * HOLDERS}"'))
-    allocations = write_csv(tmp_path / "allocations.csv", ["investor_id", "wallet", "principal"],
-                            [[ids[n], a.address, DENOMINATION] for n, a in enumerate(investors)])
+    termsheet.write_text(
+        (EXAMPLES / "green_bond_hkd.toml")
+        .read_text()
+        .replace('issue_size = "2000000000"', f'issue_size = "{DENOMINATION * HOLDERS}"')
+    )
+    allocations = write_csv(
+        tmp_path / "allocations.csv",
+        ["investor_id", "wallet", "principal"],
+        [[ids[n], a.address, DENOMINATION] for n, a in enumerate(investors)],
+    )
     fund_by_permit(world.context(), investors, DENOMINATION * 100)  # HKD in cents
     r = world.run("issue", termsheet, "--allocations", allocations, "--format", "json")
     assert r.exit_code == 0, r.stderr
@@ -129,15 +161,43 @@ def test_an_export_of_thousands_of_investors_holds_every_transfer_and_movement_e
     ids = [f"inv{i:05d}" for i in range(n_investors)]
     wallets = {f"0x{i + 1:040x}": ids[i % (n_investors - 1)] for i in range(n_investors + 500)}  # the last investor: none
     moved = next(iter(wallets))  # registered to inv00000, then to inv00001
-    proof = lambda n, block: {"chain_id": 31337, "block_number": block, "block_hash": fake("block", block),  # noqa: E731
-                              "block_timestamp": 1_700_000_000 + block, "tx_hash": fake("tx", n), "log_index": n % 7}
-    registrations = [{**proof(-i - 1, 1), "tx_hash": fake("reg", w), "event": "wallet_added", "id_hash": fake("id", owner), "wallet": w}
-                     for i, (w, owner) in enumerate(wallets.items())]
-    registrations += [{**proof(-1, 2), "tx_hash": fake("reg", "out"), "event": "wallet_removed", "id_hash": fake("id", ids[0]), "wallet": moved},
-                      {**proof(-1, 2), "tx_hash": fake("reg", "in"), "log_index": 99, "event": "wallet_added", "id_hash": fake("id", ids[1]), "wallet": moved}]
+
+    def proof(n, block):
+        return {
+            "chain_id": 31337,
+            "block_number": block,
+            "block_hash": fake("block", block),
+            "block_timestamp": 1_700_000_000 + block,
+            "tx_hash": fake("tx", n),
+            "log_index": n % 7,
+        }
+
+    registrations = [
+        {**proof(-i - 1, 1), "tx_hash": fake("reg", w), "event": "wallet_added", "id_hash": fake("id", owner), "wallet": w}
+        for i, (w, owner) in enumerate(wallets.items())
+    ]
+    registrations += [
+        {
+            **proof(-1, 2),
+            "tx_hash": fake("reg", "out"),
+            "event": "wallet_removed",
+            "id_hash": fake("id", ids[0]),
+            "wallet": moved,
+        },
+        {
+            **proof(-1, 2),
+            "tx_hash": fake("reg", "in"),
+            "log_index": 99,
+            "event": "wallet_added",
+            "id_hash": fake("id", ids[1]),
+            "wallet": moved,
+        },
+    ]
     owners = {}  # wallet -> every investor it was ever registered to
     for r in registrations:
-        owners.setdefault(r["wallet"], set()).add(next(i for i in ids if fake("id", i) == r["id_hash"]) if r["wallet"] == moved else wallets[r["wallet"]])
+        owners.setdefault(r["wallet"], set()).add(
+            next(i for i in ids if fake("id", i) == r["id_hash"]) if r["wallet"] == moved else wallets[r["wallet"]]
+        )
     addresses = list(wallets)
     transfers = []
     for n in range(n_transfers):
@@ -151,13 +211,44 @@ def test_an_export_of_thousands_of_investors_holds_every_transfer_and_movement_e
     with register.engine.begin() as conn:
         conn.execute(insert(models.Network), [{"id": 1, "chain_id": 31337, "genesis_hash": fake("genesis")}])
         conn.execute(insert(models.Checkpoint), [{"id": 1, "chain_id": 31337, "block_number": 10**6, "block_hash": fake("head")}])
-        conn.execute(insert(models.Instrument), [{"isin": ISIN, "kind": "bond", "name": "Scale Bond", "symbol": "SB", "issuer": "Issuer",
-                                                  "currency": "HKD", "address": bond, "denomination": 5_000_000, "termsheet": "{}",
-                                                  "termsheet_sha256": "0" * 64}])
-        conn.execute(insert(models.Investor), [{"investor_id": i, "id_hash": fake("id", i), "name": i, "country": "HK",
-                                                "category": "professional_investor", "kyc_expiry": date(2030, 1, 1)} for i in ids])
-        conn.execute(insert(models.Wallet), [{"address": w, "id_hash": fake("id", ids[1] if w == moved else o), "active": True, "block_number": 2}
-                                             for w, o in wallets.items()])
+        conn.execute(
+            insert(models.Instrument),
+            [
+                {
+                    "isin": ISIN,
+                    "kind": "bond",
+                    "name": "Scale Bond",
+                    "symbol": "SB",
+                    "issuer": "Issuer",
+                    "currency": "HKD",
+                    "address": bond,
+                    "denomination": 5_000_000,
+                    "termsheet": "{}",
+                    "termsheet_sha256": "0" * 64,
+                }
+            ],
+        )
+        conn.execute(
+            insert(models.Investor),
+            [
+                {
+                    "investor_id": i,
+                    "id_hash": fake("id", i),
+                    "name": i,
+                    "country": "HK",
+                    "category": "professional_investor",
+                    "kyc_expiry": date(2030, 1, 1),
+                }
+                for i in ids
+            ],
+        )
+        conn.execute(
+            insert(models.Wallet),
+            [
+                {"address": w, "id_hash": fake("id", ids[1] if w == moved else o), "active": True, "block_number": 2}
+                for w, o in wallets.items()
+            ],
+        )
         conn.execute(insert(models.Registration), registrations)
         conn.execute(insert(models.Transfer), transfers)
     register.engine.dispose()

@@ -105,7 +105,9 @@ def test_the_instruction_id_is_what_the_venue_computes(market):
     world, _ = market
     t = trade(world, HARBOUR, KOWLOON, 100)
     ctx = world.context()
-    row = ctx.register.session().get(__import__("ledger.register.models", fromlist=["Instruction"]).Instruction, t["instruction_id"])
+    row = ctx.register.session().get(
+        __import__("ledger.register.models", fromlist=["Instruction"]).Instruction, t["instruction_id"]
+    )
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
     assert "0x" + dvp.functions.instructionId(data_of(row).as_tuple()).call().hex() == t["instruction_id"]
     assert instruction_id(Venue(31337, dvp.address), data_of(row)) == t["instruction_id"]
@@ -202,7 +204,9 @@ def test_batches_in_flight_while_the_register_indexes_settle_each_instruction_on
     monkeypatch.setattr(trading, "INDEX_EVERY", 1)  # a sync after every receipt with more to come
     partial = []
     sync = trading.indexer.sync
-    monkeypatch.setattr(trading.indexer, "sync", lambda *a, **k: (partial.append(k["to_block"]) if "to_block" in k else None, sync(*a, **k))[1])
+    monkeypatch.setattr(
+        trading.indexer, "sync", lambda *a, **k: (partial.append(k["to_block"]) if "to_block" in k else None, sync(*a, **k))[1]
+    )
     world, out = market
     trades = three_trades(world)
     trades.append(trade(world, HARBOUR, LION_ROCK, 40))
@@ -281,7 +285,10 @@ def test_a_replayed_signature_is_rejected(market):
 
     with ctx.register.session() as s:
         row = s.get(models.Instruction, t["instruction_id"])
-        sigs = {a.party: a.signature for a in s.exec(select(models.Affirmation).where(models.Affirmation.instruction_id == row.instruction_id))}
+        sigs = {
+            a.party: a.signature
+            for a in s.exec(select(models.Affirmation).where(models.Affirmation.instruction_id == row.instruction_id))
+        }
     dvp = ctx.chain.contract("DvPSettlement", ctx.register.require_contract("dvp").address)
     replay = dvp.functions.settle(data_of(row).as_tuple(), sigs["seller"], sigs["buyer"])
     with pytest.raises(Exception) as exc:
@@ -302,13 +309,34 @@ def test_a_replayed_signature_is_rejected(market):
 @pytest.mark.parametrize(
     "args, expect",
     [
-        (["--seller", "harbour_pension", "--buyer", "chan_tai_man"], "cannot move from harbour_pension to chan_tai_man now: category not allowed"),
+        (
+            ["--seller", "harbour_pension", "--buyer", "chan_tai_man"],
+            "cannot move from harbour_pension to chan_tai_man now: category not allowed",
+        ),
         (["--seller", "harbour_pension", "--buyer", "ghost"], "investor: ghost is not a known investor"),
         (["--seller", "harbour_pension", "--buyer", "harbour_pension"], "--buyer: harbour_pension is also the seller"),
-        (["--seller", "victoria_peak", "--buyer", "kowloon_life", "--quantity", "5000"], "cannot move from victoria_peak to kowloon_life now: insufficient balance"),
+        (
+            ["--seller", "victoria_peak", "--buyer", "kowloon_life", "--quantity", "5000"],
+            "cannot move from victoria_peak to kowloon_life now: insufficient balance",
+        ),
         (["--seller", "harbour_pension", "--buyer", "kowloon_life", "--price", "-1"], "--price: -1 must be positive"),
-        (["--seller", "harbour_pension", "--buyer", "kowloon_life", "--settlement-date", "2026-03-01"], "is outside the bond's life"),
-        (["--seller", "harbour_pension", "--buyer", "kowloon_life", "--trade-date", "2024-02-08", "--settlement-date", "2024-02-07"], "is before the trade date"),
+        (
+            ["--seller", "harbour_pension", "--buyer", "kowloon_life", "--settlement-date", "2026-03-01"],
+            "is outside the bond's life",
+        ),
+        (
+            [
+                "--seller",
+                "harbour_pension",
+                "--buyer",
+                "kowloon_life",
+                "--trade-date",
+                "2024-02-08",
+                "--settlement-date",
+                "2024-02-07",
+            ],
+            "is before the trade date",
+        ),
     ],
 )
 def test_a_trade_that_cannot_settle_is_refused_at_capture(market, args, expect):
@@ -337,8 +365,17 @@ def test_every_settled_bond_trade_has_a_not_chargeable_duty_row(market):
     assert "Loan capital" in row["basis"]
     assert world.run("register", "stamp-duty", "--from", "2024-02-08", "--format", "json").json() == []
     header = world.run("register", "stamp-duty", "--format", "csv").stdout.splitlines()[0].split(",")
-    assert header[:9] == ["instruction_id", "isin", "instrument_class", "treatment", "currency", "consideration",
-                          "duty_without_relief", "duty_buyer", "duty_seller"]
+    assert header[:9] == [
+        "instruction_id",
+        "isin",
+        "instrument_class",
+        "treatment",
+        "currency",
+        "consideration",
+        "duty_without_relief",
+        "duty_buyer",
+        "duty_seller",
+    ]
 
 
 def test_a_duty_assessment_never_changes_once_written(market):

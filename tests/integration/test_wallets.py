@@ -34,7 +34,20 @@ def market(issued):
 
 
 def trade(world, seller, buyer, quantity=100, **options) -> str:
-    args = ["trade", ISIN, "--seller", seller, "--buyer", buyer, "--quantity", quantity, "--price", "99.50", "--settlement-date", "2024-02-07"]
+    args = [
+        "trade",
+        ISIN,
+        "--seller",
+        seller,
+        "--buyer",
+        buyer,
+        "--quantity",
+        quantity,
+        "--price",
+        "99.50",
+        "--settlement-date",
+        "2024-02-07",
+    ]
     for key, value in options.items():
         args += [f"--{key.replace('_', '-')}", value]
     r = world.run(*args, "--format", "json")
@@ -89,7 +102,12 @@ def test_instruction_show_prints_the_instruction_and_its_typed_data(market):
     bond = world.run("register", "instruments", "--format", "json").json()
     assert m["securityToken"] in {i["address"] for i in bond}
     assert m["cashToken"] == ctx.register.require_contract("cash", "HKD").address
-    assert (m["seller"], m["buyer"], m["quantity"], m["cashAmount"]) == (dev_address(HARBOUR), dev_address(KOWLOON), "100", "497500000")
+    assert (m["seller"], m["buyer"], m["quantity"], m["cashAmount"]) == (
+        dev_address(HARBOUR),
+        dev_address(KOWLOON),
+        "100",
+        "497500000",
+    )
     assert m["settlementDate"] == 1707264000 and m["expiry"] == 1707264000 + 5 * 86400
 
 
@@ -105,7 +123,9 @@ def test_eth_account_signatures_over_the_printed_json_settle(market):
     world = market
     iid = trade(world, NAMES[HARBOUR], NAMES[KOWLOON])
     doc = typed_data(world, iid)
-    r = world.run("affirm", iid, "--signature", eth_account_signature(keys.dev_account(HARBOUR).key, doc), "--signer", dev_address(HARBOUR))
+    r = world.run(
+        "affirm", iid, "--signature", eth_account_signature(keys.dev_account(HARBOUR).key, doc), "--signer", dev_address(HARBOUR)
+    )
     assert r.exit_code == 0 and r.stdout.strip() == f"{iid} affirmed by the seller", r.stderr
     r = world.run("affirm", iid, "--signature", eth_account_signature(keys.dev_account(KOWLOON).key, doc))
     assert r.exit_code == 0 and r.stdout.strip() == f"{iid} affirmed by the buyer", r.stderr
@@ -154,7 +174,9 @@ def contract_wallet(market, tmp_path):
     chain = world.chain()
     art = artifacts.load_all(artifacts.ROOT / "tests" / "contracts")["ContractWallet"]
     owner = Signer(chain, keys.dev_account(OWNER))
-    receipt = owner.transact(chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(owner.address), "deploy wallet")
+    receipt = owner.transact(
+        chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(owner.address), "deploy wallet"
+    )
     wallet = chain.w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
     csv = tmp_path / "smart.csv"
     csv.write_text(

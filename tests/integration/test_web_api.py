@@ -36,9 +36,19 @@ def test_every_json_route_gives_the_rows_the_cli_prints_now_and_at_a_point_in_ti
     assert set(holders[0]) == {"investor_id", "wallet", "quantity", "principal", "provisional"}
     by_investor = {h["investor_id"]: (h["quantity"], h["principal"]) for h in holders}
     assert by_investor["harbour_pension"] == (11_900, "595000000.00") and by_investor["kowloon_life"] == (10_100, "505000000.00")
-    assert web(f"/api/instruments/{FUND}/holders") == cli("register", "holders", FUND) == [
-        {"investor_id": "red_dot_securities", "wallet": dev_address(8), "quantity": 100_000, "principal": None, "provisional": True}
-    ]
+    assert (
+        web(f"/api/instruments/{FUND}/holders")
+        == cli("register", "holders", FUND)
+        == [
+            {
+                "investor_id": "red_dot_securities",
+                "wallet": dev_address(8),
+                "quantity": 100_000,
+                "principal": None,
+                "provisional": True,
+            }
+        ]
+    )
     assert web(f"/api/instruments/{BOND.lower()}/holders") == holders, "codes are case-insensitive, as in the CLI"
 
     transfers = web(f"/api/instruments/{BOND}/transfers")
@@ -61,9 +71,11 @@ def test_every_json_route_gives_the_rows_the_cli_prints_now_and_at_a_point_in_ti
     duty = web("/api/stamp-duty")
     assert duty == cli("register", "stamp-duty")
     assert {(d["isin"], d["treatment"]) for d in duty} == {(BOND, "not_chargeable"), (FUND, "waived")}
-    assert web("/api/stamp-duty", **{"from": "2024-01-01", "to": "2024-12-31"}) == cli(
-        "register", "stamp-duty", "--from", "2024-01-01", "--to", "2024-12-31"
-    ) == duty
+    assert (
+        web("/api/stamp-duty", **{"from": "2024-01-01", "to": "2024-12-31"})
+        == cli("register", "stamp-duty", "--from", "2024-01-01", "--to", "2024-12-31")
+        == duty
+    )
     assert web("/api/stamp-duty", to="2024-02-06") == []
 
     for investor in ("harbour_pension", "kowloon_life", "red_dot_securities"):
@@ -94,9 +106,14 @@ def test_every_json_route_gives_the_rows_the_cli_prints_now_and_at_a_point_in_ti
     spec = web("/openapi.json")
     schemas = spec["components"]["schemas"]
     samples = {
-        "instruments": web("/api/instruments"), "holders": holders, "transfers": transfers,
-        "coupons": web(f"/api/instruments/{BOND}/coupons"), "nav": web(f"/api/funds/{FUND}/nav"),
-        "flows": web(f"/api/funds/{FUND}/flows"), "settlements": settlements, "stamp-duty": duty,
+        "instruments": web("/api/instruments"),
+        "holders": holders,
+        "transfers": transfers,
+        "coupons": web(f"/api/instruments/{BOND}/coupons"),
+        "nav": web(f"/api/funds/{FUND}/nav"),
+        "flows": web(f"/api/funds/{FUND}/flows"),
+        "settlements": settlements,
+        "stamp-duty": duty,
         "movements": web("/api/investors/harbour_pension/movements"),
     }
     for name, rows in samples.items():
@@ -126,10 +143,23 @@ PATHS = (
     "/no/such/path",
 )
 READS = (
-    "/api/instruments", f"/api/instruments/{BOND}/holders", f"/api/instruments/{FUND}/holders", f"/api/instruments/{BOND}/transfers",
-    f"/api/instruments/{BOND}/coupons", f"/api/instruments/{BOND}/payments", f"/api/funds/{FUND}/nav", f"/api/funds/{FUND}/flows",
-    "/api/settlements", "/api/stamp-duty", "/api/investors/harbour_pension/movements", f"/api/reconciliation/{BOND}",
-    f"/api/reconciliation/{FUND}", "/", f"/instruments/{BOND}", f"/instruments/{FUND}", "/openapi.json",
+    "/api/instruments",
+    f"/api/instruments/{BOND}/holders",
+    f"/api/instruments/{FUND}/holders",
+    f"/api/instruments/{BOND}/transfers",
+    f"/api/instruments/{BOND}/coupons",
+    f"/api/instruments/{BOND}/payments",
+    f"/api/funds/{FUND}/nav",
+    f"/api/funds/{FUND}/flows",
+    "/api/settlements",
+    "/api/stamp-duty",
+    "/api/investors/harbour_pension/movements",
+    f"/api/reconciliation/{BOND}",
+    f"/api/reconciliation/{FUND}",
+    "/",
+    f"/instruments/{BOND}",
+    f"/instruments/{FUND}",
+    "/openapi.json",
 )
 
 
@@ -173,7 +203,9 @@ def test_bad_input_and_writes_are_refused_and_serving_leaves_the_database_untouc
     assert problem(holders, 400, as_of_block="ten") == (
         "as_of_block: Input should be a valid integer, unable to parse string as an integer (got 'ten')"
     )
-    assert problem(holders, 400, as_of_date="2024-02-30") == "as_of_date: '2024-02-30' is not a date (day is out of range for month)"
+    assert (
+        problem(holders, 400, as_of_date="2024-02-30") == "as_of_date: '2024-02-30' is not a date (day is out of range for month)"
+    )
     assert problem(holders, 400, as_of_date="7 Feb 2024") == "as_of_date: '7 Feb 2024' is not a date (YYYY-MM-DD)"
     assert problem("/api/stamp-duty", 400, **{"from": "20240101"}) == "from: '20240101' is not a date (YYYY-MM-DD)"
     assert problem("/api/settlements", 400, to="2024-13-01") == "to: '2024-13-01' is not a date (month must be in 1..12)"
@@ -206,7 +238,6 @@ def test_bad_input_and_writes_are_refused_and_serving_leaves_the_database_untouc
     assert register_counts(site.world.db_url) == counts
 
 
-
 def test_the_openapi_document_lists_every_route_as_a_get(empty_register):
     with Served(create_app(empty_register, None)) as served:
         spec = httpx.get(f"{served.url}/openapi.json").json()
@@ -226,13 +257,23 @@ def test_the_openapi_document_lists_every_route_as_a_get(empty_register):
     }
     for path, operations in spec["paths"].items():
         assert list(operations) == ["get"], path
-        assert operations["get"]["summary"] and operations["get"]["responses"]["200"]["content"]["application/json"]["schema"], path
+        assert operations["get"]["summary"] and operations["get"]["responses"]["200"]["content"]["application/json"]["schema"], (
+            path
+        )
     holders = spec["paths"]["/api/instruments/{isin}/holders"]["get"]
     assert {p["name"] for p in holders["parameters"]} == {"isin", "as_of_block", "as_of_date", "limit", "cursor"}
     assert set(holders["responses"]) == {"200", "400", "404"}
-    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {"isin", "from", "to", "limit", "cursor"}
+    assert {p["name"] for p in spec["paths"]["/api/settlements"]["get"]["parameters"]} == {
+        "isin",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    }
     paged = [path for path, ops in spec["paths"].items() if "cursor" in {p["name"] for p in ops["get"].get("parameters", [])}]
-    assert sorted(paged) == sorted(p for p in spec["paths"] if not p.endswith(("/coupons", "/reconciliation/{isin}")) and p != "/api/instruments")
+    assert sorted(paged) == sorted(
+        p for p in spec["paths"] if not p.endswith(("/coupons", "/reconciliation/{isin}")) and p != "/api/instruments"
+    )
     for path in paged:
         get = spec["paths"][path]["get"]
         [limit] = [p for p in get["parameters"] if p["name"] == "limit"]
@@ -246,8 +287,19 @@ def test_bondledger_serve_read_only_serves_the_page_and_refuses_writes(issued):
     """The command an auditor runs, as a process: it serves the register it is given, read-only."""
     world, _ = issued
     port = free_port()
-    command = [sys.executable, "-m", "issuance.cli", "--db", world.db_url, "--rpc-url", world.rpc_url,
-               "serve", "--read-only", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "issuance.cli",
+        "--db",
+        world.db_url,
+        "--rpc-url",
+        world.rpc_url,
+        "serve",
+        "--read-only",
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
@@ -332,16 +384,24 @@ def test_serve_without_read_only_is_refused(world):
     assert r.exit_code == 2 and "--read-only" in r.stderr
 
 
-
 def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
     """503 without a chain (none given, or unreachable), 409 when the node is not the register's
     chain; the holders and the pages still answer, showing that nothing was reconciled yet."""
     reg = Register(empty_register)
     with reg.session() as s:
-        s.add(models.Instrument(
-            isin=BOND, kind="bond", name="A bond", symbol="B", issuer="An issuer", currency="HKD",
-            address="0x00000000000000000000000000000000000000bb", termsheet="{}", termsheet_sha256="0" * 64,
-        ))
+        s.add(
+            models.Instrument(
+                isin=BOND,
+                kind="bond",
+                name="A bond",
+                symbol="B",
+                issuer="An issuer",
+                currency="HKD",
+                address="0x00000000000000000000000000000000000000bb",
+                termsheet="{}",
+                termsheet_sha256="0" * 64,
+            )
+        )
         s.add(models.Checkpoint(chain_id=31337, block_number=5, block_hash="0x" + "ab" * 32))
         s.commit()
     reg.engine.dispose()
@@ -360,8 +420,8 @@ def test_reconciliation_needs_the_chain_and_says_so(empty_register, anvil):
                 assert label in page.text["reconciliation" if "reconciliation" in page.text else f"instrument-{BOND}"]
 
 
-
 # ---------------------------------------------------------------------- pages of long lists
+
 
 @both_backends
 def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
@@ -381,7 +441,9 @@ def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
         "/api/investors/inv_000/movements": as_json(views.movements(reg, "inv_000")),
     }
     reg.engine.dispose()
-    assert len(whole[f"/api/instruments/{BIG_BOND}/holders"]) == expect["holders"] > 200 and expect["equal"] < expect["holders"] / 3
+    assert (
+        len(whole[f"/api/instruments/{BIG_BOND}/holders"]) == expect["holders"] > 200 and expect["equal"] < expect["holders"] / 3
+    )
     quantities = [h["quantity"] for h in whole[f"/api/instruments/{BIG_BOND}/holders"]]
     assert len(set(quantities)) < len(quantities), "equal balances: the wallet decides their order"
     with Served(create_app(url)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
@@ -421,7 +483,10 @@ def test_a_bad_limit_or_cursor_is_refused_in_one_line(long_register):
         assert problem(transfers, limit=1001) == "limit: Input should be less than or equal to 1000 (got '1001')"
         assert problem("/api/settlements", limit="ten").startswith("limit: Input should be a valid integer")
         foreign = http.get(transfers, params={"limit": 3}).headers["x-next-cursor"]
-        assert problem(holders, cursor=foreign) == f"cursor: {foreign!r} is not a cursor of this list (pass back the one a response gave)"
+        assert (
+            problem(holders, cursor=foreign)
+            == f"cursor: {foreign!r} is not a cursor of this list (pass back the one a response gave)"
+        )
         for bad in ("garbage", "W10", "!!!", base64.urlsafe_b64encode(b'["transfers","n","1",2]').decode(), foreign[:-2]):
             assert problem(transfers, cursor=bad).startswith("cursor: "), bad
         # The pages too: a bad cursor of one table, or a bad limit, is a 400 page naming it.

@@ -23,10 +23,19 @@ pytest_plugins = ["web_helpers"]  # its fixtures: site, empty_register, long_reg
 def test_an_empty_register_and_what_it_holds_is_escaped(empty_register):
     reg = Register(empty_register)
     with reg.session() as s:
-        s.add(models.Instrument(
-            isin="XS<B>1", kind="bond", name="<script>alert('x')</script> & Co", symbol="S", issuer='"Issuer" <i>', currency="HKD",
-            address="0x00000000000000000000000000000000000000aa", termsheet="{}", termsheet_sha256="0" * 64,
-        ))
+        s.add(
+            models.Instrument(
+                isin="XS<B>1",
+                kind="bond",
+                name="<script>alert('x')</script> & Co",
+                symbol="S",
+                issuer='"Issuer" <i>',
+                currency="HKD",
+                address="0x00000000000000000000000000000000000000aa",
+                termsheet="{}",
+                termsheet_sha256="0" * 64,
+            )
+        )
         s.commit()
     reg.engine.dispose()
     with Served(create_app(empty_register, None)) as served, httpx.Client(base_url=served.url) as http:
@@ -40,7 +49,6 @@ def test_an_empty_register_and_what_it_holds_is_escaped(empty_register):
         assert (r.status_code, r.json()) == (400, {"detail": "register is empty: run `bondledger sync` first"})
         r = http.get("/instruments/<img src=x onerror=alert(1)>")
         assert r.status_code == 404 and "<img" not in r.text.lower() and "&lt;img src=x onerror=alert(1)&gt;" in r.text.lower()
-
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: `apt-get install chromium` (the Makefile installs it)")
@@ -59,10 +67,13 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
     assert (instruments[FUND][1], instruments[FUND][5], instruments[FUND][-1].split()[0]) == ("fund", "100,000", "OK")
     assert f"wallets at block {indexed}, " in instruments[BOND][-1], "the recorded reconciliation, with its block and time"
     assert page.tables[f"holders-{BOND}"] == [
-        [h["investor_id"], h["wallet"], f"{h['quantity']:,}", f"{int(h['principal'].removesuffix('.00')):,}.00"] for h in holders[BOND]
+        [h["investor_id"], h["wallet"], f"{h['quantity']:,}", f"{int(h['principal'].removesuffix('.00')):,}.00"]
+        for h in holders[BOND]
     ]
     assert ["harbour_pension", dev_address(1), "11,900", "595,000,000.00"] in page.tables[f"holders-{BOND}"]
-    assert page.tables[f"holders-{FUND}"] == [["red_dot_securities", dev_address(8), "100,000"]], "a fund's units have no principal"
+    assert page.tables[f"holders-{FUND}"] == [["red_dot_securities", dev_address(8), "100,000"]], (
+        "a fund's units have no principal"
+    )
     [row] = page.tables["settlements"]
     assert (row[1], row[2], row[3], row[4], row[5]) == (BOND, "settled", "harbour_pension", "kowloon_life", "100")
     assert row[7] == "4,975,000.00 HKD" and f"block {settlement['block_number']}" in row[9]
@@ -71,13 +82,17 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
 
     bond = chromium(f"{site.url}/instruments/{BOND}", profile)
     assert bond.text["reconciliation"].split()[0] == "OK"
-    assert [tuple(r[:3]) for r in bond.tables["holders"]] == [(h["investor_id"], h["wallet"], f"{h['quantity']:,}") for h in holders[BOND]]
+    assert [tuple(r[:3]) for r in bond.tables["holders"]] == [
+        (h["investor_id"], h["wallet"], f"{h['quantity']:,}") for h in holders[BOND]
+    ]
     transfers = site.json(f"/api/instruments/{BOND}/transfers")
     assert len(bond.tables["transfers"]) == len(transfers)
     for shown, t in zip(bond.tables["transfers"], transfers):
         assert shown[0] == str(t["block_number"]) and shown[4] == f"{t['quantity']:,}"
         assert t["tx_hash"] in shown[5] and t["block_hash"] in shown[5] and f"log {t['log_index']}" in shown[5]
-    assert bond.tables["transfers"][-1][2].startswith("harbour_pension") and bond.tables["transfers"][-1][3].startswith("kowloon_life")
+    assert bond.tables["transfers"][-1][2].startswith("harbour_pension") and bond.tables["transfers"][-1][3].startswith(
+        "kowloon_life"
+    )
     assert len(bond.tables["coupons"]) == len(site.json(f"/api/instruments/{BOND}/coupons")) > 0
     [row] = bond.tables["settlements"]
     assert settlement["tx_hash"] in row[9]
@@ -97,7 +112,6 @@ def test_the_pages_in_a_headless_chromium(site, tmp_path):
 
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
-
 
 
 def _pager(html: str, table: str) -> dict[str, str]:
@@ -158,9 +172,14 @@ def test_the_pages_show_the_last_reconciliation_reconcile_recorded(issued):
         assert (row["isin"], row["block_number"], row["ok"], row["breaks"]) == (BOND, ok["block"], 1, 0)
         assert json.loads(row["summary"]) == ok
         shown = Dom(http.get(f"/instruments/{BOND}").text).text["reconciliation"]
-        assert shown.split()[0] == "OK" and f"{ok['wallets_checked']} wallets at block {ok['block']}, {row['reconciled_at'][:16]}" in shown
+        assert (
+            shown.split()[0] == "OK"
+            and f"{ok['wallets_checked']} wallets at block {ok['block']}, {row['reconciled_at'][:16]}" in shown
+        )
         index = Dom(http.get("/").text)
-        assert index.tables["instruments"][0][-1].startswith("OK") and f"block {ok['block']}" in index.tables["instruments"][0][-1]
+        assert (
+            index.tables["instruments"][0][-1].startswith("OK") and f"block {ok['block']}" in index.tables["instruments"][0][-1]
+        )
 
         # A register edited behind bondledger's back: the next reconcile records its breaks, and the page shows them.
         with sqlite3.connect(db_file(world)) as conn:

@@ -172,7 +172,10 @@ def test_revert_data_decodes_by_name():
                    + eth_abi.encode(["bytes32", "uint8", "uint8"], [b"\1" * 32, 2, 9])).hex()  # fmt: skip
     assert codec.decode_error(data) == ("SettlementRefused", {"instructionId": b"\1" * 32, "reason": 2, "tokenReason": 9})
     assert codec.describe_revert(data).startswith("SettlementRefused(instructionId=0x0101")
-    assert codec.decode_error("0xdeadbeef") is None and codec.describe_revert("0xdeadbeef") == "reverted with unknown error 0xdeadbeef"
+    assert (
+        codec.decode_error("0xdeadbeef") is None
+        and codec.describe_revert("0xdeadbeef") == "reverted with unknown error 0xdeadbeef"
+    )
     assert codec.describe_revert(None) == "reverted without a reason"
 
 
@@ -189,7 +192,10 @@ def test_every_event_decodes_as_eth_abi():
                 values = {i["name"]: random_value(rng, codec.abi_type(i)) for i in e["inputs"]}
                 topics = ["0x" + event_abi_to_log_topic(e).hex()]
                 topics += ["0x" + eth_abi.encode([i["type"]], [values[i["name"]]]).hex() for i in indexed]
-                log = {"topics": topics, "data": "0x" + eth_abi.encode([codec.abi_type(i) for i in data], [values[i["name"]] for i in data]).hex()}
+                log = {
+                    "topics": topics,
+                    "data": "0x" + eth_abi.encode([codec.abi_type(i) for i in data], [values[i["name"]] for i in data]).hex(),
+                }
                 name, args = codec.decode_event(kind, log)
                 assert name == e["name"]
                 for i in e["inputs"]:

@@ -35,7 +35,12 @@ def test_the_printed_json_is_what_eth_sign_typed_data_v4_takes():
     doc = typed_instruction(VENUE, INS)
     assert set(doc) == {"types", "primaryType", "domain", "message"} and doc["primaryType"] == "Instruction"
     assert [f["name"] for f in doc["types"]["EIP712Domain"]] == ["name", "version", "chainId", "verifyingContract"]
-    assert doc["domain"] == {"name": "bondledger DvPSettlement", "version": "1", "chainId": 31337, "verifyingContract": VENUE.address}
+    assert doc["domain"] == {
+        "name": "bondledger DvPSettlement",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": VENUE.address,
+    }
     assert doc["message"]["cashAmount"] == str(2**200 + 7)  # beyond a JavaScript number: a decimal string
     assert doc["message"]["expiry"] == 1707868800
 

@@ -33,8 +33,14 @@ def event_abi(kind: str, event: str) -> dict | None:
 
 def log_of(kind: str, event: str) -> DecodedLog:
     args = {i["name"]: sample(i["type"]) for i in event_abi(kind, event)["inputs"]}
-    proof = {"chain_id": 31337, "block_number": 9, "block_hash": "0x" + "cd" * 32, "block_timestamp": 1_707_267_600,
-             "tx_hash": "0x" + "ef" * 32, "log_index": 3}
+    proof = {
+        "chain_id": 31337,
+        "block_number": 9,
+        "block_hash": "0x" + "cd" * 32,
+        "block_timestamp": 1_707_267_600,
+        "tx_hash": "0x" + "ef" * 32,
+        "log_index": 3,
+    }
     return DecodedLog(ADDRESS, kind, event, args, proof)
 
 

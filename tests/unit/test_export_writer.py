@@ -37,11 +37,46 @@ def test_every_kind_of_value_and_many_rows_stream_byte_identical_to_one_dump(tmp
     from ledger.proofs import export
 
     odd = [
-        {"s": "naïve ünïcode \u2028 \"quoted\", comma", "i": -(2**70), "b": True, "f": 0.1, "n": None,
-         "d": date(2024, 2, 7), "t": datetime(2024, 2, 7, 1, tzinfo=timezone.utc), "m": Decimal("-0.000")},
-        {"s": "", "i": 0, "b": False, "f": 1e300, "n": None, "d": date(1999, 1, 1), "t": datetime(2000, 1, 1), "m": Decimal("1E+3")},
-        {"i": 1, "s": "keys in another order", "b": False, "f": 2.5, "n": None, "d": date(2000, 1, 1), "t": datetime(2000, 1, 1), "m": Decimal(0)},
-        {"s": "nested", "i": [1, {"a": None}], "b": {"k": "v"}, "f": [], "n": {}, "d": date(2000, 1, 1), "t": datetime(2000, 1, 1), "m": Decimal(1)},
+        {
+            "s": 'naïve ünïcode \u2028 "quoted", comma',
+            "i": -(2**70),
+            "b": True,
+            "f": 0.1,
+            "n": None,
+            "d": date(2024, 2, 7),
+            "t": datetime(2024, 2, 7, 1, tzinfo=timezone.utc),
+            "m": Decimal("-0.000"),
+        },
+        {
+            "s": "",
+            "i": 0,
+            "b": False,
+            "f": 1e300,
+            "n": None,
+            "d": date(1999, 1, 1),
+            "t": datetime(2000, 1, 1),
+            "m": Decimal("1E+3"),
+        },
+        {
+            "i": 1,
+            "s": "keys in another order",
+            "b": False,
+            "f": 2.5,
+            "n": None,
+            "d": date(2000, 1, 1),
+            "t": datetime(2000, 1, 1),
+            "m": Decimal(0),
+        },
+        {
+            "s": "nested",
+            "i": [1, {"a": None}],
+            "b": {"k": "v"},
+            "f": [],
+            "n": {},
+            "d": date(2000, 1, 1),
+            "t": datetime(2000, 1, 1),
+            "m": Decimal(1),
+        },
     ]
     rows = [dict(r, s=f"{r['s']} {n}") for n in range(export.FLUSH_ROWS + 3) for r in odd]  # several flushes
     files = _write(tmp_path, "v", iter(rows))

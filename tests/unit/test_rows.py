@@ -12,8 +12,17 @@ WHEN = datetime.fromtimestamp(1_707_267_600, timezone.utc)
 
 def movement(quantity) -> MovementRow:
     return MovementRow(
-        time=WHEN, instrument="e-HKD", kind="cash", direction="in", quantity=quantity, wallet="0x" + "a" * 40,
-        counterparty="kowloon_life", block_number=7, block_hash="0x" + "b" * 64, tx_hash="0x" + "c" * 64, log_index=0,
+        time=WHEN,
+        instrument="e-HKD",
+        kind="cash",
+        direction="in",
+        quantity=quantity,
+        wallet="0x" + "a" * 40,
+        counterparty="kowloon_life",
+        block_number=7,
+        block_hash="0x" + "b" * 64,
+        tx_hash="0x" + "c" * 64,
+        log_index=0,
     )
 
 
@@ -27,8 +36,15 @@ def test_values_are_typed_and_turn_to_text_at_the_edge():
 
 def test_published_names_and_one_pass_serialization_match_json_dumps():
     row = TransferRow(
-        block_number=1, time=WHEN, from_="0x" + "0" * 40, to="0x" + "a" * 40, quantity=5, tx_hash="0x" + "c" * 64,
-        log_index=2, block_hash="0x" + "d" * 64, chain_id=31337,
+        block_number=1,
+        time=WHEN,
+        from_="0x" + "0" * 40,
+        to="0x" + "a" * 40,
+        quantity=5,
+        tx_hash="0x" + "c" * 64,
+        log_index=2,
+        block_hash="0x" + "d" * 64,
+        chain_id=31337,
     )
     assert list(row.as_json())[:4] == ["block_number", "time", "from", "to"]
     rows = [row, row]

@@ -51,14 +51,21 @@ def test_icma_short_first_period_is_its_share_of_the_notional_period():
     assert first.amount_per_denomination == (Decimal(950) * 140 / 182).quantize(Decimal("1e-10"))
 
 
-@pytest.mark.parametrize("day_count, ql_day_counter", [
-    ("ACT/365F", ql.Actual365Fixed()),
-    ("ACT/360", ql.Actual360()),
-    ("30/360", ql.Thirty360(ql.Thirty360.BondBasis)),
-])
+@pytest.mark.parametrize(
+    "day_count, ql_day_counter",
+    [
+        ("ACT/365F", ql.Actual365Fixed()),
+        ("ACT/360", ql.Actual360()),
+        ("30/360", ql.Thirty360(ql.Thirty360.BondBasis)),
+    ],
+)
 def test_year_fractions_agree_with_quantlib(day_count, ql_day_counter):
     b = bond(day_count=day_count)
-    for start, end in [(date(2024, 1, 31), date(2024, 7, 31)), (date(2024, 2, 29), date(2025, 2, 28)), (date(2024, 8, 7), date(2025, 2, 7))]:
+    for start, end in [
+        (date(2024, 1, 31), date(2024, 7, 31)),
+        (date(2024, 2, 29), date(2025, 2, 28)),
+        (date(2024, 8, 7), date(2025, 2, 7)),
+    ]:
         exact = year_fraction(b, start, end)
         expected = ql_day_counter.yearFraction(ql.Date(start.day, start.month, start.year), ql.Date(end.day, end.month, end.year))
         assert abs(float(exact) - expected) < 1e-12
@@ -66,14 +73,27 @@ def test_year_fractions_agree_with_quantlib(day_count, ql_day_counter):
 
 def test_icma_fraction_agrees_with_quantlib_on_a_stub():
     b = bond(day_count="ACT/ACT", issue_date=date(2024, 3, 20))
-    ql_schedule = ql.Schedule(ql.Date(20, 3, 2024), ql.Date(7, 2, 2026), ql.Period(6, ql.Months), ql.HongKong(ql.HongKong.HKEx),
-                              ql.Unadjusted, ql.Unadjusted, ql.DateGeneration.Backward, False)
+    ql_schedule = ql.Schedule(
+        ql.Date(20, 3, 2024),
+        ql.Date(7, 2, 2026),
+        ql.Period(6, ql.Months),
+        ql.HongKong(ql.HongKong.HKEx),
+        ql.Unadjusted,
+        ql.Unadjusted,
+        ql.DateGeneration.Backward,
+        False,
+    )
     expected = ql.ActualActual(ql.ActualActual.ISMA, ql_schedule).yearFraction(ql.Date(20, 3, 2024), ql.Date(7, 8, 2024))
     assert abs(float(year_fraction(b, date(2024, 3, 20), date(2024, 8, 7), date(2024, 2, 7))) - expected) < 1e-12
 
 
 def test_modified_following_stays_in_the_month():
-    b = bond(issue_date=date(2024, 8, 31), maturity_date=date(2025, 8, 31), coupon_frequency=1, business_day_convention="modified_following")
+    b = bond(
+        issue_date=date(2024, 8, 31),
+        maturity_date=date(2025, 8, 31),
+        coupon_frequency=1,
+        business_day_convention="modified_following",
+    )
     assert coupon_schedule(b)[0].payment_date == date(2025, 8, 29)  # 31 Aug 2025 is a Sunday
 
 

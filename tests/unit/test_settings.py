@@ -34,7 +34,9 @@ def test_defaults_and_empty_values(monkeypatch):
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     s = settings()
-    assert (s.rpc_url, s.db, s.private_key, s.keystore, s.keystore_password, s.holder_private_key, s.anvil, s.cache) == (None,) * 8
+    assert (s.rpc_url, s.db, s.private_key, s.keystore, s.keystore_password, s.holder_private_key, s.anvil, s.cache) == (
+        None,
+    ) * 8
     assert s.home == Path(".bondledger") and s.lock_wait == DEFAULT_LOCK_WAIT
     for name in VARIABLES:
         monkeypatch.setenv(name, "")

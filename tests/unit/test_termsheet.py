@@ -54,9 +54,17 @@ def test_isin_check_digit_follows_iso_6166(body, valid):
         ("HK0000987658", "HK0000987651", "bond.isin: bad check digit 1 (expected 8)"),
         ("HK0000987658", "HK00009876", "bond.isin: 'HK00009876' is not an ISIN"),
         ("maturity_date = 2026-02-07", "maturity_date = 2024-02-07", "bond.maturity_date: 2024-02-07 is not after issue_date"),
-        ('denomination = "50000"', 'denomination = "30000"', "bond.issue_size: 2000000000 is not a multiple of the denomination 30000"),
+        (
+            'denomination = "50000"',
+            'denomination = "30000"',
+            "bond.issue_size: 2000000000 is not a multiple of the denomination 30000",
+        ),
         ('denomination = "50000"', 'denomination = "0"', "bond.denomination: Input should be greater than 0"),
-        ('denomination = "50000"', 'denomination = "50000.001"', "bond.denomination: 50000.001 HKD has more than 2 decimal places"),
+        (
+            'denomination = "50000"',
+            'denomination = "50000.001"',
+            "bond.denomination: 50000.001 HKD has more than 2 decimal places",
+        ),
         ('currency = "HKD"', 'currency = "JPY"', "bond.currency: Input should be 'HKD', 'CNH', 'USD' or 'EUR'"),
         ("coupon_frequency = 2", "coupon_frequency = 3", "bond.coupon_frequency: 3 is not one of (0, 1, 2, 4, 12)"),
         ("coupon_frequency = 2", "coupon_frequency = 0", "bond.coupon_rate: must be 0 for a zero-coupon bond"),
@@ -67,7 +75,7 @@ def test_isin_check_digit_follows_iso_6166(body, valid):
         ('calendar = "HK"', 'calendar = "HK"\ncolour = "green"', "bond.colour: unknown field"),
         ('"SG"', '"XX"', "restrictions.allowed_jurisdictions[1]: 'XX' is not an ISO 3166-1 alpha-2 country code"),
         ('framework_sha256 = "', 'framework_sha256 = "zz', "green.framework_sha256: must be 64 hex digits"),
-        ("use_of_proceeds = [", "use_of_proceeds = [\"Not Snake\",", "green.use_of_proceeds[0]: String should match pattern"),
+        ("use_of_proceeds = [", 'use_of_proceeds = ["Not Snake",', "green.use_of_proceeds[0]: String should match pattern"),
         ("issue_date = 2024-02-07", 'issue_date = "soon"', "bond.issue_date: 'soon' is not a date (YYYY-MM-DD)"),
     ],
 )

@@ -31,8 +31,19 @@ def test_the_wrapper_prints_clean_json_larger_than_a_pipe_buffer():
         },
     }
     proc = subprocess.run(
-        [SOLC, "--allow-paths", f"{artifacts.ROOT},{artifacts.ROOT}/node_modules", "--base-path", str(artifacts.ROOT), "--standard-json"],
-        input=json.dumps(request), capture_output=True, text=True, check=True, cwd=artifacts.ROOT,
+        [
+            SOLC,
+            "--allow-paths",
+            f"{artifacts.ROOT},{artifacts.ROOT}/node_modules",
+            "--base-path",
+            str(artifacts.ROOT),
+            "--standard-json",
+        ],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=artifacts.ROOT,
     )
     assert len(proc.stdout) > 64 * 1024
     output = json.loads(proc.stdout)  # nothing before or after the JSON
@@ -69,10 +80,26 @@ def test_a_changed_source_changes_the_cache_key(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "command",
     [
-        [], ["devnet"], ["devnet", "up"], ["devnet", "down"], ["devnet", "status"], ["deploy"], ["investors"],
-        ["investors", "import"], ["investors", "list"], ["cash"], ["cash", "mint"], ["cash", "allow"],
-        ["cash", "balance"], ["issue"], ["schedule"], ["sync"], ["register"], ["register", "holders"],
-        ["register", "transfers"], ["reconcile"],
+        [],
+        ["devnet"],
+        ["devnet", "up"],
+        ["devnet", "down"],
+        ["devnet", "status"],
+        ["deploy"],
+        ["investors"],
+        ["investors", "import"],
+        ["investors", "list"],
+        ["cash"],
+        ["cash", "mint"],
+        ["cash", "allow"],
+        ["cash", "balance"],
+        ["issue"],
+        ["schedule"],
+        ["sync"],
+        ["register"],
+        ["register", "holders"],
+        ["register", "transfers"],
+        ["reconcile"],
     ],
 )
 def test_every_command_has_help(command):

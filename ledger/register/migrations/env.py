@@ -62,7 +62,9 @@ def _url() -> str:
 def run_migrations_offline() -> None:
     """`alembic upgrade --sql`: the DDL as a script, for a DBA to read or run."""
     url = _url()
-    context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **_options(url.split(":", 1)[0].split("+")[0]))
+    context.configure(
+        url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **_options(url.split(":", 1)[0].split("+")[0])
+    )
     with context.begin_transaction():
         context.run_migrations()
 
