@@ -8,7 +8,6 @@ from eth_account.signers.local import LocalAccount
 
 import re
 
-from sqlmodel import select
 
 from issuance.context import Context
 from issuance.termsheet import ASSET_KINDS
@@ -120,17 +119,6 @@ def add_asset(
     detail = {"label": label, "address": address, "currency": currency, "kind": kind, "issuer": issuer, "licence": licence}
     ctx.record("cash add", detail, actor=operator, write=write, sync=False)
     return row
-
-
-def list_assets(register) -> list[dict]:
-    with register.session() as s:
-        rows = s.exec(
-            select(models.SettlementAsset).order_by(models.SettlementAsset.currency, models.SettlementAsset.label)
-        ).all()
-    return [
-        {"label": r.label, "currency": r.currency, "kind": r.kind, "issuer": r.issuer, "licence": r.licence, "address": r.address}
-        for r in rows
-    ]
 
 
 def mint(ctx: Context, currency: str, wallet: str, amount: Decimal) -> dict:

@@ -78,26 +78,10 @@ def investors_import(opts, file):
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @pass_options
 def investors_list(opts, fmt):
-    """Investors in the register, with their wallets."""
-    from sqlmodel import select
+    """Investors in the register, with their wallets (read-only)."""
+    from ledger.register import views
 
-    reg = opts.context().register
-    with reg.session() as s:
-        wallets: dict[str, list[str]] = {}
-        for w in s.exec(select(models.Wallet).where(models.Wallet.active)).all():
-            wallets.setdefault(w.id_hash, []).append(w.address)
-        rows = [
-            {
-                "investor_id": i.investor_id,
-                "name": i.name,
-                "country": i.country,
-                "category": i.category,
-                "kyc_expiry": i.kyc_expiry.isoformat(),
-                "wallets": " ".join(sorted(wallets.get(i.id_hash, []))),
-            }
-            for i in s.exec(select(models.Investor).order_by(models.Investor.investor_id)).all()
-        ]
-    emit(rows, fmt)
+    emit(views.investors(opts.register()), fmt)
 
 
 @click.group()
@@ -142,7 +126,9 @@ def cash_add(opts, label, currency, kind, issuer, licence, fmt):
 @pass_options
 def cash_list(opts, fmt):
     """Every cash token the register knows, with its currency and legal kind (read-only)."""
-    emit(cash_ops.list_assets(opts.register()), fmt)
+    from ledger.register import views
+
+    emit(views.settlement_assets(opts.register()), fmt)
 
 
 @cash.command("mint")

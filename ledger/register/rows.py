@@ -230,7 +230,29 @@ class DutyRow(ChainRow):
     block_number: int
 
 
-# ---------------------------------------------------------------------- investors
+# ---------------------------------------------------------------------- investors and cash
+
+
+class InvestorRow(Row):
+    """An investor as the register knows it (identities stay off chain), with its active wallets."""
+
+    investor_id: str
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2")
+    category: str
+    kyc_expiry: dt.date = Field(description="KYC valid through this date")
+    wallets: str = Field(description="Active wallets, space-separated")
+
+
+class AssetRow(Row):
+    """A settlement asset: a cash token with its legal kind."""
+
+    label: str
+    currency: str
+    kind: str = Field(description="tokenised_central_bank_money | tokenised_deposit | licensed_stablecoin")
+    issuer: str | None
+    licence: str | None = Field(description="The HKMA stablecoin licence (licensed stablecoins only)")
+    address: str
 
 
 class MovementRow(ChainRow):

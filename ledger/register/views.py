@@ -25,11 +25,13 @@ from ledger.errors import InputError, NotFound
 from ledger.money import from_minor, nav_from_e6
 from ledger.register.paging import Page, Rows, chain_key, chain_order, fetch, page_like
 from ledger.register.rows import (
+    AssetRow,
     CouponRow,
     DutyRow,
     FlowRow,
     HolderRow,
     InstrumentRow,
+    InvestorRow,
     IssuanceRow,
     MovementRow,
     NavRow,
@@ -576,6 +578,37 @@ def _labels(session: Session) -> dict[str, tuple[str, str, int | None]]:
     for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash")):
         labels[c.address] = (c.label, "cash", None)
     return labels
+
+
+def investors(register: Register) -> list[InvestorRow]:
+    """Every investor of the register, by id, with its active wallets."""
+    w, i = models.Wallet, models.Investor
+    with register.session() as s:
+        wallets: dict[str, list[str]] = {}
+        for id_hash, address in s.exec(select(w.id_hash, w.address).where(w.active)).all():
+            wallets.setdefault(id_hash, []).append(address)
+        return [
+            InvestorRow(
+                investor_id=r.investor_id,
+                name=r.name,
+                country=r.country,
+                category=r.category,
+                kyc_expiry=r.kyc_expiry,
+                wallets=" ".join(sorted(wallets.get(r.id_hash, []))),
+            )
+            for r in s.exec(select(i).order_by(i.investor_id)).all()
+        ]
+
+
+def settlement_assets(register: Register) -> list[AssetRow]:
+    """Every cash token the register knows, by currency and label, with its legal kind."""
+    a = models.SettlementAsset
+    with register.session() as s:
+        rows = s.exec(select(a).order_by(a.currency, a.label)).all()
+    return [
+        AssetRow(label=r.label, currency=r.currency, kind=r.kind, issuer=r.issuer, licence=r.licence, address=r.address)
+        for r in rows
+    ]
 
 
 def investor(register: Register, investor_id: str) -> models.Investor:
