@@ -62,8 +62,12 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
 def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: int) -> list[DecodedLog]:
     raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}])
     kinds = {a.lower(): k for a, k in addresses.items()}
-    block_numbers = sorted({int(log["blockNumber"], 16) for log in raw})
+    hashes = {int(log["blockNumber"], 16): log["blockHash"] for log in raw}
+    block_numbers = sorted(hashes)
     blocks = chain.rpc_batch([("eth_getBlockByNumber", [hex(n), False]) for n in block_numbers])
+    gone = [n for n, b in zip(block_numbers, blocks) if b is None or b["hash"] != hashes[n]]
+    if gone:  # rolled back or reorganised between the two reads: these logs are not the chain's now
+        raise _Moved(gone[0])
     times = {int(b["number"], 16): int(b["timestamp"], 16) for b in blocks}
     decoded = []
     for log in raw:
@@ -286,7 +290,11 @@ def sync(
             lagging = [c for c in contracts if c.synced_block == low]
             next_level = min((c.synced_block for c in contracts if c.synced_block > low), default=target)
             end = min(low + span, next_level, target)
-            logs = _fetch(chain, {c.address: c.kind for c in lagging}, low + 1, end)
+            try:
+                logs = _fetch(chain, {c.address: c.kind for c in lagging}, low + 1, end)
+            except _Moved as exc:  # a block of these logs was gone by the time its header was asked
+                moved, fresh = _one_more_move(moved, low, end, exc), True
+                continue
             if len(logs) > 2 * CHUNK_LOGS and end > low + 1:
                 span = max(1, (end - low) // 2)
                 continue  # too dense to hold at once: the same blocks again, in halves
@@ -302,13 +310,7 @@ def sync(
                 _set_checkpoint(s, chain, min(end, *(c.synced_block for c in contracts)), finalized, head)
             except _Moved as exc:
                 s.rollback()
-                moved += 1
-                if moved > MAX_MOVES:
-                    raise RegisterError(
-                        f"the chain reorganised {moved} times while blocks {low + 1}..{end} were read (last at block {exc}); "
-                        "nothing of them was written: run sync again"
-                    ) from None
-                fresh = True
+                moved, fresh = _one_more_move(moved, low, end, exc), True
                 continue
             s.commit()
             events += len(logs)
@@ -325,6 +327,17 @@ class _Moved(Exception):
 
 #: reorganisations met in one sync before it gives up
 MAX_MOVES = 10
+
+
+def _one_more_move(moved: int, low: int, end: int, exc: _Moved) -> int:
+    """The count of reorganisations met so far, one more; past MAX_MOVES, sync gives up in one line."""
+    moved += 1
+    if moved > MAX_MOVES:
+        raise RegisterError(
+            f"the chain reorganised {moved} times while blocks {low + 1}..{end} were read (last at block {exc}); "
+            "nothing of them was written: run sync again"
+        ) from None
+    return moved
 
 
 def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int, logs: list[DecodedLog]) -> None:

@@ -291,6 +291,33 @@ def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(iss
     sync_is_a_no_op(world)
 
 
+def test_a_rollback_between_reading_logs_and_their_blocks_is_caught_and_read_again(issued, registers, monkeypatch):
+    world, out = issued
+    busy_blocks(world, out["address"])
+    chain = world.chain()
+    indexed = Register(world.db_url).indexed_block()
+    token = chain.contract("BondToken", out["address"])
+    for quantity in (10, 20, 30):  # three blocks sync has not read yet
+        move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(4), quantity)
+        Signer(chain, keys.dev_account(3)).transact(move, "holder transfer")
+
+    real_batch, rolled = type(chain).rpc_batch, []
+
+    def roll_back_before_the_headers(self, calls):
+        # the logs are read; before their blocks' headers are, the node drops the last two blocks
+        if not rolled and calls and calls[0][0] == "eth_getBlockByNumber":
+            rolled.append(self.rpc("anvil_rollback", [2]))
+        return real_batch(self, calls)
+
+    monkeypatch.setattr(type(chain), "rpc_batch", roll_back_before_the_headers)
+    result = indexer.sync(Register(world.db_url), chain)
+    monkeypatch.undo()
+    assert rolled and result.to_block == indexed + 1
+    assert derived(world.db_url) == reindexed(world, registers)
+    clean(world)
+    sync_is_a_no_op(world)
+
+
 def test_rows_above_the_finalized_block_are_marked_provisional_in_the_cli_the_api_and_the_page(issued):
     from fastapi.testclient import TestClient
 
