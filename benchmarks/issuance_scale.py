@@ -363,6 +363,16 @@ def main() -> int:
             [f"reconcile / verify after the coupon, {n:,}", f"{f['reconcile_s']:.2f} s / {f['verify_s']:.2f} s", "", "", ""],
         ]
     print(tabulate(rows, headers=["measure", "bondledger", "rate", "reference, same node", "vs reference"]))
+    full = [f for f in results if "verify_s" in f]
+    for small, large in zip(full, full[1:]):  # growth: linear is the ratio of the sizes
+        scale = large["n"] / small["n"]
+        print(
+            f"growth {small['n']:,} -> {large['n']:,} holders ({scale:g}x): "
+            + ", ".join(
+                f"{name} {large[key] / small[key]:.1f}x" for name, key in (("reconcile", "reconcile_s"), ("verify", "verify_s"))
+            )
+            + f" (linear: {scale:g}x)"
+        )
     print(
         "goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder"
     )
