@@ -105,14 +105,22 @@ def _followed_logs(
 
 
 def _integrity(
-    register: Register, chain: Chain, kinds: dict[str, str], followed: dict[tuple[str, int], dict], result: Verification
+    register: Register,
+    chain: Chain,
+    kinds: dict[str, str],
+    followed: dict[tuple[str, int], dict],
+    decoded_logs: dict[tuple[str, int], tuple | None],
+    result: Verification,
 ) -> set[tuple[str, int]]:
     """Checks every chain-derived row against its log; returns the (tx, log index) keys seen.
     A row's log is looked up among the followed contracts' logs (`followed`); a row naming any
     other log (edited, or of a contract not followed) has its transaction's receipt read, so
-    what it is checked against is the chain's log at (tx hash, log index) either way."""
+    what it is checked against is the chain's log at (tx hash, log index) either way. Each log
+    decoded is kept in `decoded_logs` for completeness."""
+    # plain rows (the columns by name, as compare reads them), not ORM objects: building a
+    # model instance per row cost more than checking it
     with register.session() as s:
-        rows = {model.__tablename__: s.exec(select(model)).all() for model in _CHAIN_TABLES}
+        rows = {model.__tablename__: s.execute(sa_select(model.__table__)).all() for model in _CHAIN_TABLES}
     seen: set[tuple[str, int]] = set()
     missing = sorted({r.tx_hash for table in rows.values() for r in table if (r.tx_hash, r.log_index) not in followed})
     logs = {**followed, **_receipt_logs(chain, missing)} if missing else followed
@@ -139,6 +147,8 @@ def _integrity(
             address = checksum(log["address"])
             kind = kinds.get(address)
             decoded = decode_event(kind, log) if kind else None
+            if key in followed:
+                decoded_logs[key] = decoded
             if decoded is None:
                 result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
                 continue
@@ -157,6 +167,7 @@ def _integrity(
 def _completeness(
     register: Register,
     followed: dict[tuple[str, int], dict],
+    decoded_logs: dict[tuple[str, int], tuple | None],
     kinds: dict[str, str],
     seen: set[tuple[str, int]],
     result: Verification,
@@ -171,7 +182,7 @@ def _completeness(
     }
     for key, log in followed.items():
         kind = kinds[checksum(log["address"])]
-        decoded = decode_event(kind, log)
+        decoded = decoded_logs[key] if key in decoded_logs else decode_event(kind, log)
         if decoded is None:
             continue
         result.logs_checked += 1
@@ -220,8 +231,9 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
     if contracts:
         start = min(c.deploy_block for c in contracts)
         followed = _followed_logs(chain, {c.address: c.kind for c in contracts}, start, cp.block_number, progress)
-    seen = _integrity(register, chain, kinds, followed, result)
-    _completeness(register, followed, kinds, seen, result)
+    decoded_logs: dict[tuple[str, int], tuple | None] = {}
+    seen = _integrity(register, chain, kinds, followed, decoded_logs, result)
+    _completeness(register, followed, decoded_logs, kinds, seen, result)
     _audit_log(register, result)
     _, breaks = statuses.instruction_breaks(register, chain, cp.block_number)
     for b in breaks:
