@@ -2,6 +2,7 @@
 turns reverts into one readable line (custom errors decoded against our ABIs)."""
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,11 +79,18 @@ class Chain:
 
         return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": HTTP_TIMEOUT}))
 
-    @cached_property
-    def _session(self):
-        import requests
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
-        return requests.Session()
+    @property
+    def _session(self):
+        """An HTTP session (kept-alive connection) per thread, as web3 keeps them: a web server's
+        worker threads may share one Chain, and a requests session is not safe across threads."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+        return session
 
     def _post(self, payload: list | dict, retry: bool):
         """One JSON-RPC request (or batch) over HTTP, its decoded answer."""
