@@ -300,7 +300,10 @@ def measure(n: int, import_only: bool = False) -> dict:
         figures["coupon_transactions"] = txs
         indexer.sync(ctx.register, ctx.chain)
         figures["reconcile_s"] = timed(lambda: reconcile(ctx.register, ctx.chain, ts.bond.isin))
-        figures["verify_s"] = timed(lambda: verify(ctx.register, ctx.chain))
+        checked = []
+        figures["verify_s"] = timed(lambda: checked.append(verify(ctx.register, ctx.chain)))
+        assert checked[0].ok, checked[0].problems[:3]
+        figures["verify_rows"] = checked[0].rows_checked + checked[0].logs_checked
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
 
 
@@ -363,6 +366,17 @@ def main() -> int:
             [f"reconcile / verify after the coupon, {n:,}", f"{f['reconcile_s']:.2f} s / {f['verify_s']:.2f} s", "", "", ""],
         ]
     print(tabulate(rows, headers=["measure", "bondledger", "rate", "reference, same node", "vs reference"]))
+    full = [f for f in results if "verify_s" in f]
+    for small, large in zip(full, full[1:]):  # growth: linear is the ratio of the sizes
+        scale = large["n"] / small["n"]
+        print(
+            f"growth {small['n']:,} -> {large['n']:,} holders ({scale:g}x): "
+            + ", ".join(
+                f"{name} {large[key] / small[key]:.1f}x" for name, key in (("reconcile", "reconcile_s"), ("verify", "verify_s"))
+            )
+            + f" (linear: {scale:g}x); rows and logs verify checked {large['verify_rows'] / small['verify_rows']:.1f}x"
+            + f" ({small['verify_rows']:,} -> {large['verify_rows']:,})"
+        )
     print(
         "goals: issue 1,000 < 5 s and 10,000 < 60 s; import 10,000 < 20 s; coupon pay 10,000 < 30 s at <= 40,000 gas per holder"
     )

@@ -1,18 +1,22 @@
 """Chain access: a connection, contracts by name, and a signer that sends transactions and
 turns reverts into one readable line (custom errors decoded against our ABIs)."""
 
+import itertools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
+
+if TYPE_CHECKING:  # web3 (and eth_account under it) load when a command first needs them, not for raw JSON-RPC
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+    from web3.contract import Contract
 
 from ledger.chain import artifacts
 from ledger.chain.codec import calldata, decode_bytes_array, decode_result, describe_revert
@@ -20,20 +24,46 @@ from ledger.errors import ChainError
 from ledger.chain.keys import DEVNET_CHAIN_ID
 
 RECEIPT_TIMEOUT = 120
+HTTP_TIMEOUT = 60
+# Raw calls are retried as web3's HTTPProvider retries them (methods that change nothing, on a
+# connection error or timeout, 5 tries 0.125 s apart doubling): the same behaviour on either path.
+_RETRIES, _BACKOFF = 5, 0.125
+_RETRY_ROOTS = frozenset(("admin", "net", "txpool", "testing", "evm"))  # any method under these
+_RETRY_METHODS = frozenset(
+    "eth_protocolVersion eth_syncing eth_chainId eth_gasPrice eth_accounts eth_blockNumber eth_getBalance "
+    "eth_getStorageAt eth_getProof eth_getCode eth_getBlockByNumber eth_getBlockByHash "
+    "eth_getBlockTransactionCountByNumber eth_getBlockTransactionCountByHash eth_getUncleCountByBlockNumber "
+    "eth_getUncleCountByBlockHash eth_getTransactionByHash eth_getTransactionByBlockHashAndIndex "
+    "eth_getTransactionByBlockNumberAndIndex eth_getTransactionReceipt eth_getTransactionCount "
+    "eth_getRawTransactionByHash eth_call eth_estimateGas eth_createAccessList eth_maxPriorityFeePerGas "
+    "eth_newBlockFilter eth_newPendingTransactionFilter eth_newFilter eth_getFilterChanges eth_getFilterLogs "
+    "eth_getLogs eth_uninstallFilter eth_getCompilers eth_getWork eth_sign eth_signTypedData "
+    "eth_sendRawTransaction".split()
+)
+
+
+def _json_default(value):
+    """JSON for what web3's encoder took and the standard one does not: bytes (and HexBytes) as 0x hex."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def connect(rpc_url: str) -> "Chain":
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+    chain = Chain(0, rpc_url)
     try:
-        chain_id = w3.eth.chain_id
-    except Exception as exc:  # requests' and web3's connection errors have no common base
+        chain.chain_id = int(chain.rpc("eth_chainId", []), 16)
+    except Exception as exc:  # requests' connection errors, or a server that is no node
         raise ChainError(f"cannot reach an EVM node at {rpc_url}: {type(exc).__name__}") from None
-    return Chain(w3, chain_id, rpc_url)
+    return chain
 
 
 @dataclass
 class Chain:
-    w3: Web3
+    """A node. Raw JSON-RPC (`rpc`, `rpc_batch`: what the indexer and the proofs use) goes over
+    a plain HTTP session; web3 (`w3`: contracts, sending) is built on first use, so a command
+    that only reads the chain (`sync`) never loads it."""
+
     chain_id: int
     rpc_url: str
     _contracts: dict = field(default_factory=dict, repr=False)
@@ -41,19 +71,62 @@ class Chain:
     #: a node lost mid-command can be reported with what is known to have been sent
     sent: list[str] = field(default_factory=list, repr=False)
     sending: str | None = field(default=None, repr=False)
+    _ids: Iterable[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    @cached_property
+    def w3(self) -> "Web3":
+        from web3 import Web3
+
+        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": HTTP_TIMEOUT}))
+
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def _session(self):
+        """An HTTP session (kept-alive connection) per thread, as web3 keeps them: a web server's
+        worker threads may share one Chain, and a requests session is not safe across threads."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+        return session
+
+    def _post(self, payload: list | dict, retry: bool):
+        """One JSON-RPC request (or batch) over HTTP, its decoded answer."""
+        import json
+
+        import requests
+
+        body = json.dumps(payload, default=_json_default)
+        for attempt in range(_RETRIES if retry else 1):
+            try:
+                response = self._session.post(
+                    self.rpc_url, data=body, headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT
+                )
+                response.raise_for_status()
+                return response.json()
+            except (requests.ConnectionError, requests.HTTPError, requests.Timeout):
+                if attempt == (_RETRIES if retry else 1) - 1:
+                    raise
+                time.sleep(_BACKOFF * 2**attempt)
+
+    @staticmethod
+    def _retried(method: str) -> bool:
+        return method in _RETRY_METHODS or method.split("_")[0] in _RETRY_ROOTS
 
     @cached_property
     def genesis_hash(self) -> str:
-        return self.w3.eth.get_block(0)["hash"].to_0x_hex()
+        return self.rpc("eth_getBlockByNumber", ["0x0", False])["hash"]
 
-    def contract(self, name: str, address: str) -> Contract:
+    def contract(self, name: str, address: str) -> "Contract":
         key = (name, address.lower())
         if key not in self._contracts:  # building one parses the whole ABI: tens of milliseconds
             self._contracts[key] = self.w3.eth.contract(address=to_checksum_address(address), abi=artifacts.load(name).abi)
         return self._contracts[key]
 
     def block_number(self) -> int:
-        return self.w3.eth.block_number
+        return int(self.rpc("eth_blockNumber", []), 16)
 
     def now(self) -> int:
         """The chain's time: the latest block's timestamp (lifecycle rules use it, not the wall clock)."""
@@ -61,7 +134,9 @@ class Chain:
 
     def rpc(self, method: str, params: list):
         """A raw JSON-RPC call (no web3 formatting: fast, and for node-specific methods)."""
-        response = self.w3.provider.make_request(method, params)
+        response = self._post(
+            {"jsonrpc": "2.0", "method": method, "params": params, "id": next(self._ids)}, self._retried(method)
+        )
         if "error" in response:
             raise ChainError(f"{method}: {response['error'].get('message', response['error'])}")
         return response["result"]
@@ -84,9 +159,12 @@ class Chain:
         """Several raw JSON-RPC calls in one HTTP request, results in order."""
         if not calls:
             return []
-        responses = self.w3.provider.make_batch_request(calls)
+        payload = [{"jsonrpc": "2.0", "method": m, "params": p, "id": next(self._ids)} for m, p in calls]
+        responses = self._post(payload, retry=False)  # as web3 sends a batch: once
         if isinstance(responses, dict):  # the node refused the whole batch
             raise ChainError(f"batch of {len(calls)} calls: {responses.get('error', responses)}")
+        order = {request["id"]: n for n, request in enumerate(payload)}
+        responses = sorted(responses, key=lambda r: order.get(r.get("id"), len(order)))
         results = []
         for (method, _), response in zip(calls, responses):
             if "error" in response:
@@ -194,6 +272,8 @@ def revert_data(exc: Exception) -> str | None:
 
 
 def explain(exc: Exception) -> str:
+    from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
+
     if isinstance(exc, (ContractCustomError, ContractPanicError, ContractLogicError)):
         data = revert_data(exc)
         if data and len(data) >= 10:
@@ -210,7 +290,7 @@ def explain(exc: Exception) -> str:
 class Signer:
     """Signs locally and sends raw transactions for one account, keeping its own nonce."""
 
-    def __init__(self, chain: Chain, account: LocalAccount):
+    def __init__(self, chain: Chain, account: "LocalAccount"):
         self.chain = chain
         self.account = account
         self._nonce: int | None = None
@@ -236,6 +316,8 @@ class Signer:
         return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
     def _sign_and_send(self, tx: dict) -> HexBytes:
+        from web3.exceptions import Web3RPCError
+
         signed = self.account.sign_transaction(tx)
         self.chain.sending = signed.hash.to_0x_hex()
         try:
@@ -251,6 +333,8 @@ class Signer:
     def build(self, fn, what: str, gas: int | None = None, fees: dict | None = None, raw_errors: bool = False) -> dict:
         """A signed-ready transaction for a contract call; estimating gas surfaces any revert now
         (as ChainError with the decoded reason, or as web3's own exception with `raw_errors`)."""
+        from web3.exceptions import ContractLogicError, Web3RPCError
+
         params = {"from": self.address, "chainId": self.chain.chain_id, **(fees or self._fees())}
         if gas is None:
             try:
@@ -282,7 +366,7 @@ class Signer:
         tx_hash = self._sign_and_send(self.build(fn, what, gas))
         return self.wait(tx_hash, what)
 
-    def deploy(self, name: str, *args, what: str | None = None) -> tuple[Contract, dict]:
+    def deploy(self, name: str, *args, what: str | None = None) -> tuple["Contract", dict]:
         art = artifacts.load(name)
         factory = self.chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         receipt = self.transact(factory.constructor(*args), what or f"deploy {name}")
@@ -448,6 +532,8 @@ class Signer:
 
     def _replay(self, receipt: dict) -> str:
         """Why a mined transaction reverted: re-run it at its block."""
+        from web3.exceptions import ContractLogicError, Web3RPCError
+
         tx = self.chain.w3.eth.get_transaction(receipt["transactionHash"])
         call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
         try:

@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from ledger.register import finality, models, statuses
 from ledger.chain import Chain, read, read_many
+from ledger.chain import codec
 from ledger.chain.codec import decode_log
 from ledger.register.db import Register
 from ledger.clock import hk_date
@@ -95,7 +96,7 @@ def reconcile(register: Register, chain: Chain, isin: str) -> Reconciliation:
         _check_nav(register, chain, inst, block, result)
     else:
         _check_coupons(register, chain, inst, block, result)
-    minted = _chain_mints(chain, inst.address, sorted({row.tx_hash for row in issuances}))
+    minted = _chain_mints(chain, inst.address, issuances)
     for row in issuances:
         on_chain = minted.get((row.tx_hash, row.investor))
         if on_chain != row.quantity:
@@ -177,21 +178,45 @@ def _check_payments(register: Register, chain: Chain, inst, block: int, result: 
 
 
 _ZERO_TOPIC = "0x" + "00" * 32
+LOG_CHUNK = 5_000
 
 
-def _chain_mints(chain: Chain, token: str, tx_hashes: list[str]) -> dict[tuple[str, str], int]:
-    """(tx hash, receiver) -> quantity of every mint of `token` in these transactions, from their receipts."""
-    receipts = chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
-    mints = {}
-    for receipt in receipts:
-        for log in receipt["logs"]:
-            if log["address"].lower() != token.lower() or log["topics"][1:2] != [_ZERO_TOPIC]:
-                continue
-            decoded = decode_log("BondToken", log)
-            if decoded and decoded[0] == "Transfer":
-                key = (receipt["transactionHash"], decoded[1]["to"])
-                mints[key] = mints.get(key, 0) + decoded[1]["value"]
+def _chain_mints(chain: Chain, token: str, issuances: list) -> dict[tuple[str, str], int]:
+    """(tx hash, receiver) -> quantity of every mint of `token` in the issuances' transactions.
+
+    Read as the token's Transfer-from-zero logs over the blocks the rows name (eth_getLogs by
+    range: a receipt per transaction costs its whole block on the node, so in full blocks that
+    grows with the square of the allocations); a transaction not among them (a row naming
+    another block, or a transaction with no mint) has its receipt read, as before."""
+    tx_hashes = {row.tx_hash for row in issuances}
+    mints: dict[tuple[str, str], int] = {}
+    found: set[str] = set()
+    if not tx_hashes:
+        return mints
+    low, high = min(row.block_number for row in issuances), max(row.block_number for row in issuances)
+    topic = next(t for t, shape in codec.events("BondToken").items() if shape.name == "Transfer")
+    for start in range(low, high + 1, LOG_CHUNK):
+        end = min(start + LOG_CHUNK - 1, high)
+        logs = chain.rpc(
+            "eth_getLogs", [{"fromBlock": hex(start), "toBlock": hex(end), "address": token, "topics": [topic, _ZERO_TOPIC]}]
+        )
+        for log in logs:
+            if log["transactionHash"] in tx_hashes and not log.get("removed"):
+                found.add(log["transactionHash"])
+                _add_mint(mints, token, log)
+    for receipt in chain.rpc_batch([("eth_getTransactionReceipt", [h]) for h in sorted(tx_hashes - found)]):
+        for log in receipt["logs"] if receipt else []:
+            _add_mint(mints, token, log)
     return mints
+
+
+def _add_mint(mints: dict[tuple[str, str], int], token: str, log: dict) -> None:
+    if log["address"].lower() != token.lower() or log["topics"][1:2] != [_ZERO_TOPIC]:
+        return
+    decoded = decode_log("BondToken", log)
+    if decoded and decoded[0] == "Transfer":
+        key = (log["transactionHash"], decoded[1]["to"])
+        mints[key] = mints.get(key, 0) + decoded[1]["value"]
 
 
 def record(register: Register, result: Reconciliation) -> models.ReconciliationRecord:

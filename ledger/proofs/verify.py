@@ -86,13 +86,44 @@ def _receipt_logs(chain: Chain, tx_hashes: list[str]) -> dict[tuple[str, int], d
     return logs
 
 
-def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: Verification) -> set[tuple[str, int]]:
-    """Checks every chain-derived row against its log; returns the (tx, log index) keys seen."""
+def _followed_logs(
+    chain: Chain, kinds: dict[str, str], start: int, block: int, progress: Callable[[int, int], None] | None
+) -> dict[tuple[str, int], dict]:
+    """(tx hash, log index) -> log, for every log of the followed contracts from `start` to
+    `block`, read by block range (eth_getLogs): what completeness reads, and what integrity
+    checks rows against. A node answers a receipt by rebuilding its block's receipts, so one
+    receipt per transaction costs the size of its block: in full blocks that grows with the
+    square of the rows; a range costs its logs."""
+    logs = {}
+    for low in range(start, block + 1, LOG_CHUNK):
+        high = min(low + LOG_CHUNK - 1, block)
+        for log in chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(high), "address": list(kinds)}]):
+            logs[(log["transactionHash"], int(log["logIndex"], 16))] = log
+        if progress:
+            progress(high - start + 1, block - start + 1)
+    return logs
+
+
+def _integrity(
+    register: Register,
+    chain: Chain,
+    kinds: dict[str, str],
+    followed: dict[tuple[str, int], dict],
+    decoded_logs: dict[tuple[str, int], tuple | None],
+    result: Verification,
+) -> set[tuple[str, int]]:
+    """Checks every chain-derived row against its log; returns the (tx, log index) keys seen.
+    A row's log is looked up among the followed contracts' logs (`followed`); a row naming any
+    other log (edited, or of a contract not followed) has its transaction's receipt read, so
+    what it is checked against is the chain's log at (tx hash, log index) either way. Each log
+    decoded is kept in `decoded_logs` for completeness."""
+    # plain rows (the columns by name, as compare reads them), not ORM objects: building a
+    # model instance per row cost more than checking it
     with register.session() as s:
-        rows = {model.__tablename__: s.exec(select(model)).all() for model in _CHAIN_TABLES}
+        rows = {model.__tablename__: s.execute(sa_select(model.__table__)).all() for model in _CHAIN_TABLES}
     seen: set[tuple[str, int]] = set()
-    tx_hashes = sorted({r.tx_hash for table in rows.values() for r in table})
-    logs = _receipt_logs(chain, tx_hashes)
+    missing = sorted({r.tx_hash for table in rows.values() for r in table if (r.tx_hash, r.log_index) not in followed})
+    logs = {**followed, **_receipt_logs(chain, missing)} if missing else followed
     for table, table_rows in rows.items():
         for row in table_rows:
             key = (row.tx_hash, row.log_index)
@@ -116,6 +147,8 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
             address = checksum(log["address"])
             kind = kinds.get(address)
             decoded = decode_event(kind, log) if kind else None
+            if key in followed:
+                decoded_logs[key] = decoded
             if decoded is None:
                 result.problems.append(Problem("integrity", table, where, "the log is not an event of a followed contract"))
                 continue
@@ -133,46 +166,33 @@ def _integrity(register: Register, chain: Chain, kinds: dict[str, str], result: 
 
 def _completeness(
     register: Register,
-    chain: Chain,
-    block: int,
+    followed: dict[tuple[str, int], dict],
+    decoded_logs: dict[tuple[str, int], tuple | None],
+    kinds: dict[str, str],
     seen: set[tuple[str, int]],
     result: Verification,
-    progress: Callable[[int, int], None] | None,
 ) -> None:
-    """Every log of every followed contract up to `block` must have its row."""
+    """Every log of every followed contract up to the checkpoint (`followed`) must have its row."""
     with register.session() as s:
-        contracts = s.exec(select(models.ContractRecord)).all()
         coupon_records = s.exec(select(models.CouponRecord)).all()
     # rows without a proof of their own (coupon records) name the transaction of their event
     recorded_txs = {
         "declared_tx": {r.declared_tx for r in coupon_records},
         "completed_tx": {r.completed_tx for r in coupon_records if r.completed_tx},
     }
-    if not contracts:
-        return
-    kinds = {c.address: c.kind for c in contracts}
-    start = min(c.deploy_block for c in contracts)
-    for low in range(start, block + 1, LOG_CHUNK):
-        high = min(low + LOG_CHUNK - 1, block)
-        raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(high), "address": list(kinds)}])
-        for log in raw:
-            kind = kinds[checksum(log["address"])]
-            decoded = decode_event(kind, log)
-            if decoded is None:
-                continue
-            result.logs_checked += 1
-            key = (log["transactionHash"], int(log["logIndex"], 16))
-            e = eventmap.entry(kind, decoded[0])
-            table = e.model.__tablename__
-            present = key in seen if e.proven else key[0] in recorded_txs[e.tx_column]
-            if not present:
-                result.problems.append(
-                    Problem(
-                        "completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register"
-                    )
-                )
-        if progress:
-            progress(high - start + 1, block - start + 1)
+    for key, log in followed.items():
+        kind = kinds[checksum(log["address"])]
+        decoded = decoded_logs[key] if key in decoded_logs else decode_event(kind, log)
+        if decoded is None:
+            continue
+        result.logs_checked += 1
+        e = eventmap.entry(kind, decoded[0])
+        table = e.model.__tablename__
+        present = key in seen if e.proven else key[0] in recorded_txs[e.tx_column]
+        if not present:
+            result.problems.append(
+                Problem("completeness", table, f"{key[0]}:{key[1]}", f"{decoded[0]} of {log['address']} is not in the register")
+            )
 
 
 def _audit_log(register: Register, result: Verification) -> None:
@@ -205,8 +225,15 @@ def verify(register: Register, chain: Chain, progress: Callable[[int, int], None
         result.final_block = finality.finalized_height(s)
     with register.session() as s:
         kinds = dict(s.execute(sa_select(models.ContractRecord.address, models.ContractRecord.kind)).all())
-    seen = _integrity(register, chain, kinds, result)
-    _completeness(register, chain, cp.block_number, seen, result, progress)
+    with register.session() as s:
+        contracts = s.exec(select(models.ContractRecord)).all()
+    followed: dict[tuple[str, int], dict] = {}
+    if contracts:
+        start = min(c.deploy_block for c in contracts)
+        followed = _followed_logs(chain, {c.address: c.kind for c in contracts}, start, cp.block_number, progress)
+    decoded_logs: dict[tuple[str, int], tuple | None] = {}
+    seen = _integrity(register, chain, kinds, followed, decoded_logs, result)
+    _completeness(register, followed, decoded_logs, kinds, seen, result)
     _audit_log(register, result)
     _, breaks = statuses.instruction_breaks(register, chain, cp.block_number)
     for b in breaks:
