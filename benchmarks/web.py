@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import insert
 from tabulate import tabulate
 
-from ledger.register import models, views
+from ledger.register import models, movements, views
 from ledger.register.db import Register
 from ledger.register.rows import as_json
 
@@ -242,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         investor = "investor_00007"
         routes = [
             (f"/api/instruments/{ISIN}/holders", whole(lambda: as_json(views.holders(reg, ISIN)[1]))),
-            (f"/api/instruments/{ISIN}/transfers", whole(lambda: as_json(views.transfer_rows(reg, ISIN)))),
+            (f"/api/instruments/{ISIN}/transfers", whole(lambda: as_json(movements.transfer_rows(reg, ISIN)))),
             ("/api/settlements", whole(lambda: as_json(views.settlements(reg)))),
             ("/api/stamp-duty", whole(lambda: as_json(views.stamp_duty(reg)))),
-            (f"/api/investors/{investor}/movements", whole(lambda: as_json(views.movements(reg, investor)))),
+            (f"/api/investors/{investor}/movements", whole(lambda: as_json(movements.movements(reg, investor)))),
             (
                 f"/instruments/{ISIN}",
-                whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(views.transfer_rows(reg, ISIN)))),
+                whole(lambda: (as_json(views.holders(reg, ISIN)[1]), as_json(movements.transfer_rows(reg, ISIN)))),
             ),
             (
                 "/",

@@ -73,7 +73,9 @@ def _views():
 @view
 def register_transfers(register, isin):
     """Every transfer of ISIN with its chain proof (mints are from 0x0…0)."""
-    return _views().transfer_rows(register, isin.upper())
+    from ledger.register import movements
+
+    return movements.transfer_rows(register, isin.upper())
 
 
 @register.command("instruments")
@@ -145,7 +147,9 @@ def register_issuances(register, isin, kind):
 @view
 def register_movements(register, investor, date_from, date_to):
     """Every movement of INVESTOR's securities and cash, with its chain proof."""
-    return _views().movements(register, investor, date_from, date_to)
+    from ledger.register import movements
+
+    return movements.movements(register, investor, date_from, date_to)
 
 
 @register.command("stamp-duty")

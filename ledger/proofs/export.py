@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from ledger.register import views
+from ledger.register import movements, views
 from ledger.register.db import Register, schema_revision
 from ledger.errors import InputError
 from ledger.register.rows import Row
@@ -159,7 +159,7 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
         code = inst.isin
         if indexed >= 0:
             plan.append((f"views/{code}/holders", lambda code=code: views.holders(register, code)[1]))
-        plan.append((f"views/{code}/transfers", functools.partial(views.stream_transfer_rows, register, code)))
+        plan.append((f"views/{code}/transfers", functools.partial(movements.stream_transfer_rows, register, code)))
         if inst.kind == "bond":
             plan.append((f"views/{code}/coupons", functools.partial(views.coupons, register, code)))
             plan.append((f"views/{code}/payments", functools.partial(views.payments, register, code)))
@@ -184,7 +184,7 @@ def export(register: Register, out: Path, progress: Callable[[int, int], None] |
         manifest_files += _write(out, path, rows())
         if progress:
             progress(n, total)
-    for n, (investor_id, rows) in enumerate(views.every_investors_movements(register), start=len(plan) + 1):
+    for n, (investor_id, rows) in enumerate(movements.every_investors_movements(register), start=len(plan) + 1):
         manifest_files += _write(out, f"views/movements/{investor_id}", rows)
         if progress:
             progress(n, total)

@@ -10,9 +10,7 @@ import functools
 import inspect
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import lru_cache
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, literal, union_all
@@ -33,12 +31,10 @@ from ledger.register.rows import (
     InstrumentRow,
     InvestorRow,
     IssuanceRow,
-    MovementRow,
     NavRow,
     PaymentRow,
     ReconciliationRecordRow,
     SettlementRow,
-    TransferRow,
 )
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -353,7 +349,7 @@ def coupons(register: Register, isin: str) -> list[CouponRow]:
 # ---------------------------------------------------------------------- settlements, funds, payments
 
 
-def _names(session: Session, only: list[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+def investor_names(session: Session, only: list[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """(wallet -> id hash, id hash -> investor id) as the register knows them now (of the wallets
     `only`, when a page names them: not every investor's)."""
     w, i = models.Wallet, models.Investor
@@ -439,7 +435,7 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
         q = q.where(a.kind == kind)
     with register.session() as s:
         rows = s.exec(q).all()
-        wallets, names = _names(s)
+        wallets, names = investor_names(s)
     return [
         IssuanceRow(
             isin=code,
@@ -496,7 +492,7 @@ def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> 
     with register.session() as s:
         q = select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
         rows = fetch(s, q, page, chain_order(f), chain_key)
-        wallets, names = _names(s)
+        wallets, names = investor_names(s)
     return page_like(
         rows,
         [
@@ -526,7 +522,7 @@ def payments(register: Register, isin: str, page: Page | None = None) -> list[Pa
     with register.session() as s:
         q = select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)
         rows = fetch(s, q, page, chain_order(p), chain_key)
-        wallets, names = _names(s, None if page is None else [r.holder for r in rows])
+        wallets, names = investor_names(s, None if page is None else [r.holder for r in rows])
         declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
         # A bond pays in its settlement asset (the cash token it is wired to).
         asset = s.get(models.SettlementAsset, inst.settlement_asset or inst.currency)
@@ -572,14 +568,6 @@ def block_at(register: Register, day: date) -> int:
     return min(max(found), register.indexed_block())
 
 
-def _labels(session: Session) -> dict[str, tuple[str, str, int | None]]:
-    """token address -> (label, kind, denomination): instruments by code, cash by currency."""
-    labels = {i.address: (i.isin, i.kind, i.denomination) for i in session.exec(select(models.Instrument))}
-    for c in session.exec(select(models.ContractRecord).where(models.ContractRecord.kind == "cash")):
-        labels[c.address] = (c.label, "cash", None)
-    return labels
-
-
 def investors(register: Register) -> list[InvestorRow]:
     """Every investor of the register, by id, with its active wallets."""
     w, i = models.Wallet, models.Investor
@@ -617,157 +605,3 @@ def investor(register: Register, investor_id: str) -> models.Investor:
     if found is None:
         raise NotFound(f"INVESTOR: {investor_id} is not an investor in this register")
     return found
-
-
-@dataclass(frozen=True)
-class Directory:
-    """Who and what the register knows, loaded once for many movement lists (an export)."""
-
-    wallets: dict[str, str]  # wallet -> investor id hash
-    names: dict[str, str]  # id hash -> investor id
-    labels: dict[str, tuple[str, str, int | None]]  # token -> (label, kind, denomination)
-
-    @classmethod
-    def load(cls, session: Session) -> "Directory":
-        wallets, names = _names(session)
-        return cls(wallets, names, _labels(session))
-
-
-@marks_finality
-def movements(
-    register: Register,
-    investor_id: str,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    directory: Directory | None = None,
-    page: Page | None = None,
-) -> list[MovementRow]:
-    """Every transfer into or out of an investor's wallets (securities and cash), in chain order
-    (page keys: (block, log index)).
-    `directory`: names and labels already loaded (export passes one for every investor)."""
-    check_period(date_from, date_to)
-    owner = investor(register, investor_id)
-    with register.session() as s:
-        r = models.Registration
-        own = set(s.exec(select(r.wallet).where(r.id_hash == owner.id_hash, r.wallet.is_not(None))).all())
-        t = models.Transfer
-        q = select(t).where(t.from_address.in_(own) | t.to_address.in_(own)).order_by(t.block_number, t.log_index)
-        if date_from:
-            q = q.where(t.block_timestamp >= end_of_day(date_from - timedelta(days=1)))
-        if date_to:
-            q = q.where(t.block_timestamp < end_of_day(date_to))
-        rows = fetch(s, q, page, chain_order(t), chain_key)
-        if directory is None and page is not None:  # a page names only its own counterparties
-            wallets, names = _names(s, [a for row in rows for a in (row.from_address, row.to_address)])
-            directory = Directory(wallets, names, _labels(s))
-        directory = directory or Directory.load(s)
-    return page_like(rows, [_movement(row, row.to_address in own, directory) for row in rows])
-
-
-def _movement(row, incoming: bool, directory: Directory) -> MovementRow:
-    """One transfer (a Transfer or a row with its columns) as a movement of the investor on the
-    receiving side (`incoming`) or the sending side."""
-    label, kind, _ = directory.labels.get(row.token, (row.token, "token", None))
-    other = row.from_address if incoming else row.to_address
-    quantity = row.quantity if kind in ("bond", "fund") else from_minor(row.quantity, label)
-    return MovementRow(
-        time=_utc_time(row.block_timestamp),
-        instrument=label,
-        kind=kind,
-        direction="in" if incoming else "out",
-        quantity=quantity,
-        wallet=row.to_address if incoming else row.from_address,
-        counterparty=directory.names.get(directory.wallets.get(other))
-        or ("issue/redemption" if other == ZERO_ADDRESS else other),
-        block_number=row.block_number,
-        block_hash=row.block_hash,
-        tx_hash=row.tx_hash,
-        log_index=row.log_index,
-    )
-
-
-@marks_finality
-def every_investors_movements(register: Register) -> Iterator[tuple[str, list[MovementRow]]]:
-    """(investor id, its movements as `movements` lists them) for every investor of the register,
-    by investor id: one query streamed in that order, where a query per investor makes an export
-    of 10,000 investors quadratic. Only one investor's rows are held at a time."""
-    r, i, t = models.Registration, models.Investor, models.Transfer
-    own = select(r.id_hash, r.wallet).where(r.wallet.is_not(None)).distinct().subquery()
-    columns = [
-        t.token,
-        t.from_address,
-        t.to_address,
-        t.quantity,
-        t.block_number,
-        t.block_hash,
-        t.block_timestamp,
-        t.tx_hash,
-        t.log_index,
-    ]
-    # each transfer once per investor on its receiving side (leg 0) and once on its sending side
-    # (leg 1); a transfer between two wallets of one investor is its "in" alone, as in `movements`
-    legs = union_all(
-        *(
-            select(i.investor_id, literal(leg).label("leg"), *columns)
-            .join(own, own.c.id_hash == i.id_hash)
-            .join(t, side == own.c.wallet)
-            for leg, side in ((0, t.to_address), (1, t.from_address))
-        )
-    ).subquery()
-    query = select(legs).order_by(legs.c.investor_id, legs.c.block_number, legs.c.log_index, legs.c.leg)
-    with register.session() as s:
-        directory = Directory.load(s)
-        investor_ids = list(s.exec(select(i.investor_id).order_by(i.investor_id)).all())
-    with register.engine.connect() as conn:
-        stream = conn.execution_options(yield_per=2000).execute(query)
-        pending = next(stream, None)
-        for investor_id in investor_ids:
-            out, last = [], None
-            while pending is not None and pending.investor_id == investor_id:
-                if not (pending.leg == 1 and last == (pending.block_number, pending.log_index)):
-                    out.append(_movement(pending, pending.leg == 0, directory))
-                last = (pending.block_number, pending.log_index)
-                pending = next(stream, None)
-            yield investor_id, out
-        if pending is not None:  # the two orders by investor id disagree: never silently drop rows
-            raise RuntimeError(f"movements of {pending.investor_id} came out of investor order")
-
-
-@marks_finality
-def transfer_rows(register: Register, isin: str, page: Page | None = None) -> list[TransferRow]:
-    """Every transfer of an instrument with its chain proof, as auditors export it."""
-    rows = transfers(register, isin, page)
-    return page_like(rows, [_transfer_row(t) for t in rows])
-
-
-@lru_cache(maxsize=4096)
-def _utc_time(timestamp: int) -> datetime:
-    """A block's time in UTC: made once per block, not once per row of an export."""
-    return datetime.fromtimestamp(timestamp, timezone.utc)
-
-
-def _transfer_row(t) -> TransferRow:
-    """A Transfer (or a row with its columns) as the transfers view shows it."""
-    return TransferRow(
-        block_number=t.block_number,
-        time=_utc_time(t.block_timestamp),
-        from_=t.from_address,
-        to=t.to_address,
-        quantity=t.quantity,
-        tx_hash=t.tx_hash,
-        log_index=t.log_index,
-        block_hash=t.block_hash,
-        chain_id=t.chain_id,
-    )
-
-
-@marks_finality
-def stream_transfer_rows(register: Register, isin: str) -> Iterator[TransferRow]:
-    """`transfer_rows` of a whole instrument, streamed from the database (an export of 100,000
-    transfers holds none of them all at once, nor builds an ORM object each)."""
-    inst = register.instrument(isin)
-    t = models.Transfer
-    query = select(*t.__table__.columns).where(t.token == inst.address).order_by(t.block_number, t.log_index)
-    with register.engine.connect() as conn:
-        for row in conn.execution_options(yield_per=2000).execute(query):
-            yield _transfer_row(row)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from ledger.register import views
+from ledger.register import movements, views
 from ledger.register.db import Register
 from ledger.register.paging import DEFAULT_LIMIT, MAX_LIMIT, cursor_block, cursors, page_of
 from ledger.register.rows import ReconciliationReport, json_bytes
@@ -120,7 +120,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         cursor: str | None = _cursor(),
     ):
         page = page_of("transfers", limit, cursor)
-        return paged(request, "transfers", views.transfer_rows(register, isin.upper(), page))
+        return paged(request, "transfers", movements.transfer_rows(register, isin.upper(), page))
 
     @app.get(
         "/api/instruments/{isin}/coupons",
@@ -260,7 +260,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None) -> None:
         start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
         views.check_period(start, end)
         page = page_of("movements", limit, cursor)
-        return paged(request, "movements", views.movements(register, investor_id, start, end, page=page))
+        return paged(request, "movements", movements.movements(register, investor_id, start, end, page=page))
 
     @app.get(
         "/api/reconciliation/{isin}",

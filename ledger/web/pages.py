@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import select
 
-from ledger.register import finality, models, views
+from ledger.register import finality, models, movements, views
 from ledger.register.db import Register
 from ledger.money import from_minor
 from ledger.register.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_block, cursors, page_of
@@ -183,7 +183,7 @@ def add_routes(app: FastAPI, register: Register, rpc_url: str | None, templates:
             "status": status_of(last),
             "report": report,
             "transfers": pager.done(
-                "transfers", "transfers", transfers := views.transfer_rows(register, code, page("transfers", "transfers"))
+                "transfers", "transfers", transfers := movements.transfer_rows(register, code, page("transfers", "transfers"))
             ),
             "settlements": pager.done(
                 "settlements", "settlements", views.settlements(register, code, page=page("settlements", "settlements"))

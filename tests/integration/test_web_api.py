@@ -13,7 +13,7 @@ import pytest
 
 from conftest import both_backends
 from helpers import dev_address, register_counts
-from ledger.register import models, views
+from ledger.register import models, movements, views
 from ledger.register.db import Register
 from ledger.chain.devnet import free_port
 from ledger.register.rows import as_json
@@ -431,14 +431,14 @@ def test_paging_gives_every_row_once_in_order_forward_and_back(long_register):
     reg = Register(url, read_only=True)
     whole = {
         f"/api/instruments/{BIG_BOND}/holders": [h.as_json() for h in views.holders(reg, BIG_BOND)[1]],
-        f"/api/instruments/{BIG_BOND}/transfers": as_json(views.transfer_rows(reg, BIG_BOND)),
-        f"/api/instruments/{BIG_FUND}/transfers": as_json(views.transfer_rows(reg, BIG_FUND)),
+        f"/api/instruments/{BIG_BOND}/transfers": as_json(movements.transfer_rows(reg, BIG_BOND)),
+        f"/api/instruments/{BIG_FUND}/transfers": as_json(movements.transfer_rows(reg, BIG_FUND)),
         f"/api/instruments/{BIG_BOND}/payments": as_json(views.payments(reg, BIG_BOND)),
         f"/api/funds/{BIG_FUND}/nav": as_json(views.nav_history(reg, BIG_FUND)),
         f"/api/funds/{BIG_FUND}/flows": as_json(views.fund_flows(reg, BIG_FUND)),
         "/api/settlements": as_json(views.settlements(reg)),
         "/api/stamp-duty": as_json(views.stamp_duty(reg)),
-        "/api/investors/inv_000/movements": as_json(views.movements(reg, "inv_000")),
+        "/api/investors/inv_000/movements": as_json(movements.movements(reg, "inv_000")),
     }
     reg.engine.dispose()
     assert (

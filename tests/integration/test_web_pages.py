@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from helpers import dev_address, register_counts
-from ledger.register import models, views
+from ledger.register import models, movements, views
 from ledger.register.db import Register
 from ledger.register.rows import as_json
 from ledger.web import create_app
@@ -124,7 +124,7 @@ def _pager(html: str, table: str) -> dict[str, str]:
 def test_the_pages_show_one_page_of_each_table_with_links_to_the_others(long_register):
     url, _ = long_register
     reg = Register(url, read_only=True)
-    transfers = as_json(views.transfer_rows(reg, BIG_BOND))
+    transfers = as_json(movements.transfer_rows(reg, BIG_BOND))
     holders = [h.as_json() for h in views.holders(reg, BIG_BOND)[1]]
     settlements = as_json(views.settlements(reg))
     reg.engine.dispose()
