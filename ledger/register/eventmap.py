@@ -27,6 +27,7 @@ from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
 from ledger import stampduty
+from ledger.chain.codec import bytes2_text
 from ledger.register import models
 from ledger.clock import hk_date
 from ledger.codes import SettlementFailure
@@ -165,12 +166,6 @@ class Entry:
         return {**log.proof, **self.columns(log)} if self.proven else self.columns(log)
 
 
-def _bytes2_text(hex_value: str) -> str:
-    from ledger.chain.codec import bytes2_text
-
-    return bytes2_text(hex_value)
-
-
 def _transfer(log):
     a = log.args
     return {"token": log.contract, "from_address": a["from"], "to_address": a["to"], "quantity": a["value"]}
@@ -188,7 +183,7 @@ def _registration(event: str):
             "kyc_expiry": None,
         }
         if event == "investor_updated":
-            row.update(country=_bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
+            row.update(country=bytes2_text(a["country"]), category=a["category"], kyc_expiry=a["kycExpiry"])
         return row
 
     return columns

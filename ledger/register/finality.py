@@ -9,6 +9,10 @@ final; rows above it are provisional: a reorganisation may remove them, and `syn
 them. A reorganisation below it is refused.
 """
 
+import functools
+import inspect
+from collections.abc import Iterator
+
 from sqlmodel import Session
 
 from ledger.register import models
@@ -67,3 +71,34 @@ def final_note(register) -> str:
     with register.session() as s:
         height = finalized_height(s)
     return f"final at block {height}" if height >= 0 else "nothing final yet"
+
+
+def marks_finality(query):
+    """For a query of chain rows (its first argument the register): every row it gives is marked
+    provisional or final against the register's finalized height, read once, before the query
+    (a row indexed meanwhile is above it: provisional, the safe side)."""
+
+    @functools.wraps(query)
+    def marked(register, *args, **kwargs):
+        with register.session() as s:
+            final = finalized_height(s)
+        result = query(register, *args, **kwargs)
+        if isinstance(result, tuple):  # (block, rows): a holders list as of one block
+            block, rows = result
+            for row in rows:
+                row.at_finality(final, block)
+            return result
+        if inspect.isgenerator(result):
+            return _marking(result, final)
+        for row in result:
+            row.at_finality(final)
+        return result
+
+    return marked
+
+
+def _marking(rows: Iterator, final: int) -> Iterator:
+    for item in rows:
+        for row in item[1] if isinstance(item, tuple) else (item,):  # (investor id, rows) or a row
+            row.at_finality(final)
+        yield item

@@ -59,7 +59,10 @@ def _apply(session: Session, logs: list[DecodedLog]) -> None:
 # ---------------------------------------------------------------------- reading the chain
 
 
-def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: int) -> list[DecodedLog]:
+def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: int) -> tuple[list[DecodedLog], dict[int, dict]]:
+    """The followed contracts' logs in a block range, decoded in chain order, with the header of
+    each block holding one (for its time; `_record_blocks` keeps the ones it needs rather than
+    asking again). A block gone or replaced between the two reads: `_Moved`."""
     raw = chain.rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}])
     kinds = {a.lower(): k for a, k in addresses.items()}
     hashes = {int(log["blockNumber"], 16): log["blockHash"] for log in raw}
@@ -88,7 +91,7 @@ def _fetch(chain: Chain, addresses: dict[str, str], from_block: int, to_block: i
         }
         decoded.append(DecodedLog(checksum(log["address"]), kind, result[0], result[1], proof))
     decoded.sort(key=lambda d: (d.proof["block_number"], d.proof["log_index"]))
-    return decoded
+    return decoded, dict(zip(block_numbers, blocks))
 
 
 def _block_hash(chain: Chain, number: int) -> str:
@@ -291,7 +294,7 @@ def sync(
             next_level = min((c.synced_block for c in contracts if c.synced_block > low), default=target)
             end = min(low + span, next_level, target)
             try:
-                logs = _fetch(chain, {c.address: c.kind for c in lagging}, low + 1, end)
+                logs, headers = _fetch(chain, {c.address: c.kind for c in lagging}, low + 1, end)
             except _Moved as exc:  # a block of these logs was gone by the time its header was asked
                 moved, fresh = _one_more_move(moved, low, end, exc), True
                 continue
@@ -302,7 +305,7 @@ def sync(
             # nothing about density), at most doubling, towards CHUNK_LOGS logs
             span = max(1, min(chunk, 2 * (end - low), (end - low) * CHUNK_LOGS // max(len(logs), 1)))
             try:
-                _record_blocks(s, chain, low + 1, end, finalized[0], logs)
+                _record_blocks(s, chain, low + 1, end, finalized[0], headers)
                 _apply(s, logs)
                 for c in lagging:
                     c.synced_block = end
@@ -340,33 +343,33 @@ def _one_more_move(moved: int, low: int, end: int, exc: _Moved) -> int:
     return moved
 
 
-def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int, logs: list[DecodedLog]) -> None:
+def _record_blocks(session: Session, chain: Chain, first: int, last: int, finalized: int, fetched: dict[int, dict]) -> None:
     """Keeps the hash of each block from `first` to `last` above the finalized height, and forgets
     those that became final. The chunk must be one view of the chain: each header links to the one
-    before it (and the first to the block already kept below it), a block kept already has the
-    same hash, and every log is in the block of that hash; else `_Moved`, and nothing is written."""
+    before it (and the first to the block already kept below it) and a block kept already has the
+    same hash (its logs were held to their block's header by `_fetch`, whose headers, `fetched`,
+    are not asked for again); else `_Moved`, and nothing is written."""
     b = models.ProvisionalBlock
     numbers = list(range(max(first, finalized + 1), last + 1))
     if numbers:
         kept = dict(session.exec(select(b.number, b.hash).where(b.number >= numbers[0] - 1, b.number <= last)).all())
+        missing = [x for x in numbers if x not in fetched]
+        asked = {}
+        for n in range(0, len(missing), ANCESTOR_BATCH):
+            part = missing[n : n + ANCESTOR_BATCH]
+            asked.update(zip(part, chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in part])))
         headers = {}
-        for n in range(0, len(numbers), ANCESTOR_BATCH):
-            for number, header in zip(
-                numbers[n : n + ANCESTOR_BATCH],
-                chain.rpc_batch([("eth_getBlockByNumber", [hex(x), False]) for x in numbers[n : n + ANCESTOR_BATCH]]),
+        for number in numbers:
+            header = fetched.get(number) or asked.get(number)
+            if not header:
+                raise _Moved(number)  # the chain is shorter now
+            headers[number] = header["hash"]
+            if (
+                kept.get(number, header["hash"]) != header["hash"]
+                or kept.get(number - 1, header["parentHash"]) != header["parentHash"]
             ):
-                if not header:
-                    raise _Moved(number)  # the chain is shorter now
-                headers[number] = header["hash"]
-                if (
-                    kept.get(number, header["hash"]) != header["hash"]
-                    or kept.get(number - 1, header["parentHash"]) != header["parentHash"]
-                ):
-                    raise _Moved(number)
-                kept.setdefault(number, header["hash"])
-        for log in logs:
-            if headers.get(log.proof["block_number"], log.proof["block_hash"]) != log.proof["block_hash"]:
-                raise _Moved(log.proof["block_number"])
+                raise _Moved(number)
+            kept.setdefault(number, header["hash"])
     session.execute(delete(b).where((b.number <= finalized) | ((b.number >= first) & (b.number <= last))))
     if numbers:
         session.execute(insert(b.__table__), [{"number": n, "hash": headers[n]} for n in numbers])

@@ -19,7 +19,8 @@ from ledger.register import models
 from ledger.register.db import Register
 from ledger.register.paging import Page, chain_key, chain_order, fetch, page_like
 from ledger.register.rows import MovementRow, TransferRow
-from ledger.register.views import ZERO_ADDRESS, investor_names, check_period, investor, marks_finality, transfers
+from ledger.register.finality import marks_finality
+from ledger.register.views import ZERO_ADDRESS, check_period, investor, investor_names, transfers
 
 
 def _labels(session: Session) -> dict[str, tuple[str, str, int | None]]:

@@ -6,10 +6,7 @@ its model in ledger.register.rows (typed values; text only at the edge), a page 
 when given a Page.
 """
 
-import functools
-import inspect
 import json
-from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -38,37 +35,6 @@ from ledger.register.rows import (
 )
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-
-
-def marks_finality(query):
-    """For a query of chain rows (its first argument the register): every row it gives is marked
-    provisional or final against the register's finalized height, read once, before the query
-    (a row indexed meanwhile is above it: provisional, the safe side)."""
-
-    @functools.wraps(query)
-    def marked(register: Register, *args, **kwargs):
-        with register.session() as s:
-            final = finality.finalized_height(s)
-        result = query(register, *args, **kwargs)
-        if isinstance(result, tuple):  # (block, rows): a holders list as of one block
-            block, rows = result
-            for row in rows:
-                row.at_finality(final, block)
-            return result
-        if inspect.isgenerator(result):
-            return _marking(result, final)
-        for row in result:
-            row.at_finality(final)
-        return result
-
-    return marked
-
-
-def _marking(rows: Iterator, final: int) -> Iterator:
-    for item in rows:
-        for row in item[1] if isinstance(item, tuple) else (item,):  # (investor id, rows) or a row
-            row.at_finality(final)
-        yield item
 
 
 def as_of(register: Register, block: int | None, day: date | None = None) -> int:
@@ -124,7 +90,7 @@ def investor_ids_at(session: Session, wallets: list[str], block: int) -> dict[st
     return {w: names.get(link.get(w)) if link.get(w) else None for w in wallets}
 
 
-@marks_finality
+@finality.marks_finality
 def holders(
     register: Register, isin: str, as_of_block: int | None = None, page: Page | None = None, as_of_date: date | None = None
 ) -> tuple[int, list[HolderRow]]:
@@ -187,7 +153,7 @@ def check_period(date_from: date | None, date_to: date | None) -> None:
         raise InputError(f"--from: {date_from} is after --to {date_to}")
 
 
-@marks_finality
+@finality.marks_finality
 def stamp_duty(
     register: Register, date_from: date | None = None, date_to: date | None = None, page: Page | None = None
 ) -> list[DutyRow]:
@@ -361,7 +327,7 @@ def investor_names(session: Session, only: list[str] | None = None) -> tuple[dic
     return wallets, names
 
 
-@marks_finality
+@finality.marks_finality
 def settlements(
     register: Register,
     isin: str | None = None,
@@ -416,7 +382,7 @@ def _assets(session: Session) -> dict[str, tuple[str, str]]:
     return {address: (label, kind) for address, label, kind in session.exec(select(a.address, a.label, a.kind)).all()}
 
 
-@marks_finality
+@finality.marks_finality
 def issuances(register: Register, isin: str | None = None, kind: str | None = None) -> list[IssuanceRow]:
     """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
     with the asset it settled in and that asset's legal kind: "which primary settlements were in
@@ -462,7 +428,7 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
     return inst
 
 
-@marks_finality
+@finality.marks_finality
 def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[NavRow]:
     inst = fund(register, fund_code)
     n = models.NavRecord
@@ -485,7 +451,7 @@ def nav_history(register: Register, fund_code: str, page: Page | None = None) ->
     )
 
 
-@marks_finality
+@finality.marks_finality
 def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[FlowRow]:
     inst = fund(register, fund_code)
     f = models.FundFlow
@@ -514,7 +480,7 @@ def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> 
     )
 
 
-@marks_finality
+@finality.marks_finality
 def payments(register: Register, isin: str, page: Page | None = None) -> list[PaymentRow]:
     """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
     inst = register.instrument(isin)
