@@ -155,8 +155,9 @@ class Chain:
             raise ChainError(f"eth_call: {error.get('message', error)}")
         return data
 
-    def rpc_batch(self, calls: list[tuple[str, list]]) -> list:
-        """Several raw JSON-RPC calls in one HTTP request, results in order."""
+    def rpc_responses(self, calls: list[tuple[str, list]]) -> list[dict]:
+        """Several raw JSON-RPC calls in one HTTP request: each call's response (its `result` or
+        its `error`), in the calls' order. A batch the node refuses whole is a ChainError."""
         if not calls:
             return []
         payload = [{"jsonrpc": "2.0", "method": m, "params": p, "id": next(self._ids)} for m, p in calls]
@@ -164,9 +165,12 @@ class Chain:
         if isinstance(responses, dict):  # the node refused the whole batch
             raise ChainError(f"batch of {len(calls)} calls: {responses.get('error', responses)}")
         order = {request["id"]: n for n, request in enumerate(payload)}
-        responses = sorted(responses, key=lambda r: order.get(r.get("id"), len(order)))
+        return sorted(responses, key=lambda r: order.get(r.get("id"), len(order)))
+
+    def rpc_batch(self, calls: list[tuple[str, list]]) -> list:
+        """Several raw JSON-RPC calls in one HTTP request, results in order (an error raises)."""
         results = []
-        for (method, _), response in zip(calls, responses):
+        for (method, _), response in zip(calls, self.rpc_responses(calls)):
             if "error" in response:
                 raise ChainError(f"{method}: {response['error'].get('message', response['error'])}")
             results.append(response["result"])
@@ -189,9 +193,7 @@ def read_many(chain: Chain, artifact: str, calls: list[tuple[str, str, list]], b
     for i in range(0, len(calls), READ_BATCH):
         part = calls[i : i + READ_BATCH]
         batch = [("eth_call", [{"to": to, "data": calldata(artifact, fn, args)}, tag]) for to, fn, args in part]
-        responses = chain.w3.provider.make_batch_request(batch)
-        if isinstance(responses, dict):
-            raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
+        responses = chain.rpc_responses(batch)
         for (to, fn, _), response in zip(part, responses):
             if "error" in response:
                 raise ChainError(f"{fn} at {to}: {describe_revert(revert_data_of(response['error']))}")
@@ -226,9 +228,7 @@ def read_aggregated(chain: Chain, artifact: str, address: str, calls: list[tuple
     ]
     results = []
     for run in _chunks(requests, lambda r: len(r[1]["data"])):
-        responses = chain.w3.provider.make_batch_request([("eth_call", [call, block]) for _, call in run])
-        if isinstance(responses, dict):
-            raise ChainError(f"batch of {len(run)} calls: {responses.get('error', responses)}")
+        responses = chain.rpc_responses([("eth_call", [call, block]) for _, call in run])
         for (part, _), response in zip(run, responses):
             if "error" in response:
                 results += read_many(chain, artifact, [(address, fn, args) for fn, args in part], block)
@@ -445,10 +445,7 @@ class Signer:
         calls = [(c[0], c[3] if len(c) > 3 else c[1], c[2]) for c in calls]  # what to measure
         for part in _chunks(calls, lambda c: len(c[1])):
             batch = [("eth_createAccessList", [{"from": self.address, "to": to, "data": data}, "latest"]) for to, data, _ in part]
-            responses = self.chain.w3.provider.make_batch_request(batch)
-            if isinstance(responses, dict):
-                raise ChainError(f"batch of {len(batch)} calls: {responses.get('error', responses)}")
-            for (to, data, what), response in zip(part, responses):
+            for (to, data, what), response in zip(part, self.chain.rpc_responses(batch)):
                 result = response.get("result") or {}
                 if "error" in response or result.get("error") or "gasUsed" not in result:
                     used.append(self._estimate(to, data, what))
