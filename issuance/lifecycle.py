@@ -204,7 +204,7 @@ def pay_coupon(ctx: Context, isin: str, on: date | None = None, progress: Callab
     # Who is paid, and whether the issuer's cash covers them all, before anything is sent.
     holdings = _holders_of_record(ctx, inst, bond, coupon_id)
     # Holders are paid in ascending order above the coupon's cursor: those at or below it are paid.
-    cursor = agent.functions.couponCursor(inst.address, coupon_id).call()
+    cursor = read(ctx.chain, "PayingAgent", agent.address, "couponCursor", [inst.address, coupon_id])
     unpaid = [w for w in holdings if int(w, 16) > int(cursor, 16)]
     due = sum(holdings[w] * amount // AMOUNT_SCALE for w in unpaid)
     _prepare_agent(ctx, inst, bond, agent, due)
