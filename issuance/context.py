@@ -7,24 +7,12 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from ledger.chain import devnet, keys
+from ledger.chain import keys
 from ledger.register import indexer
 from ledger.chain import Chain, Signer, connect
+from ledger.chain.node import resolve_rpc_url
 from ledger.register.db import Register
 from ledger.clock import hk_date
-from ledger.settings import settings
-
-DEFAULT_RPC_URL = "http://127.0.0.1:8545"
-
-
-def resolve_rpc_url(value: str | None) -> str:
-    """--rpc-url, then BONDLEDGER_RPC_URL, then the devnet `devnet up` started, then :8545."""
-    if value:
-        return value
-    if configured := settings().rpc_url:
-        return configured
-    running = devnet.recorded()
-    return running.rpc_url if running else DEFAULT_RPC_URL
 
 
 @dataclass

@@ -40,7 +40,7 @@ def devnet_down():
 def devnet_warp(opts, to):
     """Move the devnet's clock forward to TO (a UTC date, 00:00, or date and time) and mine a
     block there: how coupon dates and maturity arrive on a devnet."""
-    from issuance.context import resolve_rpc_url
+    from ledger.chain.node import resolve_rpc_url
     from ledger.chain import connect
 
     to = to.replace(tzinfo=timezone.utc)

@@ -302,7 +302,7 @@ class Group(click.Group):
 
 def _node_lost(ctx, exc: Exception) -> str:
     """One line: which node, and what this command is known to have sent before losing it."""
-    from issuance.context import resolve_rpc_url
+    from ledger.chain.node import resolve_rpc_url
 
     opts = ctx.find_object(Options)
     chain = opts._ctx.chain if opts is not None and opts._ctx is not None else None

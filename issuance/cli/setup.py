@@ -37,7 +37,7 @@ def deploy(opts):
     The node must run the Cancun EVM or later (checked first). Each contract lands at a
     deterministic address (CREATE2), and the register records the platform only once it is
     whole: after an interruption, run it again to finish."""
-    from issuance.context import resolve_rpc_url
+    from ledger.chain.node import resolve_rpc_url
     from ledger.chain import connect
     from ledger.chain.evm import require_cancun
 

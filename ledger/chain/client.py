@@ -1,8 +1,6 @@
 """Chain access: a connection, contracts by name, and a signer that sends transactions and
 turns reverts into one readable line (custom errors decoded against our ABIs)."""
 
-import itertools
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,31 +20,9 @@ from ledger.chain import artifacts
 from ledger.chain.codec import calldata, decode_bytes_array, decode_result, describe_revert
 from ledger.errors import ChainError
 from ledger.chain.keys import DEVNET_CHAIN_ID
+from ledger.chain.node import HTTP_TIMEOUT, Node
 
 RECEIPT_TIMEOUT = 120
-HTTP_TIMEOUT = 60
-# Raw calls are retried as web3's HTTPProvider retries them (methods that change nothing, on a
-# connection error or timeout, 5 tries 0.125 s apart doubling): the same behaviour on either path.
-_RETRIES, _BACKOFF = 5, 0.125
-_RETRY_ROOTS = frozenset(("admin", "net", "txpool", "testing", "evm"))  # any method under these
-_RETRY_METHODS = frozenset(
-    "eth_protocolVersion eth_syncing eth_chainId eth_gasPrice eth_accounts eth_blockNumber eth_getBalance "
-    "eth_getStorageAt eth_getProof eth_getCode eth_getBlockByNumber eth_getBlockByHash "
-    "eth_getBlockTransactionCountByNumber eth_getBlockTransactionCountByHash eth_getUncleCountByBlockNumber "
-    "eth_getUncleCountByBlockHash eth_getTransactionByHash eth_getTransactionByBlockHashAndIndex "
-    "eth_getTransactionByBlockNumberAndIndex eth_getTransactionReceipt eth_getTransactionCount "
-    "eth_getRawTransactionByHash eth_call eth_estimateGas eth_createAccessList eth_maxPriorityFeePerGas "
-    "eth_newBlockFilter eth_newPendingTransactionFilter eth_newFilter eth_getFilterChanges eth_getFilterLogs "
-    "eth_getLogs eth_uninstallFilter eth_getCompilers eth_getWork eth_sign eth_signTypedData "
-    "eth_sendRawTransaction".split()
-)
-
-
-def _json_default(value):
-    """JSON for what web3's encoder took and the standard one does not: bytes (and HexBytes) as 0x hex."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def connect(rpc_url: str) -> "Chain":
@@ -59,19 +35,16 @@ def connect(rpc_url: str) -> "Chain":
 
 
 @dataclass
-class Chain:
-    """A node. Raw JSON-RPC (`rpc`, `rpc_batch`: what the indexer and the proofs use) goes over
-    a plain HTTP session; web3 (`w3`: contracts, sending) is built on first use, so a command
-    that only reads the chain (`sync`) never loads it."""
+class Chain(Node):
+    """A node (raw JSON-RPC, `rpc` and `rpc_batch`: what the indexer and the proofs use, from
+    node.py) with contracts and signing: web3 (`w3`) is built on first use, so a command that
+    only reads the chain (`sync`) never loads it."""
 
-    chain_id: int
-    rpc_url: str
     _contracts: dict = field(default_factory=dict, repr=False)
     #: hashes of the transactions sent through this connection, and the one being sent, so that
     #: a node lost mid-command can be reported with what is known to have been sent
     sent: list[str] = field(default_factory=list, repr=False)
     sending: str | None = field(default=None, repr=False)
-    _ids: Iterable[int] = field(default_factory=lambda: itertools.count(1), repr=False)
 
     @cached_property
     def w3(self) -> "Web3":
@@ -79,67 +52,15 @@ class Chain:
 
         return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": HTTP_TIMEOUT}))
 
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-
-    @property
-    def _session(self):
-        """An HTTP session (kept-alive connection) per thread, as web3 keeps them: a web server's
-        worker threads may share one Chain, and a requests session is not safe across threads."""
-        session = getattr(self._local, "session", None)
-        if session is None:
-            import requests
-
-            session = self._local.session = requests.Session()
-        return session
-
-    def _post(self, payload: list | dict, retry: bool):
-        """One JSON-RPC request (or batch) over HTTP, its decoded answer."""
-        import json
-
-        import requests
-
-        body = json.dumps(payload, default=_json_default)
-        for attempt in range(_RETRIES if retry else 1):
-            try:
-                response = self._session.post(
-                    self.rpc_url, data=body, headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT
-                )
-                response.raise_for_status()
-                return response.json()
-            except (requests.ConnectionError, requests.HTTPError, requests.Timeout):
-                if attempt == (_RETRIES if retry else 1) - 1:
-                    raise
-                time.sleep(_BACKOFF * 2**attempt)
-
-    @staticmethod
-    def _retried(method: str) -> bool:
-        return method in _RETRY_METHODS or method.split("_")[0] in _RETRY_ROOTS
-
-    @cached_property
-    def genesis_hash(self) -> str:
-        return self.rpc("eth_getBlockByNumber", ["0x0", False])["hash"]
-
     def contract(self, name: str, address: str) -> "Contract":
         key = (name, address.lower())
         if key not in self._contracts:  # building one parses the whole ABI: tens of milliseconds
             self._contracts[key] = self.w3.eth.contract(address=to_checksum_address(address), abi=artifacts.load(name).abi)
         return self._contracts[key]
 
-    def block_number(self) -> int:
-        return int(self.rpc("eth_blockNumber", []), 16)
-
     def now(self) -> int:
         """The chain's time: the latest block's timestamp (lifecycle rules use it, not the wall clock)."""
         return self.w3.eth.get_block("latest")["timestamp"]
-
-    def rpc(self, method: str, params: list):
-        """A raw JSON-RPC call (no web3 formatting: fast, and for node-specific methods)."""
-        response = self._post(
-            {"jsonrpc": "2.0", "method": method, "params": params, "id": next(self._ids)}, self._retried(method)
-        )
-        if "error" in response:
-            raise ChainError(f"{method}: {response['error'].get('message', response['error'])}")
-        return response["result"]
 
     def simulate(self, sender: str, to: str, data: str) -> str | None:
         """Runs a call once (eth_call on the latest block): None if it would succeed, else the
@@ -154,27 +75,6 @@ class Chain:
         if not isinstance(data, str) or not data.startswith("0x"):
             raise ChainError(f"eth_call: {error.get('message', error)}")
         return data
-
-    def rpc_responses(self, calls: list[tuple[str, list]]) -> list[dict]:
-        """Several raw JSON-RPC calls in one HTTP request: each call's response (its `result` or
-        its `error`), in the calls' order. A batch the node refuses whole is a ChainError."""
-        if not calls:
-            return []
-        payload = [{"jsonrpc": "2.0", "method": m, "params": p, "id": next(self._ids)} for m, p in calls]
-        responses = self._post(payload, retry=False)  # as web3 sends a batch: once
-        if isinstance(responses, dict):  # the node refused the whole batch
-            raise ChainError(f"batch of {len(calls)} calls: {responses.get('error', responses)}")
-        order = {request["id"]: n for n, request in enumerate(payload)}
-        return sorted(responses, key=lambda r: order.get(r.get("id"), len(order)))
-
-    def rpc_batch(self, calls: list[tuple[str, list]]) -> list:
-        """Several raw JSON-RPC calls in one HTTP request, results in order (an error raises)."""
-        results = []
-        for (method, _), response in zip(calls, self.rpc_responses(calls)):
-            if "error" in response:
-                raise ChainError(f"{method}: {response['error'].get('message', response['error'])}")
-            results.append(response["result"])
-        return results
 
 
 # ---------------------------------------------------------------------- raw calls (the fast path)
