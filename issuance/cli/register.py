@@ -21,7 +21,16 @@ from issuance.cli.plumbing import DAY, FORMATS, TABLE_OR_JSON, WHOLE, Progress, 
 )
 @pass_options
 def sync(opts, confirmations):
-    """Index new chain events into the register; unwind a reorganisation above the finalized block."""
+    """Index new chain events into the register; unwind a reorganisation above the finalized block.
+
+    With nothing new on the chain it says so after a quick look (ledger/register/quick.py),
+    without loading the ORM."""
+    from ledger.register import quick
+
+    idle = quick.nothing_to_sync(opts.db, opts.rpc_url, confirmations)
+    if idle is not None:
+        _synced(idle.to_block, 0, idle.finalized, idle.head)
+        return
     from ledger.register import indexer
 
     ctx = opts.context(unwind=True)
@@ -35,9 +44,13 @@ def sync(opts, confirmations):
             f"{sum(r['removed'].values())} row(s) removed",
             err=True,
         )
-    click.echo(f"indexed to block {result.to_block}: {result.events} new event(s)")
+    _synced(result.to_block, result.events, result.finalized, result.head)
+
+
+def _synced(to_block: int, events: int, finalized: int, head: int) -> None:
+    click.echo(f"indexed to block {to_block}: {events} new event(s)")
     # on stderr: the line above is what scripts read
-    click.echo(f"final at block {result.finalized} (head {result.head}); rows above it are provisional", err=True)
+    click.echo(f"final at block {finalized} (head {head}); rows above it are provisional", err=True)
 
 
 @click.group()
@@ -192,7 +205,7 @@ def verify(opts, fmt):
     """Prove the register against the chain: re-read every row's log (catches an edited row),
     every log of every followed contract (catches a deleted row), and the audit log's hash chain.
     Exit 1 on any problem."""
-    from issuance.context import resolve_rpc_url
+    from ledger.chain.node import resolve_rpc_url
     from ledger.chain import connect
     from ledger.proofs.verify import verify as verify_register
 
@@ -233,7 +246,7 @@ def serve(opts, read_only, host, port):
     # The web stack loads only for the command that serves it.
     import uvicorn
 
-    from issuance.context import resolve_rpc_url
+    from ledger.chain.node import resolve_rpc_url
     from ledger.web import create_app
 
     app = create_app(opts.register().url, resolve_rpc_url(opts.rpc_url))

@@ -33,23 +33,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine, select
 
 from ledger.register import models
+from ledger.register.quick import MIGRATIONS, resolve_url  # noqa: F401 (resolve_url: importable from here)
 from ledger.errors import NotFound, RegisterError
 from ledger.settings import settings
 
 GENESIS_AUDIT_HASH = "0" * 64
-
-
-def resolve_url(value: str | None) -> str:
-    """--db / BONDLEDGER_DB (ledger.settings) as a URL: a plain path means a SQLite file."""
-    env = settings()
-    value = value or env.db
-    if not value:
-        value = str(env.home / "register.db")
-    if "://" in value:
-        return value
-    path = Path(value).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -79,7 +67,6 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
 
 # ---------------------------------------------------------------------- schema migrations
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: the first revision: the schema registers made before migrations (by create_all) already have
 BASELINE_REVISION = "0001"
 #: PostgreSQL advisory lock key under which a register is migrated (any constant will do)

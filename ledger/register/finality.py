@@ -12,12 +12,13 @@ them. A reorganisation below it is refused.
 import functools
 import inspect
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session
-
-from ledger.register import models
 from ledger.errors import ChainError, InputError
 from ledger.settings import settings
+
+if TYPE_CHECKING:  # the chain-side rules here serve `sync`'s quick look, which loads no ORM (quick.py)
+    from sqlmodel import Session
 
 #: chains on which no confirmations are needed by default (local devnets)
 DEVNET_CHAIN_IDS = (31337, 1337)
@@ -51,9 +52,19 @@ def node_finalized(chain, head: int, confirmations: int) -> tuple[int, str | Non
     return limit, None
 
 
-def finalized_height(session: Session) -> int:
+def height_to_record(node_final: int, block: int, recorded: int | None) -> int:
+    """The finalized height a checkpoint at `block` records: the node's (`node_finalized`), never
+    above the block, never below what the register recorded before (what was final stays final,
+    though a node rolled back reports a lower finalized block)."""
+    final = min(node_final, block)
+    return recorded if recorded is not None and recorded >= final else final
+
+
+def finalized_height(session: "Session") -> int:
     """The register's finalized height: every row at or below it is final (-1: nothing indexed,
     or a register indexed before finality was recorded: nothing is known final)."""
+    from ledger.register import models
+
     cp = session.get(models.Checkpoint, 1)
     if cp is None or cp.finalized_block is None:
         return -1

@@ -379,12 +379,11 @@ def _set_checkpoint(session: Session, chain: Chain, block: int, finalized: tuple
     """The checkpoint at `block`, with the finalized height (never above it), and the facts that
     follow from the indexed chain time (instruction expiry)."""
     cp = session.get(models.Checkpoint, 1)
-    final_block = min(finalized[0], block)
-    if cp is not None and cp.finalized_block is not None and cp.finalized_block >= final_block:
-        # what was final stays final (a node rolled back reports a lower finalized block)
-        final_block, finalized = cp.finalized_block, (cp.finalized_block, cp.finalized_hash)
-    if cp is not None and cp.block_number == block and cp.finalized_block == final_block:
-        return
+    final_block = finality.height_to_record(finalized[0], block, cp.finalized_block if cp else None)
+    if cp is not None and final_block == cp.finalized_block:
+        finalized = (cp.finalized_block, cp.finalized_hash)  # what was final stays final
+        if cp.block_number == block:
+            return  # nothing new: no write (quick.nothing_to_sync answers the same without the ORM)
     header = chain.rpc("eth_getBlockByNumber", [hex(block), False])
     kept = session.get(models.ProvisionalBlock, block)
     if header is None or (kept is not None and kept.hash != header["hash"]):
