@@ -21,21 +21,20 @@ import threading
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine, select
 
 from ledger.register import models
-from ledger.register.quick import MIGRATIONS, resolve_url  # noqa: F401 (resolve_url: importable from here)
+from ledger.register.quick import MIGRATIONS, head_revision, resolve_url  # noqa: F401 (resolve_url: importable from here)
 from ledger.errors import NotFound, RegisterError
 from ledger.settings import settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 GENESIS_AUDIT_HASH = "0" * 64
 
@@ -81,9 +80,12 @@ _PG_AUDIT_LOCK = zlib.crc32(b"bondledger audit log append")
 _WRITER_POLL = 0.2
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> "Config":
     """Alembic's configuration for the register's migrations, without an ini file. With a
-    connection, env.py runs the migrations on it, inside the caller's transaction."""
+    connection, env.py runs the migrations on it, inside the caller's transaction. (Alembic loads
+    only when a register is migrated: a register at the head revision is known without it.)"""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -91,15 +93,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-@functools.cache
-def head_revision() -> str:
-    """The schema revision this code needs."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 def schema_revision(connection: Connection) -> str | None:
     """The register's schema revision (None: no alembic_version table, or an empty one)."""
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _display(url: str) -> str:
@@ -127,6 +125,9 @@ def migrate(engine: Engine) -> None:
         if current == head:
             conn.rollback()
             return
+        from alembic import command
+        from alembic.util import CommandError
+
         config = alembic_config(conn)
         if current is None and inspect(conn).has_table("network"):
             # made by create_all before the register had migrations: it has the baseline schema

@@ -27,10 +27,10 @@ print(json.dumps(sorted(m for m in ("sqlmodel", "alembic", "web3", "eth_abi") if
 """
 
 
-def cli_sync(world) -> tuple[str, list[str]]:
-    """A no-op or real `bondledger sync` in a fresh interpreter: its stdout, and which heavy libraries it loaded."""
+def cli_sync(world, *command: str) -> tuple[str, list[str]]:
+    """A `bondledger sync` (or another command) in a fresh interpreter: its stdout, and which heavy libraries it loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, "--rpc-url", world.rpc_url, "--db", world.db_url, "sync"],
+        [sys.executable, "-c", PROBE, "--rpc-url", world.rpc_url, "--db", world.db_url, *(command or ["sync"])],
         capture_output=True,
         text=True,
         timeout=120,
@@ -97,3 +97,9 @@ def test_the_quick_look_stands_aside_for_a_register_at_another_schema_revision(i
     with Register(world.db_url).engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
     assert quick.nothing_to_sync(world.db_url, world.rpc_url, None) is None
+
+
+def test_opening_a_register_at_the_head_revision_loads_no_alembic(issued):
+    world, _ = issued
+    out, loaded = cli_sync(world, "register", "instruments")
+    assert out.strip() and loaded == ["sqlmodel"]  # the ORM to read with, and neither Alembic nor the chain client
