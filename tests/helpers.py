@@ -19,6 +19,19 @@ def fund(run, wallet_index: int, amount: str, allow: str | None = None, currency
     assert r.exit_code == 0, r.stderr
 
 
+def trade(world, isin: str, seller: str, buyer: str, quantity: int = 100, price: str = "99.50", **options) -> dict:
+    """Captures a trade through the CLI (settlement on the sample issue day, 2024-02-07, unless
+    `settlement_date=` says otherwise; other options by name) and returns its JSON."""
+    options.setdefault("settlement_date", "2024-02-07")
+    args = ["trade", isin, "--seller", seller, "--buyer", buyer, "--quantity", quantity, "--price", price]
+    for key, value in options.items():
+        if value is not None:
+            args += [f"--{key.replace('_', '-')}", value]
+    r = world.run(*args, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return r.json()
+
+
 def register_counts(url: str) -> dict[str, int]:
     """Rows per table: what a refused command must leave unchanged."""
     from sqlalchemy import inspect, text

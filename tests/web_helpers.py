@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from helpers import EXAMPLES, fund
+from helpers import trade as sample_trade
 from ledger.register import models
 from ledger.register.db import Register
 from ledger.chain.devnet import free_port
@@ -99,21 +100,7 @@ def site(issued):
     the sample ETF launched with one creation, and the web view served over that register."""
     world, bond = issued
     fund(world.run, 2, "100000000")
-    trade = _run_json(
-        world,
-        "trade",
-        BOND,
-        "--seller",
-        "harbour_pension",
-        "--buyer",
-        "kowloon_life",
-        "--quantity",
-        100,
-        "--price",
-        "99.50",
-        "--settlement-date",
-        "2024-02-07",
-    )
+    trade = sample_trade(world, BOND, "harbour_pension", "kowloon_life")
     for index in (1, 2):
         assert world.run("affirm", trade["instruction_id"], "--dev-account", index).exit_code == 0
     assert [o["status"] for o in _run_json(world, "settle")] == ["settled"]

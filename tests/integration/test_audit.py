@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import select
 
 from conftest import both_backends
-from helpers import dev_address, drop_audit_guards, fund, register_counts
+from helpers import dev_address, drop_audit_guards, fund, register_counts, trade
 from ledger.register import db, models
 from ledger.register.db import Register
 
@@ -25,23 +25,7 @@ def traded(issued):
     """The issued bond and one settled trade: harbour_pension sells 100 to kowloon_life."""
     world, out = issued
     fund(world.run, 2, "5000000")
-    r = world.run(
-        "trade",
-        ISIN,
-        "--seller",
-        "harbour_pension",
-        "--buyer",
-        "kowloon_life",
-        "--quantity",
-        100,
-        "--price",
-        "99.50",
-        "--settlement-date",
-        "2024-02-07",
-        "--format",
-        "json",
-    )
-    iid = r.json()["instruction_id"]
+    iid = trade(world, ISIN, "harbour_pension", "kowloon_life")["instruction_id"]
     for index in (1, 2):
         assert world.run("affirm", iid, "--dev-account", index).exit_code == 0
     assert world.run("settle").exit_code == 0

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
+from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts, trade
 from ledger.register.db import Register
 
 FUND = "03999"
@@ -92,21 +92,7 @@ def test_a_secondary_trade_of_units_settles_dvp_with_the_2015_waiver(etf_world):
     world, _ = etf_world
     create(world)
     fund(world.run, 1, "1000000")
-    t = run_json(
-        world,
-        "trade",
-        FUND,
-        "--seller",
-        "red_dot_securities",
-        "--buyer",
-        "harbour_pension",
-        "--quantity",
-        10_000,
-        "--price",
-        "25.50",
-        "--settlement-date",
-        "2024-02-07",
-    )
+    t = trade(world, FUND, "red_dot_securities", "harbour_pension", 10_000, price="25.50")
     assert (t["cash_amount"], t["accrued"]) == ("255000.00", "0.00")  # price per unit, nothing accrues
     for index in (AP, 1):
         assert world.run("affirm", t["instruction_id"], "--dev-account", index).exit_code == 0

@@ -11,7 +11,7 @@ from decimal import ROUND_FLOOR, Decimal
 import pytest
 from sqlalchemy import text
 
-from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts
+from helpers import EXAMPLES, chain_state, dev_address, fund, register_counts, trade
 from issuance import lifecycle
 from ledger.chain import keys
 from ledger.chain import Signer
@@ -42,24 +42,7 @@ def payments(world, kind="coupon", coupon=None):
 
 def trade_all(world, seller: int, buyer: int, quantity: int, day: str, settle_on: str | None = None):
     fund(world.run, buyer, str(quantity * 50_000))
-    r = world.run(
-        "trade",
-        ISIN,
-        "--seller",
-        NAMES[seller],
-        "--buyer",
-        NAMES[buyer],
-        "--quantity",
-        quantity,
-        "--price",
-        "100",
-        "--settlement-date",
-        day,
-        "--format",
-        "json",
-    )
-    assert r.exit_code == 0, r.stderr
-    iid = r.json()["instruction_id"]
+    iid = trade(world, ISIN, NAMES[seller], NAMES[buyer], quantity, price="100", settlement_date=day)["instruction_id"]
     for index in (seller, buyer):
         assert world.run("affirm", iid, "--dev-account", index).exit_code == 0
     if settle_on:

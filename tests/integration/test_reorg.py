@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from conftest import both_backends
-from helpers import dev_address, fund, register_counts
+from helpers import dev_address, fund, register_counts, trade
 from ledger.chain import keys
 from ledger.register import indexer, models
 from ledger.chain import Signer
@@ -90,24 +90,7 @@ def busy_blocks(world, bond: str) -> dict:
     move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(3), 500)
     Signer(chain, keys.dev_account(5)).transact(move, "holder transfer")
     fund(world.run, 2, "10000000")
-    r = world.run(
-        "trade",
-        ISIN,
-        "--seller",
-        NAMES[1],
-        "--buyer",
-        NAMES[2],
-        "--quantity",
-        100,
-        "--price",
-        "100",
-        "--settlement-date",
-        "2024-08-07",
-        "--format",
-        "json",
-    )
-    assert r.exit_code == 0, r.stderr
-    iid = r.json()["instruction_id"]
+    iid = trade(world, ISIN, NAMES[1], NAMES[2], price="100", settlement_date="2024-08-07")["instruction_id"]
     for index in (1, 2):
         assert world.run("affirm", iid, "--dev-account", index).exit_code == 0
     settled = world.run("settle", "--format", "json")

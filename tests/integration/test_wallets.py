@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import select
 
+import helpers
 from helpers import chain_state, dev_address, fund, register_counts
 from ledger.chain import artifacts, keys
 from ledger.register import models
@@ -34,25 +35,7 @@ def market(issued):
 
 
 def trade(world, seller, buyer, quantity=100, **options) -> str:
-    args = [
-        "trade",
-        ISIN,
-        "--seller",
-        seller,
-        "--buyer",
-        buyer,
-        "--quantity",
-        quantity,
-        "--price",
-        "99.50",
-        "--settlement-date",
-        "2024-02-07",
-    ]
-    for key, value in options.items():
-        args += [f"--{key.replace('_', '-')}", value]
-    r = world.run(*args, "--format", "json")
-    assert r.exit_code == 0, r.stderr
-    return r.json()["instruction_id"]
+    return helpers.trade(world, ISIN, seller, buyer, quantity, **options)["instruction_id"]
 
 
 def typed_data(world, iid: str) -> dict:
