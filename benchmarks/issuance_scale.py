@@ -52,7 +52,7 @@ from web3 import Web3
 from issuance.context import Context
 from issuance.deploy import deploy_base
 from issuance.inputs import AllocationRow, InvestorRow
-from issuance.investors import plan_import, registry_contract
+from issuance.investors import plan_import, registry_address
 from issuance.issue import issue_bond, plan
 from issuance.lifecycle import pay_coupon
 from issuance.schedule import coupon_schedule
@@ -144,7 +144,7 @@ def import_reference(ctx: Context, rows: list[InvestorRow]) -> tuple[float, int]
     once, automine off, `evm_mine` until the pool is empty: full blocks), and their gas. The chain
     is reverted afterwards, so the import then runs on the same state."""
     snapshot = ctx.chain.rpc("evm_snapshot", [])
-    registry = registry_contract(ctx).address
+    registry = registry_address(ctx)
     calls = plan_import(ctx, registry, rows).transactions(registry)
     gas = ctx.signer._gas_used(calls)
     fees = ctx.signer.fees()

@@ -53,8 +53,14 @@ def _encoded(fn: str, args: list) -> bytes:
     return bytes.fromhex(calldata("InvestorRegistry", fn, args)[2:])
 
 
+def registry_address(ctx: Context) -> str:
+    """The investor registry, as `deploy` recorded it. Reads and writes go through the raw path
+    (read_aggregated, send_many), so an import never builds a web3 contract (nor loads web3)."""
+    return ctx.register.require_contract("registry").address
+
+
 def registry_contract(ctx: Context):
-    return ctx.chain.contract("InvestorRegistry", ctx.register.require_contract("registry").address)
+    return ctx.chain.contract("InvestorRegistry", registry_address(ctx))
 
 
 @dataclass
@@ -130,7 +136,7 @@ def plan_import(ctx: Context, registry: str, rows: list[InvestorRow]) -> ImportP
 
 
 def import_investors(ctx: Context, rows: list[InvestorRow], progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    registry = registry_contract(ctx).address
+    registry = registry_address(ctx)
     plan = plan_import(ctx, registry, rows)
     ctx.signer.send_many(plan.transactions(registry), progress=progress)
 
