@@ -3,6 +3,11 @@
 must stay under MULTICALL_GAS a transaction, and an import interrupted between its multicalls
 must finish on a re-run without writing anything twice."""
 
+import csv
+import json
+import os
+import subprocess
+import sys
 from datetime import date
 
 import pytest
@@ -85,3 +90,25 @@ def test_an_import_interrupted_between_multicalls_finishes_on_rerun(deployed, mo
     listed = deployed.run("investors", "list", "--format", "json").json()
     assert {r.investor_id for r in rows} <= {i["investor_id"] for i in listed}
     assert deployed.run("verify").exit_code == 0
+
+
+def test_an_import_sends_on_the_raw_path_without_loading_web3(deployed, tmp_path):
+    path = tmp_path / "investors.csv"
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(InvestorRow.model_fields)
+        out.writerows([r.investor_id, r.name, r.wallet, r.country, r.category.name, r.kyc_expiry] for r in rows_for(3))
+    probe = (
+        "import json, sys\n"
+        "from issuance.cli import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='bondledger')\n"
+        "except SystemExit as exc:\n"
+        "    print(json.dumps([exc.code, 'web3' in sys.modules]), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "BONDLEDGER_RPC_URL": deployed.rpc_url, "BONDLEDGER_DB": deployed.db_url}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "investors", "import", str(path)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "3 investors, 3 wallets" in done.stdout, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == [0, False]
