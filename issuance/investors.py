@@ -25,7 +25,7 @@ from ledger.errors import InputError
 # each write's gas (InvestorRegistry, measured: setInvestor 30,750 for a new investor and 6,160 more
 # a wallet it refreshes; addWallet 96,151 for a first wallet). 12M keeps a multicall, with
 # send_many's headroom (a fifth and 50,000), under EIP-7825's cap of 2^24 gas a transaction and
-# two to a 30M block: about 190 writes for new investors of one wallet each. Fewer, larger
+# two to a 30M block: 180 writes for new investors of one wallet each (90 of them). Fewer, larger
 # transactions are fewer to sign, measure and mine (a 10,000 import was 200 of 100 writes).
 MULTICALL_GAS = 12_000_000
 SET_INVESTOR_GAS = 32_000  # and SET_INVESTOR_WALLET_GAS a wallet already on chain
