@@ -29,7 +29,7 @@ from issuance.cash import asset, cash_contract, check_asset
 from issuance.context import Context
 from issuance.deploy import dvp_contract, token_config
 from issuance.inputs import AllocationRow
-from issuance.investors import id_hash, registry_contract
+from issuance.investors import id_hash, registry_address
 from issuance.schedule import coupon_schedule, record_time
 from issuance.termsheet import DAY_COUNT_BASIS, TermSheet
 from ledger.chain import create2
@@ -142,7 +142,7 @@ def preflight(
         raise InputError(
             f"bond.coupon_frequency: {coupons} coupons over the bond's life; a token keeps at most {MAX_RECORD_TIMES} record dates"
         )
-    registry = registry_contract(ctx).address
+    registry = registry_address(ctx)
     cash = cash_contract(ctx, ts.settlement_asset).address
     dvp = ctx.register.require_contract("dvp").address
     rules = policy(ts)

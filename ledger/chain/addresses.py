@@ -8,9 +8,14 @@ from functools import lru_cache
 from eth_hash.auto import keccak
 
 
-@lru_cache(maxsize=65_536)
 def checksum(address: str) -> str:
     """EIP-55 mixed case of a 0x-prefixed 40-hex-digit address (any case in)."""
-    lower = address[2:].lower()
+    return _mixed_case(address[2:].lower())
+
+
+@lru_cache(maxsize=65_536)
+def _mixed_case(lower: str) -> str:
+    # cached by the lower case: an import's wallets, checksummed from the CSV, are found again
+    # when the sync meets them in the registry's logs (lower case)
     digest = keccak(lower.encode()).hex()
     return "0x" + "".join(c.upper() if d >= "8" else c for c, d in zip(lower, digest))

@@ -201,13 +201,14 @@ class Signer:
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            self._nonce = self.chain.w3.eth.get_transaction_count(self.address, "pending")
+            self._nonce = int(self.chain.rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
         nonce = self._nonce
         self._nonce += 1
         return nonce
 
     def _fees(self) -> dict:
-        base = self.chain.w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        # raw JSON-RPC, as the nonce: a run of raw transactions (send_many) never loads web3
+        base = int(self.chain.rpc("eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas", "0x0"), 16)
         if self.chain.chain_id == DEVNET_CHAIN_ID:
             # A devnet's gas is free to us: a high cap keeps a long run of pre-built transactions
             # from stalling in the pool when the base fee creeps up under them.
@@ -367,29 +368,39 @@ class Signer:
             batch = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in part]
             # a node lost during the request leaves these transactions' fate unknown: say so
             self.chain.sending = f"{len(part)} transaction(s) ending {keccak(bytes(part[-1])).hex()[:10]}…"
-            responses = self.chain.w3.provider.make_batch_request(batch)
+            try:
+                responses = self.chain.rpc_responses(batch)
+            except ChainError as exc:  # the whole batch refused
+                self.chain.sending = self._nonce = None  # resync: the node refused a nonce we took
+                raise ChainError(f"node refused the transaction: {exc}") from None
             self.chain.sending = None
-            if isinstance(responses, dict) or any("error" in r for r in responses):
+            if bad := next((r for r in responses if "error" in r), None):
                 self._nonce = None  # resync: the node refused a nonce we took
-                bad = responses if isinstance(responses, dict) else next(r for r in responses if "error" in r)
-                raise ChainError(f"node refused the transaction: {bad.get('error', bad)}")
+                raise ChainError(f"node refused the transaction: {bad['error']}")
             hashes += [r["result"] for r in responses]
             self.chain.sent += [r["result"] for r in responses]
         return hashes
 
     def _await(self, hashes: list[str], whats: list[str]) -> list[dict]:
-        """The receipts of sent transactions, polled in batches; raises on the first reverted one."""
+        """The receipts of one sender's transactions, sent in nonce order: the last one's polled
+        until it is in, then the others' in batches; raises on the first reverted one."""
         receipts: list[dict | None] = [None] * len(hashes)
         deadline = time.monotonic() + RECEIPT_TIMEOUT
         while True:
             waiting = [i for i, r in enumerate(receipts) if r is None][:READ_BATCH]
             if not waiting:
                 break
-            for i, receipt in zip(waiting, self.chain.rpc_batch([("eth_getTransactionReceipt", [hashes[i]]) for i in waiting])):
+            if receipts[-1] is None:
+                # One sender's transactions are mined in nonce order: until the last is in, asking
+                # for the others has the node look up receipts (anvil rebuilds each one's block)
+                # while it is mining them
+                waiting = [len(hashes) - 1]
+            polled = self.chain.rpc_batch([("eth_getTransactionReceipt", [hashes[i]]) for i in waiting])
+            for i, receipt in zip(waiting, polled):
                 receipts[i] = receipt
-            if any(r is None for r in receipts):
+            if any(r is None for r in polled):  # (the last one in: the others are asked at once)
                 if time.monotonic() > deadline:
-                    i = receipts.index(None)
+                    i = waiting[-1] if receipts[-1] is None else receipts.index(None)
                     raise ChainError(f"{whats[i]}: no receipt for {hashes[i]} after {RECEIPT_TIMEOUT} s")
                 time.sleep(0.01)
         for receipt, h, what in zip(receipts, hashes, whats):

@@ -72,14 +72,14 @@ def test_a_node_dying_as_a_transaction_is_sent_says_its_fate_is_unknown(anvil, w
 
 def test_a_node_dying_before_anything_is_sent_says_nothing_was(anvil, world, monkeypatch):
     assert world.run("deploy").exit_code == 0
-    real = investors.registry_contract
+    real = investors.registry_address
 
     def registry_then_die(ctx):
-        contract = real(ctx)
+        address = real(ctx)
         kill(anvil)  # the import's reads of the registry meet a dead node
-        return contract
+        return address
 
-    monkeypatch.setattr(investors, "registry_contract", registry_then_die)
+    monkeypatch.setattr(investors, "registry_address", registry_then_die)
     line = one_line(world.run("investors", "import", EXAMPLES / "investors.csv"), anvil.rpc_url)
     assert line.startswith(PREFIX.format(url=anvil.rpc_url)) and line.endswith(
         "this command again (it carries on from what the chain has)"

@@ -8,11 +8,12 @@ import random
 
 import eth_abi
 import pytest
-from eth_abi.exceptions import EncodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_abi.grammar import BasicType, TupleType, parse
 from eth_account import Account
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
 
+from ledger.chain import addresses as addresses_module
 from ledger.chain import artifacts, codec
 from ledger.instructions import InstructionData, settle_batch_calldata
 
@@ -156,6 +157,19 @@ def test_results_decode_as_eth_abi_with_structs_by_name():
     assert (nav.navPerUnit, nav.publishedAt) == (1, 2)
 
 
+def test_results_eth_abi_refuses_are_refused_by_the_fast_path_too():
+    word = (1 << 160 | 5).to_bytes(32, "big").hex()  # an address with a dirty high byte
+    for artifact, fn, result in [
+        ("AgentModule", "currency", "0x" + word),
+        ("InvestorRegistry", "hasRole", "0x" + (2).to_bytes(32, "big").hex()),  # a bool of 2
+        ("InvestorRegistry", "investor", "0x" + "00" * 64),  # a struct of three words, two given
+        ("InvestorRegistry", "walletsOf", "0x" + (32).to_bytes(32, "big").hex() + (3).to_bytes(32, "big").hex()),
+        ("InvestorRegistry", "walletsOf", "0x" + (64).to_bytes(32, "big").hex()),  # an offset past the data
+    ]:
+        with pytest.raises(DecodingError):
+            codec.decode_result(artifact, fn, result)
+
+
 def test_structs_are_the_abis_components():
     for artifact, item in all_functions():
         for arg in item["inputs"] + item["outputs"]:
@@ -218,8 +232,9 @@ def test_fast_checksum_equals_eth_utils_on_random_and_edge_addresses():
     addresses = ["0x" + os.urandom(20).hex() for _ in range(2_000)]
     addresses += ["0x" + "00" * 20, "0x" + "ff" * 20, "0x" + "AB" * 20, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".lower()]
     for address in addresses:
-        codec.checksum.cache_clear()
+        addresses_module._mixed_case.cache_clear()
         assert codec.checksum(address) == to_checksum_address(address)
+        assert codec.checksum("0x" + address[2:].upper()) == to_checksum_address(address)  # cached by the lower case
 
 
 def test_the_signed_instruction_type_is_the_venues_struct():
