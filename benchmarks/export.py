@@ -8,7 +8,9 @@ a wallet each, T transfers (a mint to each holder, then transfers between holder
 instruction and its stamp duty assessment per 10 transfers.
 
 - export: `bondledger export --out DIR` run as a user runs it (a fresh process), its seconds and
-  its peak resident memory (the process's maxrss: flat in the register's size when it streams);
+  its peak resident memory (its own high-water mark, VmHWM, read as it exits: Linux carries a
+  parent's maxrss over fork and exec, so the child's ru_maxrss was this process's peak after
+  building the register; flat in the register's size when it streams);
   it writes every table, every view and each investor's movements (CSV and JSON);
 - reference: every table of the same register read once and written as CSV by csv.writer, in
   process: the floor of reading and writing the rows, with no view, no JSON and no movements.
@@ -59,23 +61,32 @@ def table_dump(url: str, out: Path) -> tuple[float, int]:
     return elapsed, rows
 
 
+# `python -m issuance.cli` that, as it exits, writes its peak resident memory (kB) to $PEAK_FILE
+PEAK_SHIM = """
+import atexit, os
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(peak)
+from issuance.cli import main
+main()
+"""
+
+
 def run_export(url: str, out: Path) -> tuple[float, float, int, int]:
     """`bondledger export` in a fresh process: seconds, peak resident MiB, files, rows written."""
-    env = {**os.environ, "BONDLEDGER_DB": url}
-    with tempfile.TemporaryFile("w+") as log:
+    with tempfile.TemporaryFile("w+") as log, tempfile.NamedTemporaryFile("r") as peak:
+        env = {**os.environ, "BONDLEDGER_DB": url, "PEAK_FILE": peak.name}
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "issuance.cli", "export", "--out", str(out)], env=env, stdout=log, stderr=log
-        )
-        _, status, usage = os.wait4(proc.pid, 0)  # its own peak memory, not this process's
+        proc = subprocess.run([sys.executable, "-c", PEAK_SHIM, "export", "--out", str(out)], env=env, stdout=log, stderr=log)
         elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             log.seek(0)
             raise SystemExit(f"export failed: {log.read()}")
+        peak_mib = int(peak.read()) / 1024
     manifest = json.loads((out / "manifest.json").read_text())
     rows = sum(f["rows"] for f in manifest["files"] if f["path"].endswith(".csv"))
-    return elapsed, usage.ru_maxrss / 1024, len(manifest["files"]), rows
+    return elapsed, peak_mib, len(manifest["files"]), rows
 
 
 def measure(investors: int, transfers: int) -> dict:
@@ -118,7 +129,7 @@ def main() -> int:
         ]
         for r in results
     ]
-    print("register built directly in SQLite (benchmarks/web.py's build), not by a chain run; peak: the export process's maxrss")
+    print("register built directly in SQLite (benchmarks/web.py's build), not by a chain run; peak: the export process's VmHWM")
     print(tabulate(table, headers=["measure", "bondledger", "what it wrote", "reference, same register", "vs reference"]))
     if len(results) > 1:
         a, b = results[0], results[-1]

@@ -152,23 +152,24 @@ def _plan(register: Register) -> list[tuple[str, Callable[[], Iterable[dict] | d
         (f"tables/{table}", functools.partial(_table_rows, register, table))
         for table in sorted(t for t in inspect(register.engine).get_table_names() if t != "alembic_version")
     ]
+    # one row an instrument: the plan needs each one's code and kind (every other view is streamed)
     instruments = views.instruments(register)
     plan.append(("views/instruments", lambda: instruments))
     indexed = register.indexed_block()
     for inst in instruments:
         code = inst.isin
         if indexed >= 0:
-            plan.append((f"views/{code}/holders", lambda code=code: views.holders(register, code)[1]))
+            plan.append((f"views/{code}/holders", lambda code=code: views.stream_holders(register, code)[1]))
         plan.append((f"views/{code}/transfers", functools.partial(movements.stream_transfer_rows, register, code)))
         if inst.kind == "bond":
-            plan.append((f"views/{code}/coupons", functools.partial(views.coupons, register, code)))
-            plan.append((f"views/{code}/payments", functools.partial(views.payments, register, code)))
+            plan.append((f"views/{code}/coupons", functools.partial(views.stream_coupons, register, code)))
+            plan.append((f"views/{code}/payments", functools.partial(views.stream_payments, register, code)))
         else:
-            plan.append((f"views/{code}/nav", functools.partial(views.nav_history, register, code)))
-            plan.append((f"views/{code}/flows", functools.partial(views.fund_flows, register, code)))
-    plan.append(("views/settlements", functools.partial(views.settlements, register)))
-    plan.append(("views/issuances", functools.partial(views.issuances, register)))
-    plan.append(("views/stamp_duty", functools.partial(views.stamp_duty, register)))
+            plan.append((f"views/{code}/nav", functools.partial(views.stream_nav_history, register, code)))
+            plan.append((f"views/{code}/flows", functools.partial(views.stream_fund_flows, register, code)))
+    plan.append(("views/settlements", functools.partial(views.stream_settlements, register)))
+    plan.append(("views/issuances", functools.partial(views.stream_issuances, register)))
+    plan.append(("views/stamp_duty", functools.partial(views.stream_stamp_duty, register)))
     return plan
 
 
@@ -205,6 +206,10 @@ def export(register: Register, out: Path, progress: Callable[[int, int], None] |
         "audit_head": audit_head,
         "files": manifest_files,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (out / "SHA256SUMS").write_text("".join(f"{f['sha256']}  {f['path']}\n" for f in manifest_files))
+    # written as encoded (json.dumps of 40,000 files' entries with indent builds tens of MiB of pieces)
+    with open(out / "manifest.json", "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    with open(out / "SHA256SUMS", "w") as f:
+        f.writelines(f"{entry['sha256']}  {entry['path']}\n" for entry in manifest_files)
     return manifest

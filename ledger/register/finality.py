@@ -94,8 +94,10 @@ def marks_finality(query):
         with register.session() as s:
             final = finalized_height(s)
         result = query(register, *args, **kwargs)
-        if isinstance(result, tuple):  # (block, rows): a holders list as of one block
+        if isinstance(result, tuple):  # (block, rows): holders as of one block, a list or streamed
             block, rows = result
+            if inspect.isgenerator(rows):
+                return block, _marking(rows, final, block)
             for row in rows:
                 row.at_finality(final, block)
             return result
@@ -108,8 +110,8 @@ def marks_finality(query):
     return marked
 
 
-def _marking(rows: Iterator, final: int) -> Iterator:
+def _marking(rows: Iterator, final: int, block: int | None = None) -> Iterator:
     for item in rows:
         for row in item[1] if isinstance(item, tuple) else (item,):  # (investor id, rows) or a row
-            row.at_finality(final)
+            row.at_finality(final, block)
         yield item

@@ -3,10 +3,12 @@
 Every view reads the register only (what the indexer wrote), never the chain; a view as of a
 block beyond the indexed one is refused rather than silently incomplete. Each returns rows of
 its model in ledger.register.rows (typed values; text only at the edge), a page of them (ledger.register.paging)
-when given a Page.
+when given a Page. A view an export writes whole has a `stream_` sibling that yields the same rows
+from the same query, read a batch at a time (`streamed`); the unpaged list is built from it.
 """
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -18,7 +20,7 @@ from ledger.clock import end_of_day, hk_date
 from ledger.register.db import Register
 from ledger.errors import InputError, NotFound
 from ledger.money import from_minor, nav_from_e6
-from ledger.register.paging import Page, Rows, chain_key, chain_order, fetch, page_like
+from ledger.register.paging import Page, chain_key, chain_order, fetch, page_like
 from ledger.register.rows import (
     AssetRow,
     CouponRow,
@@ -97,29 +99,51 @@ def holders(
     """Holders of an instrument after a block (or at the end of a day, see `as_of`): (block, rows
     by quantity, largest first, then by wallet). With `page`, one page of them (keys: (quantity,
     wallet)), summed and sorted by the database rather than here."""
+    if page is None:
+        block, rows = stream_holders(register, isin, as_of_block, as_of_date)
+        return block, list(rows)
     inst = register.instrument(isin)
     block = as_of(register, as_of_block, as_of_date)
     with register.session() as s:
-        if page is None:
-            bal = sorted(balances(s, inst.address, block).items(), key=lambda kv: (-kv[1], kv[0]))
-        else:
-            bal = _holders_page(s, inst.address, block, page)
+        query, order = _holdings(s, inst.address, block)
+        bal = fetch(s, query, page, order, lambda r: (int(r[1]), r[0]))
+        bal = page_like(bal, [(w, int(q)) for w, q in bal])
         ids = investor_ids_at(s, [w for w, _ in bal], block)
-    rows = [
-        HolderRow(
-            investor_id=ids[w],
-            wallet=w,
-            quantity=q,
-            principal=from_minor(q * inst.denomination, inst.currency) if inst.denomination else None,
-        )
-        for w, q in bal
-    ]
-    return block, page_like(bal, rows)
+    return block, page_like(bal, [_holder_row(inst, w, q, ids[w]) for w, q in bal])
 
 
-def _holders_page(session: Session, token: str, block: int, page: Page) -> Rows:
-    """One page of (wallet, balance) after `block`, largest first, then by wallet (bytewise, as
-    Python sorts the whole list: PostgreSQL's default collation would not)."""
+@finality.marks_finality
+def stream_holders(
+    register: Register, isin: str, as_of_block: int | None = None, as_of_date: date | None = None
+) -> tuple[int, Iterator[HolderRow]]:
+    """`holders` unpaged: (block, its rows streamed from the database, their investors looked up
+    a batch of wallets at a time)."""
+    inst = register.instrument(isin)
+    block = as_of(register, as_of_block, as_of_date)
+
+    def rows() -> Iterator[HolderRow]:
+        with register.session() as s:
+            query, _ = _holdings(s, inst.address, block)
+            for batch in s.exec(query.execution_options(yield_per=STREAM_BATCH)).partitions():
+                ids = investor_ids_at(s, [w for w, _ in batch], block)
+                for w, q in batch:
+                    yield _holder_row(inst, w, int(q), ids[w])
+
+    return block, rows()
+
+
+def _holder_row(inst: models.Instrument, wallet: str, quantity: int, investor_id: str | None) -> HolderRow:
+    return HolderRow(
+        investor_id=investor_id,
+        wallet=wallet,
+        quantity=quantity,
+        principal=from_minor(quantity * inst.denomination, inst.currency) if inst.denomination else None,
+    )
+
+
+def _holdings(session: Session, token: str, block: int) -> tuple:
+    """(query, order): every (wallet, balance) after `block`, largest first, then by wallet
+    (bytewise, as Python sorts: PostgreSQL's default collation would not)."""
     t = models.Transfer
     # Each side summed per wallet first: read from the covering indexes in wallet order, no sort.
     legs = union_all(
@@ -133,8 +157,19 @@ def _holders_page(session: Session, token: str, block: int, page: Page) -> Rows:
     summed = select(legs.c.wallet, func.sum(legs.c.amount).label("quantity")).group_by(legs.c.wallet).subquery()
     wallet = summed.c.wallet.collate("C") if session.get_bind().dialect.name == "postgresql" else summed.c.wallet
     query = select(summed.c.wallet, summed.c.quantity).where(summed.c.quantity != 0, summed.c.wallet != ZERO_ADDRESS)
-    rows = fetch(session, query, page, [(summed.c.quantity, True), (wallet, False)], lambda r: (int(r[1]), r[0]))
-    return page_like(rows, [(w, int(q)) for w, q in rows])
+    return query.order_by(summed.c.quantity.desc(), wallet), [(summed.c.quantity, True), (wallet, False)]
+
+
+STREAM_BATCH = 2000  # rows read from the database at a time when a view is streamed
+
+
+def streamed(register: Register, query, row_of: Callable[[Session], Callable]) -> Iterator:
+    """`query`'s rows, each made into a view's row by the function `row_of(session)` gives (it
+    loads what every row needs once), read a batch at a time: none held all at once."""
+    with register.session() as s:
+        make = row_of(s)
+        for r in s.exec(query.execution_options(yield_per=STREAM_BATCH)):
+            yield make(r)
 
 
 def transfers(register: Register, isin: str, page: Page | None = None) -> list[models.Transfer]:
@@ -159,37 +194,48 @@ def stamp_duty(
 ) -> list[DutyRow]:
     """Every duty assessment, by trade date; amounts in currency units (page keys: (trade date,
     block, log index))."""
+    if page is None:
+        return list(stream_stamp_duty(register, date_from, date_to))
+    d = models.DutyAssessment
+    order = [(d.trade_date, False), *chain_order(d)]
+    with register.session() as s:
+        rows = fetch(s, _duty_query(date_from, date_to), page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
+    return page_like(rows, [_duty_row(r) for r in rows])
+
+
+@finality.marks_finality
+def stream_stamp_duty(register: Register, date_from: date | None = None, date_to: date | None = None) -> Iterator[DutyRow]:
+    """`stamp_duty` unpaged, streamed from the database."""
+    return streamed(register, _duty_query(date_from, date_to), lambda s: _duty_row)
+
+
+def _duty_query(date_from: date | None, date_to: date | None):
+    check_period(date_from, date_to)
     d = models.DutyAssessment
     q = select(d).order_by(d.trade_date, d.block_number, d.log_index)
     if date_from:
         q = q.where(d.trade_date >= date_from)
     if date_to:
         q = q.where(d.trade_date <= date_to)
-    check_period(date_from, date_to)
-    order = [(d.trade_date, False), *chain_order(d)]
-    with register.session() as s:
-        rows = fetch(s, q, page, order, lambda r: (r.trade_date, r.block_number, r.log_index))
-    return page_like(
-        rows,
-        [
-            DutyRow(
-                instruction_id=r.instruction_id,
-                isin=r.isin,
-                instrument_class=r.instrument_class,
-                treatment=r.treatment,
-                currency=r.currency,
-                consideration=from_minor(r.consideration, r.currency),
-                duty_without_relief=from_minor(r.duty_without_relief, r.currency),
-                duty_buyer=from_minor(r.duty_buyer, r.currency),
-                duty_seller=from_minor(r.duty_seller, r.currency),
-                basis=r.basis,
-                rule_version=r.rule_version,
-                trade_date=r.trade_date,
-                tx_hash=r.tx_hash,
-                block_number=r.block_number,
-            )
-            for r in rows
-        ],
+    return q
+
+
+def _duty_row(r: models.DutyAssessment) -> DutyRow:
+    return DutyRow(
+        instruction_id=r.instruction_id,
+        isin=r.isin,
+        instrument_class=r.instrument_class,
+        treatment=r.treatment,
+        currency=r.currency,
+        consideration=from_minor(r.consideration, r.currency),
+        duty_without_relief=from_minor(r.duty_without_relief, r.currency),
+        duty_buyer=from_minor(r.duty_buyer, r.currency),
+        duty_seller=from_minor(r.duty_seller, r.currency),
+        basis=r.basis,
+        rule_version=r.rule_version,
+        trade_date=r.trade_date,
+        tx_hash=r.tx_hash,
+        block_number=r.block_number,
     )
 
 
@@ -275,7 +321,17 @@ AMOUNT_SCALE = 10**10  # PayingAgent.AMOUNT_SCALE
 def coupons(register: Register, isin: str) -> list[CouponRow]:
     """Each scheduled coupon: what was due (exactly, on the register's holdings at the record
     date) against what the paying agent declared and paid, and the rounding residue."""
+    return list(stream_coupons(register, isin))
+
+
+def stream_coupons(register: Register, isin: str) -> Iterator[CouponRow]:
+    """`coupons`, one at a time (each sums every holding of record: none kept past its row)."""
     inst = register.instrument(isin)
+    return _coupon_rows(register, inst)
+
+
+def _coupon_rows(register: Register, inst: models.Instrument) -> Iterator[CouponRow]:
+    isin = inst.isin
     with register.session() as s:
         schedule = s.exec(
             select(models.ScheduledCoupon).where(models.ScheduledCoupon.isin == isin).order_by(models.ScheduledCoupon.coupon_id)
@@ -288,28 +344,24 @@ def coupons(register: Register, isin: str) -> list[CouponRow]:
                 .group_by(models.Payment.coupon_id)
             ).all()
         )
-        rows = []
         for c in schedule:
             quantity = sum(balances_before_time(s, inst.address, c.record_time).values())
             per_denomination = Decimal(c.amount_per_denomination)
             due = per_denomination * quantity
             record = declared.get(c.coupon_id)
             paid_amount = from_minor(int(paid.get(c.coupon_id) or 0), inst.currency)
-            rows.append(
-                CouponRow(
-                    coupon=c.coupon_id,
-                    record_date=c.record_date,
-                    payment_date=c.payment_date,
-                    amount_per_denomination=per_denomination,
-                    quantity_of_record=quantity,
-                    due=due.quantize(Decimal("1e-10")).normalize(),
-                    paid=paid_amount,
-                    residue=(due - paid_amount).quantize(Decimal("1e-10")).normalize() if record and record.completed else None,
-                    status="paid" if record and record.completed else "paying" if record else "not declared",
-                    declared_per_token=record.amount_per_token if record else None,
-                )
+            yield CouponRow(
+                coupon=c.coupon_id,
+                record_date=c.record_date,
+                payment_date=c.payment_date,
+                amount_per_denomination=per_denomination,
+                quantity_of_record=quantity,
+                due=due.quantize(Decimal("1e-10")).normalize(),
+                paid=paid_amount,
+                residue=(due - paid_amount).quantize(Decimal("1e-10")).normalize() if record and record.completed else None,
+                status="paid" if record and record.completed else "paying" if record else "not declared",
+                declared_per_token=record.amount_per_token if record else None,
             )
-    return rows
 
 
 # ---------------------------------------------------------------------- settlements, funds, payments
@@ -337,6 +389,25 @@ def settlements(
 ) -> list[SettlementRow]:
     """Every settlement instruction (of one instrument; traded within dates), with its status,
     in the order they were captured (page keys: (nonce, instruction id))."""
+    if page is None:
+        return list(stream_settlements(register, isin, date_from, date_to))
+    i = models.Instruction
+    q = _settlements_query(register, isin, date_from, date_to)
+    with register.session() as s:
+        rows = fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
+        make = _settlement_row(s)
+    return page_like(rows, [make(r) for r in rows])
+
+
+@finality.marks_finality
+def stream_settlements(
+    register: Register, isin: str | None = None, date_from: date | None = None, date_to: date | None = None
+) -> Iterator[SettlementRow]:
+    """`settlements` unpaged, streamed from the database."""
+    return streamed(register, _settlements_query(register, isin, date_from, date_to), _settlement_row)
+
+
+def _settlements_query(register: Register, isin: str | None, date_from: date | None, date_to: date | None):
     check_period(date_from, date_to)
     i = models.Instruction
     q = select(i).order_by(i.nonce, i.instruction_id)
@@ -347,33 +418,33 @@ def settlements(
         q = q.where(i.trade_date >= date_from)
     if date_to:
         q = q.where(i.trade_date <= date_to)
-    with register.session() as s:
-        rows = fetch(s, q, page, [(i.nonce, False), (i.instruction_id, False)], lambda r: (r.nonce, r.instruction_id))
-        assets = _assets(s)
-    return page_like(
-        rows,
-        [
-            SettlementRow(
-                instruction_id=r.instruction_id,
-                isin=r.isin,
-                status=r.status,
-                reason=r.reason,
-                seller=r.seller_investor_id,
-                buyer=r.buyer_investor_id,
-                quantity=r.quantity,
-                price=Decimal(r.price),
-                cash_amount=from_minor(r.cash_amount, r.currency),
-                currency=r.currency,
-                settlement_asset=assets.get(r.cash_token, (None, None))[0],
-                asset_kind=assets.get(r.cash_token, (None, None))[1],
-                trade_date=r.trade_date,
-                settlement_date=r.settlement_date,
-                tx_hash=r.tx_hash,
-                block_number=r.block_number,
-            )
-            for r in rows
-        ],
-    )
+    return q
+
+
+def _settlement_row(session: Session) -> Callable[[models.Instruction], SettlementRow]:
+    assets = _assets(session)
+
+    def make(r: models.Instruction) -> SettlementRow:
+        return SettlementRow(
+            instruction_id=r.instruction_id,
+            isin=r.isin,
+            status=r.status,
+            reason=r.reason,
+            seller=r.seller_investor_id,
+            buyer=r.buyer_investor_id,
+            quantity=r.quantity,
+            price=Decimal(r.price),
+            cash_amount=from_minor(r.cash_amount, r.currency),
+            currency=r.currency,
+            settlement_asset=assets.get(r.cash_token, (None, None))[0],
+            asset_kind=assets.get(r.cash_token, (None, None))[1],
+            trade_date=r.trade_date,
+            settlement_date=r.settlement_date,
+            tx_hash=r.tx_hash,
+            block_number=r.block_number,
+        )
+
+    return make
 
 
 def _assets(session: Session) -> dict[str, tuple[str, str]]:
@@ -387,6 +458,12 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
     """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
     with the asset it settled in and that asset's legal kind: "which primary settlements were in
     central bank money" is `--kind tokenised_central_bank_money`."""
+    return list(stream_issuances(register, isin, kind))
+
+
+@finality.marks_finality
+def stream_issuances(register: Register, isin: str | None = None, kind: str | None = None) -> Iterator[IssuanceRow]:
+    """`issuances`, streamed from the database."""
     n, a, inst = models.Issuance, models.SettlementAsset, models.Instrument
     q = (
         select(n, a.label, a.kind, inst.isin, inst.currency)
@@ -399,11 +476,15 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
         q = q.where(inst.isin == isin)
     if kind:
         q = q.where(a.kind == kind)
-    with register.session() as s:
-        rows = s.exec(q).all()
-        wallets, names = investor_names(s)
-    return [
-        IssuanceRow(
+    return streamed(register, q, _issuance_row)
+
+
+def _issuance_row(session: Session) -> Callable[[tuple], IssuanceRow]:
+    wallets, names = investor_names(session)
+
+    def make(found: tuple) -> IssuanceRow:
+        r, label, asset_kind, code, currency = found
+        return IssuanceRow(
             isin=code,
             allocation_id=r.allocation_id,
             investor_id=names.get(wallets.get(r.investor)),
@@ -417,8 +498,8 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
             block_number=r.block_number,
             tx_hash=r.tx_hash,
         )
-        for r, label, asset_kind, code, currency in rows
-    ]
+
+    return make
 
 
 def fund(register: Register, fund_code: str) -> models.Instrument:
@@ -430,39 +511,70 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
 
 @finality.marks_finality
 def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[NavRow]:
+    if page is None:
+        return list(stream_nav_history(register, fund_code))
     inst = fund(register, fund_code)
-    n = models.NavRecord
     with register.session() as s:
-        q = select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)
-        rows = fetch(s, q, page, chain_order(n), chain_key)
-    return page_like(
-        rows,
-        [
-            NavRow(
-                fund_code=fund_code,
-                nav=nav_from_e6(r.nav_e6, inst.currency),
-                currency=inst.currency,
-                published_at=datetime.fromtimestamp(r.published_at, timezone.utc),
-                block_number=r.block_number,
-                tx_hash=r.tx_hash,
-            )
-            for r in rows
-        ],
-    )
+        rows = fetch(s, _nav_query(inst), page, chain_order(models.NavRecord), chain_key)
+    make = _nav_row(fund_code, inst)
+    return page_like(rows, [make(r) for r in rows])
+
+
+@finality.marks_finality
+def stream_nav_history(register: Register, fund_code: str) -> Iterator[NavRow]:
+    """`nav_history` unpaged, streamed from the database."""
+    inst = fund(register, fund_code)
+    return streamed(register, _nav_query(inst), lambda s: _nav_row(fund_code, inst))
+
+
+def _nav_query(inst: models.Instrument):
+    n = models.NavRecord
+    return select(n).where(n.fund == inst.address).order_by(n.block_number, n.log_index)
+
+
+def _nav_row(fund_code: str, inst: models.Instrument) -> Callable[[models.NavRecord], NavRow]:
+    def make(r: models.NavRecord) -> NavRow:
+        return NavRow(
+            fund_code=fund_code,
+            nav=nav_from_e6(r.nav_e6, inst.currency),
+            currency=inst.currency,
+            published_at=datetime.fromtimestamp(r.published_at, timezone.utc),
+            block_number=r.block_number,
+            tx_hash=r.tx_hash,
+        )
+
+    return make
 
 
 @finality.marks_finality
 def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[FlowRow]:
+    if page is None:
+        return list(stream_fund_flows(register, fund_code))
     inst = fund(register, fund_code)
-    f = models.FundFlow
     with register.session() as s:
-        q = select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
-        rows = fetch(s, q, page, chain_order(f), chain_key)
-        wallets, names = investor_names(s)
-    return page_like(
-        rows,
-        [
-            FlowRow(
+        rows = fetch(s, _flows_query(inst), page, chain_order(models.FundFlow), chain_key)
+        make = _flow_row(fund_code, inst)(s)
+    return page_like(rows, [make(r) for r in rows])
+
+
+@finality.marks_finality
+def stream_fund_flows(register: Register, fund_code: str) -> Iterator[FlowRow]:
+    """`fund_flows` unpaged, streamed from the database."""
+    inst = fund(register, fund_code)
+    return streamed(register, _flows_query(inst), _flow_row(fund_code, inst))
+
+
+def _flows_query(inst: models.Instrument):
+    f = models.FundFlow
+    return select(f).where(f.fund == inst.address).order_by(f.block_number, f.log_index)
+
+
+def _flow_row(fund_code: str, inst: models.Instrument) -> Callable[[Session], Callable[[models.FundFlow], FlowRow]]:
+    def row_of(session: Session) -> Callable[[models.FundFlow], FlowRow]:
+        wallets, names = investor_names(session)
+
+        def make(r: models.FundFlow) -> FlowRow:
+            return FlowRow(
                 kind=r.kind,
                 fund_code=fund_code,
                 participant=names.get(wallets.get(r.participant), r.participant),
@@ -475,30 +587,51 @@ def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> 
                 block_number=r.block_number,
                 tx_hash=r.tx_hash,
             )
-            for r in rows
-        ],
-    )
+
+        return make
+
+    return row_of
 
 
 @finality.marks_finality
 def payments(register: Register, isin: str, page: Page | None = None) -> list[PaymentRow]:
     """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
+    if page is None:
+        return list(stream_payments(register, isin))
     inst = register.instrument(isin)
-    p = models.Payment
     with register.session() as s:
-        q = select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)
-        rows = fetch(s, q, page, chain_order(p), chain_key)
-        wallets, names = investor_names(s, None if page is None else [r.holder for r in rows])
-        declared = {c.coupon_id: c for c in s.exec(select(models.CouponRecord).where(models.CouponRecord.bond == inst.address))}
+        rows = fetch(s, _payments_query(inst), page, chain_order(models.Payment), chain_key)
+        make = _payment_row(inst, [r.holder for r in rows])(s)  # the names of this page's holders only
+    return page_like(rows, [make(r) for r in rows])
+
+
+@finality.marks_finality
+def stream_payments(register: Register, isin: str) -> Iterator[PaymentRow]:
+    """`payments` unpaged, streamed from the database."""
+    inst = register.instrument(isin)
+    return streamed(register, _payments_query(inst), _payment_row(inst))
+
+
+def _payments_query(inst: models.Instrument):
+    p = models.Payment
+    return select(p).where(p.bond == inst.address).order_by(p.block_number, p.log_index)
+
+
+def _payment_row(
+    inst: models.Instrument, holders: list[str] | None = None
+) -> Callable[[Session], Callable[[models.Payment], PaymentRow]]:
+    def row_of(session: Session) -> Callable[[models.Payment], PaymentRow]:
+        wallets, names = investor_names(session, holders)
+        coupon = models.CouponRecord
+        declared = {c.coupon_id: c for c in session.exec(select(coupon).where(coupon.bond == inst.address))}
         # A bond pays in its settlement asset (the cash token it is wired to).
-        asset = s.get(models.SettlementAsset, inst.settlement_asset or inst.currency)
-    out = []
-    for r in rows:
-        # A coupon's payment date is the one declared; a redemption's, the day it was paid.
-        c = declared.get(r.coupon_id)
-        when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
-        out.append(
-            PaymentRow(
+        asset = session.get(models.SettlementAsset, inst.settlement_asset or inst.currency)
+
+        def make(r: models.Payment) -> PaymentRow:
+            # A coupon's payment date is the one declared; a redemption's, the day it was paid.
+            c = declared.get(r.coupon_id)
+            when = c.payment_time if c and r.kind == "coupon" else r.block_timestamp
+            return PaymentRow(
                 kind=r.kind,
                 coupon=r.coupon_id or None,
                 payment_date=hk_date(when),
@@ -512,8 +645,10 @@ def payments(register: Register, isin: str, page: Page | None = None) -> list[Pa
                 tx_hash=r.tx_hash,
                 block_number=r.block_number,
             )
-        )
-    return page_like(rows, out)
+
+        return make
+
+    return row_of
 
 
 # ---------------------------------------------------------------------- point in time, movements
