@@ -28,6 +28,8 @@ from ledger.errors import InputError
 # two to a 30M block: 180 writes for new investors of one wallet each (90 of them). Fewer, larger
 # transactions are fewer to sign, measure and mine (a 10,000 import was 200 of 100 writes).
 MULTICALL_GAS = 12_000_000
+# ... or less on a chain whose blocks are smaller (a permissioned chain, some L2s): two multicalls,
+# with send_many's headroom, to a block (multicall_gas)
 SET_INVESTOR_GAS = 32_000  # and SET_INVESTOR_WALLET_GAS a wallet already on chain
 SET_INVESTOR_WALLET_GAS = 7_000
 ADD_WALLET_GAS = 100_000
@@ -66,6 +68,13 @@ def registry_address(ctx: Context) -> str:
     """The investor registry, as `deploy` recorded it. Reads and writes go through the raw path
     (read_aggregated, send_many), so an import never builds a web3 contract (nor loads web3)."""
     return ctx.register.require_contract("registry").address
+
+
+def multicall_gas(ctx: Context) -> int:
+    """The gas an import puts in one registry multicall on this chain: MULTICALL_GAS, or less where
+    two of them, each with send_many's headroom (a fifth and 50,000), would not fit a block."""
+    block_limit = int(ctx.chain.rpc("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+    return min(MULTICALL_GAS, (block_limit - 100_000) * 5 // 12)
 
 
 def registry_contract(ctx: Context):
@@ -114,6 +123,7 @@ def plan_import(ctx: Context, registry: str, rows: list[InvestorRow]) -> ImportP
     batches: list[list[bytes]] = [[]]
     growing: list[tuple[str, bytes, int]] = []  # investors gaining wallets: (id, id hash, how many)
     investor_writes = wallet_writes = batch_gas = 0
+    budget = multicall_gas(ctx)
     for investor_id, record in zip(ids, records):
         own = by_investor[investor_id]
         first, h = own[0], hashes[investor_id]
@@ -136,7 +146,7 @@ def plan_import(ctx: Context, registry: str, rows: list[InvestorRow]) -> ImportP
                 raise InputError(f"wallet {row.wallet} of {investor_id} is registered on chain to another investor")
         if added:
             growing.append((investor_id, h, added))
-        if writes and batch_gas + gas > MULTICALL_GAS:
+        if writes and batch_gas + gas > budget:
             batches.append([])
             batch_gas = 0
         batches[-1] += writes

@@ -1,7 +1,8 @@
 """An import's registry writes go in multicalls cut by upper bounds of each write's gas
 (issuance.investors): the bounds must hold for the registry's heaviest writes, a large import
 must stay under MULTICALL_GAS a transaction, and an import interrupted between its multicalls
-must finish on a re-run without writing anything twice."""
+must finish on a re-run without writing anything twice; on a chain of smaller blocks, smaller
+multicalls."""
 
 import csv
 import json
@@ -66,6 +67,20 @@ def test_a_large_import_goes_in_several_multicalls_each_under_the_limit(deployed
     assert len(plan.batches) == 3 and sum(len(b) for b in plan.batches) == 500
     used = ctx.signer._gas_used(plan.transactions(registry))
     assert max(used) <= investors.MULTICALL_GAS
+
+
+def test_on_a_chain_of_smaller_blocks_the_multicalls_are_smaller_and_the_import_completes(deployed):
+    ctx = deployed.context()
+    ctx.chain.rpc("evm_setBlockGasLimit", [hex(8_000_000)])
+    ctx.chain.rpc("evm_mine", [])
+    budget = investors.multicall_gas(ctx)
+    assert budget < investors.MULTICALL_GAS
+    registry = investors.registry_address(ctx)
+    plan = investors.plan_import(ctx, registry, rows_for(100))
+    assert len(plan.batches) > 1
+    assert max(ctx.signer._gas_used(plan.transactions(registry))) <= budget
+    done = investors.import_investors(ctx, rows_for(100, "small"))
+    assert (done.investors, done.wallets) == (100, 100)
 
 
 def test_an_import_interrupted_between_multicalls_finishes_on_rerun(deployed, monkeypatch):
