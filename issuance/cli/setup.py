@@ -63,6 +63,9 @@ def investors_import(opts, file):
     Categories: retail, professional_investor, corporate_professional_investor,
     institutional_professional_investor, authorized_participant. Several rows may share an
     investor_id (one per wallet).
+
+    Only what the registry lacks is written, in multicalls of at most 12M gas (less on a chain
+    whose blocks hold under 29M gas: two to a block); an interrupted import, run again, writes the rest.
     """
     rows = inputs.read_investors(file)
     ctx = opts.context()
