@@ -73,7 +73,7 @@ def registry_address(ctx: Context) -> str:
 def multicall_gas(ctx: Context) -> int:
     """The gas an import puts in one registry multicall on this chain: MULTICALL_GAS, or less where
     two of them, each with send_many's headroom (a fifth and 50,000), would not fit a block."""
-    block_limit = int(ctx.chain.rpc("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+    block_limit = int(ctx.chain.latest_block()["gasLimit"], 16)
     return min(MULTICALL_GAS, (block_limit - 100_000) * 5 // 12)
 
 

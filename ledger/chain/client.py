@@ -58,10 +58,6 @@ class Chain(Node):
             self._contracts[key] = self.w3.eth.contract(address=to_checksum_address(address), abi=artifacts.load(name).abi)
         return self._contracts[key]
 
-    def now(self) -> int:
-        """The chain's time: the latest block's timestamp (lifecycle rules use it, not the wall clock)."""
-        return self.w3.eth.get_block("latest")["timestamp"]
-
     def simulate(self, sender: str, to: str, data: str) -> str | None:
         """Runs a call once (eth_call on the latest block): None if it would succeed, else the
         revert data. Unlike eth_estimateGas it executes once, not a binary search of runs."""
@@ -208,7 +204,7 @@ class Signer:
 
     def _fees(self) -> dict:
         # raw JSON-RPC, as the nonce: a run of raw transactions (send_many) never loads web3
-        base = int(self.chain.rpc("eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas", "0x0"), 16)
+        base = int(self.chain.latest_block().get("baseFeePerGas", "0x0"), 16)
         if self.chain.chain_id == DEVNET_CHAIN_ID:
             # A devnet's gas is free to us: a high cap keeps a long run of pre-built transactions
             # from stalling in the pool when the base fee creeps up under them.
@@ -322,7 +318,7 @@ class Signer:
         # Sent a block's gas at a time, each window awaited before the next: a node keeps no more
         # than it can mine at once waiting (anvil's automine leaves what overflows a block pending
         # until another transaction arrives).
-        limit = int(self.chain.rpc("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+        limit = int(self.chain.latest_block()["gasLimit"], 16)
         receipts: list[dict] = []
         start = 0
         while start < len(signed):

@@ -100,6 +100,14 @@ class Node:
     def block_number(self) -> int:
         return int(self.rpc("eth_blockNumber", []), 16)
 
+    def latest_block(self) -> dict:
+        """The head block's header, as the node gives it (hex quantities)."""
+        return self.rpc("eth_getBlockByNumber", ["latest", False])
+
+    def now(self) -> int:
+        """The chain's time: the latest block's timestamp (lifecycle rules use it, not the wall clock)."""
+        return int(self.latest_block()["timestamp"], 16)
+
     def rpc(self, method: str, params: list):
         """A raw JSON-RPC call (no web3 formatting: fast, and for node-specific methods)."""
         response = self._post(
