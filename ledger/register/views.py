@@ -4,7 +4,8 @@ Every view reads the register only (what the indexer wrote), never the chain; a 
 block beyond the indexed one is refused rather than silently incomplete. Each returns rows of
 its model in ledger.register.rows (typed values; text only at the edge), a page of them (ledger.register.paging)
 when given a Page. A view an export writes whole has a `stream_` sibling that yields the same rows
-from the same query, read a batch at a time (`streamed`); the unpaged list is built from it.
+from the same query, read a batch at a time (`streamed`); the unpaged list is built from it (from
+its undecorated function, `__wrapped__`: the list's own decorator marks finality, read once).
 """
 
 import json
@@ -100,7 +101,7 @@ def holders(
     by quantity, largest first, then by wallet). With `page`, one page of them (keys: (quantity,
     wallet)), summed and sorted by the database rather than here."""
     if page is None:
-        block, rows = stream_holders(register, isin, as_of_block, as_of_date)
+        block, rows = stream_holders.__wrapped__(register, isin, as_of_block, as_of_date)
         return block, list(rows)
     inst = register.instrument(isin)
     block = as_of(register, as_of_block, as_of_date)
@@ -195,7 +196,7 @@ def stamp_duty(
     """Every duty assessment, by trade date; amounts in currency units (page keys: (trade date,
     block, log index))."""
     if page is None:
-        return list(stream_stamp_duty(register, date_from, date_to))
+        return list(stream_stamp_duty.__wrapped__(register, date_from, date_to))
     d = models.DutyAssessment
     order = [(d.trade_date, False), *chain_order(d)]
     with register.session() as s:
@@ -390,7 +391,7 @@ def settlements(
     """Every settlement instruction (of one instrument; traded within dates), with its status,
     in the order they were captured (page keys: (nonce, instruction id))."""
     if page is None:
-        return list(stream_settlements(register, isin, date_from, date_to))
+        return list(stream_settlements.__wrapped__(register, isin, date_from, date_to))
     i = models.Instruction
     q = _settlements_query(register, isin, date_from, date_to)
     with register.session() as s:
@@ -458,7 +459,7 @@ def issuances(register: Register, isin: str | None = None, kind: str | None = No
     """Every primary allocation settled DvP (of one instrument; in one kind of settlement asset),
     with the asset it settled in and that asset's legal kind: "which primary settlements were in
     central bank money" is `--kind tokenised_central_bank_money`."""
-    return list(stream_issuances(register, isin, kind))
+    return list(stream_issuances.__wrapped__(register, isin, kind))
 
 
 @finality.marks_finality
@@ -512,7 +513,7 @@ def fund(register: Register, fund_code: str) -> models.Instrument:
 @finality.marks_finality
 def nav_history(register: Register, fund_code: str, page: Page | None = None) -> list[NavRow]:
     if page is None:
-        return list(stream_nav_history(register, fund_code))
+        return list(stream_nav_history.__wrapped__(register, fund_code))
     inst = fund(register, fund_code)
     with register.session() as s:
         rows = fetch(s, _nav_query(inst), page, chain_order(models.NavRecord), chain_key)
@@ -549,7 +550,7 @@ def _nav_row(fund_code: str, inst: models.Instrument) -> Callable[[models.NavRec
 @finality.marks_finality
 def fund_flows(register: Register, fund_code: str, page: Page | None = None) -> list[FlowRow]:
     if page is None:
-        return list(stream_fund_flows(register, fund_code))
+        return list(stream_fund_flows.__wrapped__(register, fund_code))
     inst = fund(register, fund_code)
     with register.session() as s:
         rows = fetch(s, _flows_query(inst), page, chain_order(models.FundFlow), chain_key)
@@ -597,7 +598,7 @@ def _flow_row(fund_code: str, inst: models.Instrument) -> Callable[[Session], Ca
 def payments(register: Register, isin: str, page: Page | None = None) -> list[PaymentRow]:
     """Every coupon and principal payment to each holder, with its proof (page keys: (block, log index))."""
     if page is None:
-        return list(stream_payments(register, isin))
+        return list(stream_payments.__wrapped__(register, isin))
     inst = register.instrument(isin)
     with register.session() as s:
         rows = fetch(s, _payments_query(inst), page, chain_order(models.Payment), chain_key)
