@@ -1,13 +1,11 @@
 """Tokenized cash: minting to a wallet, and a holder authorizing DvP settlement to take cash,
 by sending `approve` itself or, gas-free, by signing an ERC-2612 permit the operator submits."""
 
+import re
 from decimal import Decimal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-
-import re
-
 
 from issuance.context import Context
 from issuance.termsheet import ASSET_KINDS

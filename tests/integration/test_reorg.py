@@ -244,15 +244,22 @@ def test_a_reorg_below_the_finalized_block_is_refused_in_one_line(issued):
     assert register_counts(world.db_url) == counts
 
 
-def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(issued, registers, monkeypatch):
-    world, out = issued
-    busy_blocks(world, out["address"])
+def three_unread_blocks(world, bond: str):
+    """After busy blocks, three holder transfers in three blocks that sync has not read yet:
+    (the chain, the register's indexed block)."""
+    busy_blocks(world, bond)
     chain = world.chain()
     indexed = Register(world.db_url).indexed_block()
-    token = chain.contract("BondToken", out["address"])
-    for quantity in (10, 20, 30):  # three blocks sync has not read yet
+    token = chain.contract("BondToken", bond)
+    for quantity in (10, 20, 30):
         move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(4), quantity)
         Signer(chain, keys.dev_account(3)).transact(move, "holder transfer")
+    return chain, indexed
+
+
+def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(issued, registers, monkeypatch):
+    world, out = issued
+    chain, indexed = three_unread_blocks(world, out["address"])
     assert chain.block_number() == indexed + 3
 
     real_fetch = indexer._fetch
@@ -276,13 +283,7 @@ def test_a_reorg_while_sync_reads_is_caught_before_anything_of_it_is_written(iss
 
 def test_a_rollback_between_reading_logs_and_their_blocks_is_caught_and_read_again(issued, registers, monkeypatch):
     world, out = issued
-    busy_blocks(world, out["address"])
-    chain = world.chain()
-    indexed = Register(world.db_url).indexed_block()
-    token = chain.contract("BondToken", out["address"])
-    for quantity in (10, 20, 30):  # three blocks sync has not read yet
-        move = token.get_function_by_signature("transfer(address,uint256)")(dev_address(4), quantity)
-        Signer(chain, keys.dev_account(3)).transact(move, "holder transfer")
+    chain, indexed = three_unread_blocks(world, out["address"])
 
     real_batch, rolled = type(chain).rpc_batch, []
 
